@@ -1,0 +1,1 @@
+"""Per-sample filters: each rule is `rule(sample) -> None (keep) | detail (drop)`."""

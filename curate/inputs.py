@@ -1,0 +1,52 @@
+"""Turn `--input` into a Source: URL lists, image folders, WebDataset shards."""
+from __future__ import annotations
+
+import os
+
+from curate.errors import UsageError
+from curate.io import files as fs
+from curate.io.image_folder import ImageFolderSource
+from curate.io.source import Source
+from curate.io.tables import table_format
+from curate.io.tar_shards import TarShardSource
+from curate.io.url_list import UrlListSource
+
+INPUT_FORMATS = ("auto", "urls", "folder", "webdataset")
+
+
+def bundled_sample() -> str:
+    return os.path.join(os.path.dirname(__file__), "data", "sample")
+
+
+def open_source(path: str | None, input_format: str = "auto", url_col: str = "url",
+                caption_col: str = "caption", explicit_cols: tuple[bool, bool] = (False, False)) -> Source:
+    """The Source for an input path, glob or brace pattern; UsageError when nothing is there."""
+    path = path or bundled_sample()
+    cols = dict(url_col=url_col, caption_col=caption_col, explicit_cols=explicit_cols)
+    if input_format not in INPUT_FORMATS:
+        raise UsageError(f"--input_format: {input_format!r} is not one of {', '.join(INPUT_FORMATS)}")
+    if fs.is_dir(path):
+        tars = fs.list_dir(path, (".tar",))
+        if input_format == "webdataset" or (input_format == "auto" and tars):
+            if not tars:
+                raise UsageError(f"--input: no .tar shards in folder {path}")
+            return TarShardSource(tars)
+        if input_format == "urls":
+            tables = [f for f in fs.list_dir(path) if table_format(f)]
+            if not tables:
+                raise UsageError(f"--input: no URL list files in folder {path}")
+            return UrlListSource(tables, **cols)
+        if "://" in path:
+            raise UsageError("--input: image folders must be local; use WebDataset shards on remote storage")
+        return ImageFolderSource(path, **cols)
+    files = fs.expand_pattern(path)
+    if not files:
+        raise UsageError(f"--input: no such file or folder: {path}")
+    unreadable = [f for f in files if "://" not in f and not os.access(f, os.R_OK)]
+    if unreadable:
+        raise UsageError(f"--input: cannot read {unreadable[0]}")
+    if input_format == "webdataset" or (input_format == "auto" and all(f.endswith(".tar") for f in files)):
+        return TarShardSource(files)
+    if input_format in ("auto", "urls"):
+        return UrlListSource(files, **cols)
+    raise UsageError(f"--input: {path} is not a folder; --input_format folder needs one")

@@ -1,0 +1,78 @@
+"""Wire the end of every recipe: ledger, shards, curated URL list, stats.json."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import apache_beam as beam
+import pyarrow as pa
+
+from curate.io.curated_urls import write_url_part
+from curate.io.ledger import write_ledger_part
+from curate.io.run_stats import assemble, write_stats
+from curate.io.shards import shard_count, shard_of, write_shard
+from curate.sample import SampleBatch, ledger_row
+
+
+@dataclass
+class OutputConfig:
+    output: str
+    schema: pa.Schema
+    output_format: str  # "webdataset" | "parquet"
+    samples_per_shard: int
+    run: dict  # recipe, options and other facts known before the run
+
+
+def _kept_rows(batch: SampleBatch):
+    return batch.ledger_part, [ledger_row(s, None) for s in batch.samples]
+
+
+def _url_rows(batch: SampleBatch):
+    rows = [ledger_row(s, None) for s in batch.samples if s.image is None]
+    if rows:
+        yield batch.ledger_part, rows
+
+
+def _to_shards(batch: SampleBatch, shards: int):
+    for sample in batch.samples:
+        if sample.image is not None:
+            yield shard_of(sample.uid, shards), sample
+
+
+def write_outputs(p, kept, dropped: list, facts: dict, cfg: OutputConfig):
+    """Everything kept goes to shards (with images) or the URL list (without); every row to the ledger."""
+    kept_rows = kept | "KeptRows" >> beam.Map(_kept_rows)
+    ledger = (
+        (*dropped, kept_rows) | "AllLedgerRows" >> beam.Flatten()
+        | "GroupLedgerParts" >> beam.GroupByKey()
+        | "WriteLedger" >> beam.Map(lambda kv: write_ledger_part(*kv, cfg.output, cfg.schema))
+    )
+    urls = (
+        kept | "UrlRows" >> beam.FlatMap(_url_rows)
+        | "GroupUrlParts" >> beam.GroupByKey()
+        | "WriteUrls" >> beam.Map(lambda kv: write_url_part(*kv, cfg.output, cfg.schema))
+    )
+    n_shards = (
+        kept | "CountImages" >> beam.Map(lambda b: sum(s.image is not None for s in b.samples))
+        | "SumImages" >> beam.CombineGlobally(sum)
+        | "ShardCount" >> beam.Map(shard_count, cfg.samples_per_shard)
+    )
+    shards = (
+        kept | "KeyByShard" >> beam.FlatMap(_to_shards, beam.pvalue.AsSingleton(n_shards))
+        | "GroupShards" >> beam.GroupByKey()
+        | "WriteShards" >> beam.Map(
+            lambda kv: write_shard(kv[0], list(kv[1]), cfg.output, cfg.schema, cfg.output_format))
+    )
+    fact_inputs = {name: beam.pvalue.AsSingleton(pc) for name, pc in facts.items()}
+    names = sorted(fact_inputs)
+    return (
+        p | "StatsTrigger" >> beam.Create([None])
+        | "WriteStats" >> beam.Map(
+            _write_stats, cfg, names, beam.pvalue.AsList(ledger), beam.pvalue.AsList(shards),
+            beam.pvalue.AsList(urls), *[fact_inputs[n] for n in names])
+    )
+
+
+def _write_stats(_, cfg: OutputConfig, names, ledger, shards, urls, *facts):
+    stats = assemble(list(ledger), list(shards), list(urls), dict(zip(names, facts)), cfg.run)
+    write_stats(cfg.output, stats)
+    return stats

@@ -1,0 +1,116 @@
+"""What every input source shares: rows to Samples, validation, batching into SampleBatches.
+
+A source lists its files before the pipeline starts (so a missing input fails with exit 2),
+reports the extra columns it carries, and reads one file as `(sample, reason)` pairs. The
+ReadSamples transform reads files in parallel and cuts each into fixed-size batches whose
+ids depend only on (file index, row index).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import apache_beam as beam
+import pyarrow as pa
+
+from curate.sample import Sample, SampleBatch, batch_id, make_uid
+from curate.stage import DROPPED, ReasonCounters, StageOutput, split_batch
+
+Row = tuple[Sample, "str | None"]
+
+
+class Source:
+    """Base of the input readers."""
+
+    kind = "source"
+    needs_download = False  # True when samples arrive as URLs without image bytes
+
+    def __init__(self, files: list[str]):
+        self.files = files
+
+    def extra_columns(self) -> dict[str, pa.DataType]:
+        return {}
+
+    def read(self, path: str) -> Iterator[Row]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return f"{self.kind}: {len(self.files)} file(s)"
+
+
+def decode_caption(raw: Any) -> tuple[str | None, str | None]:
+    """A caption as text, and the reason it is unusable (None when it is fine)."""
+    if raw is None:
+        return None, "input:missing_caption"
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return raw.decode("utf-8", "replace"), "input:non_utf8_caption"
+    elif not isinstance(raw, str):
+        raw = str(raw)
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from a surrogateescape'd read
+        return raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), "input:non_utf8_caption"
+    if not raw.strip():
+        return raw, "input:empty_caption"
+    return raw, None
+
+
+def make_sample(*, url: Any, caption: Any, source_key: str | None, extras: dict[str, Any],
+                image: bytes | None = None, require_url: bool = False,
+                identity: str | None = None) -> Row:
+    """One input row as a Sample, with the reason it cannot be curated (or None).
+
+    The uid comes from the url, else `identity` (where the key alone is not unique), else the key.
+    """
+    text, problem = decode_caption(caption)
+    url = url if isinstance(url, str) and url.strip() else None
+    if problem is None and require_url and url is None:
+        problem = "input:missing_url"
+    sample = Sample(uid=make_uid(url or identity or source_key, text), url=url, caption=text,
+                    source_key=source_key, image=image, extras=extras)
+    return sample, problem
+
+
+class _ReadFile(beam.DoFn):
+    def __init__(self, source: Source, batch_size: int):
+        self.source = source
+        self.batch_size = batch_size
+
+    def setup(self):
+        self.counters = ReasonCounters()
+
+    def process(self, indexed_path):
+        index, path = indexed_path
+        samples, reasons, chunk = [], [], 0
+        for sample, reason in self.source.read(path):
+            samples.append(sample)
+            reasons.append(reason)
+            if len(samples) == self.batch_size:
+                yield from self._emit(index, chunk, samples, reasons)
+                samples, reasons, chunk = [], [], chunk + 1
+        if samples:
+            yield from self._emit(index, chunk, samples, reasons)
+
+    def _emit(self, index, chunk, samples, reasons):
+        self.counters.inc("inputs", len(samples))
+        yield from split_batch(SampleBatch(batch_id(index, chunk), samples), reasons, self.counters)
+
+
+class ReadSamples(beam.PTransform):
+    """Source files -> StageOutput(SampleBatch PCollection, [dropped ledger rows])."""
+
+    def __init__(self, source: Source, batch_size: int):
+        super().__init__()
+        self.source = source
+        self.batch_size = batch_size
+
+    def expand(self, p):
+        out = (
+            p
+            | "ListFiles" >> beam.Create(list(enumerate(self.source.files)))
+            | "Spread" >> beam.Reshuffle()
+            | "Read" >> beam.ParDo(_ReadFile(self.source, self.batch_size)).with_outputs(DROPPED, main="kept")
+        )
+        return StageOutput(out.kept, [out[DROPPED]])

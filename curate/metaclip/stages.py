@@ -1,0 +1,157 @@
+"""MetaCLIP curation as Beam stages: Match -> CountEntries (global) -> Balance.
+
+Only small values cross the graph for the global step: each batch sends the concatenated
+entry ids of its captions, combined into one count array that reaches Balance as a side input.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+
+from curate.metaclip import balance
+from curate.metaclip.matcher import Matcher
+from curate.metaclip.metadata import cached_metadata
+from curate.sample import SampleBatch
+from curate.stage import DROPPED, SampleStage, StageOutput, split_batch
+
+ENTRY_IDS = "entry_ids"
+KEEP_PROBABILITY = "metaclip_keep_prob"
+COUNTS = "entry_counts"
+_MATCHERS: dict = {}
+
+
+def shared_matcher(metadata_path: str | None) -> Matcher:
+    """One matcher per worker process, built on first use (not pickled with the graph)."""
+    matcher = _MATCHERS.get(metadata_path)
+    if matcher is None:
+        matcher = _MATCHERS[metadata_path] = Matcher(cached_metadata(metadata_path))
+    return matcher
+
+
+class MatchEntries(SampleStage):
+    """Records each caption's matched entry ids; drops captions that match nothing."""
+
+    name = "metaclip"
+    fields = {ENTRY_IDS: pa.list_(pa.int32())}
+
+    def __init__(self, metadata_path: str | None):
+        self.metadata_path = metadata_path
+
+    def setup(self):
+        super().setup()
+        self.matcher = shared_matcher(self.metadata_path)
+
+    def process(self, batch: SampleBatch):
+        match = self.matcher.match
+        reasons, all_ids = [], []
+        for sample in batch.samples:
+            ids = match(sample.caption)
+            sample.values[ENTRY_IDS] = ids
+            all_ids.extend(ids)
+            reasons.append(None if ids else "metaclip:no_match")
+        self.counters.inc("metaclip_in", len(batch.samples))
+        yield beam.pvalue.TaggedOutput(COUNTS, (np.array(all_ids, dtype=np.int64), len(batch.samples)))
+        yield from split_batch(batch, reasons, self.counters)
+
+
+class _CountEntries(beam.CombineFn):
+    """(entry ids, captions) per batch -> (count per entry, pool size) over the whole pool."""
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def create_accumulator(self):
+        return np.zeros(self.size, dtype=np.int64), 0
+
+    def add_input(self, acc, batch_counts):
+        counts, pool = acc
+        ids, n = batch_counts
+        counts += np.bincount(ids, minlength=self.size)
+        return counts, pool + n
+
+    def merge_accumulators(self, accs):
+        accs = iter(accs)
+        counts, pool = next(accs)
+        for other, n in accs:
+            counts = counts + other
+            pool += n
+        return counts, pool
+
+    def extract_output(self, acc):
+        return acc
+
+
+class Balance(SampleStage):
+    """Keeps a caption when any of its entries selects it (p_e = min(1, t / count_e))."""
+
+    name = "metaclip"
+    fields = {KEEP_PROBABILITY: pa.float64()}
+
+    def __init__(self, t: float | None, seed: int):
+        self.t = t
+        self.seed = seed
+
+    def judge_batch(self, samples, counted):
+        counts, pool = counted
+        t = self.t if self.t is not None else balance.auto_t(pool)
+        probabilities = _probabilities(counts, t)
+        kept, keep_prob = balance.select([balance.uid_key(s.uid) for s in samples],
+                                         [s.values[ENTRY_IDS] for s in samples], probabilities, self.seed)
+        for sample, p in zip(samples, keep_prob):
+            sample.values[KEEP_PROBABILITY] = float(p)
+        return [None if k else "balanced_out" for k in kept]
+
+
+_PROBABILITY_CACHE: dict = {}
+
+
+def _probabilities(counts: np.ndarray, t: float) -> np.ndarray:
+    """p_e for the whole metadata, computed once per worker for the side input's value."""
+    key = (id(counts), t)
+    if key not in _PROBABILITY_CACHE:
+        _PROBABILITY_CACHE.clear()
+        _PROBABILITY_CACHE[key] = (counts, balance.entry_probabilities(counts, t))
+    return _PROBABILITY_CACHE[key][1]
+
+
+def summarize(counted, t: float | None, size: int) -> dict:
+    counts, pool = counted
+    t_used = t if t is not None else balance.auto_t(pool)
+    matched = counts[counts > 0]
+    head = counts[counts > t_used]
+    total_matches = int(counts.sum())
+    return {
+        "t": t_used,
+        "t_source": "--t" if t is not None else
+        f"auto: MetaCLIP's t={balance.METACLIP_T} scaled to this pool "
+        f"({pool} captions vs {balance.METACLIP_POOL:,}), at least {balance.MIN_AUTO_T:g}",
+        "pool": int(pool),
+        "metadata_entries": size,
+        "entries_matched": int(matched.size),
+        "entries_over_t": int(head.size),
+        "matches": total_matches,
+        "head_share_of_matches": float(head.sum() / total_matches) if total_matches else 0.0,
+        "top_entries": [[int(i), int(counts[i])] for i in np.argsort(-counts, kind="stable")[:20] if counts[i]],
+    }
+
+
+class MetaclipCuration(beam.PTransform):
+    """Match -> global entry counts -> balanced sampling. Returns a StageOutput."""
+
+    def __init__(self, metadata_path: str | None, t: float | None, seed: int):
+        super().__init__()
+        self.metadata_path = metadata_path
+        self.t = t
+        self.seed = seed
+        self.fields = {**MatchEntries.fields, **Balance.fields}
+
+    def expand(self, batches):
+        size = len(cached_metadata(self.metadata_path))
+        matched = batches | "Match" >> beam.ParDo(MatchEntries(self.metadata_path)).with_outputs(
+            DROPPED, COUNTS, main="kept")
+        counted = matched[COUNTS] | "CountEntries" >> beam.CombineGlobally(_CountEntries(size))
+        balanced = matched.kept | "Balance" >> beam.ParDo(
+            Balance(self.t, self.seed), beam.pvalue.AsSingleton(counted)).with_outputs(DROPPED, main="kept")
+        facts = counted | "Summarize" >> beam.Map(summarize, self.t, size)
+        return StageOutput(balanced.kept, [matched[DROPPED], balanced[DROPPED]], facts)

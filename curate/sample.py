@@ -1,0 +1,86 @@
+"""The element types every stage speaks: a Sample, and the SampleBatch that carries them.
+
+Beam's per-element cost is paid per batch, not per caption: a batch is a deterministic slice of
+one input source (source index + chunk index), so its id, and everything derived from it
+(ledger part names, the uid order inside a file), is the same on any runner and worker count.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+# One ledger file holds the rows of this many consecutive batches of one source.
+BATCHES_PER_LEDGER_PART = 100
+
+
+def make_uid(identity: str | None, caption: str | None) -> str:
+    """32 hex chars from the source identity (url, else source key or file path) and caption.
+
+    Never derived from run order, so a sample keeps its uid across reruns and reshards.
+    """
+    h = hashlib.blake2b(digest_size=16)
+    h.update((identity or "").encode("utf-8", "surrogatepass"))
+    h.update(b"\x00")
+    h.update((caption or "").encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+@dataclass(slots=True)
+class Sample:
+    uid: str
+    url: str | None = None
+    caption: str | None = None
+    source_key: str | None = None  # the key or file path the sample had in its source
+    image: bytes | None = None  # absent until downloaded or read
+    width: int | None = None
+    height: int | None = None
+    image_format: str | None = None  # "jpg" | "png" | "webp" | ...
+    sha256: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)  # input columns carried through
+    values: dict[str, Any] = field(default_factory=dict)  # what stages computed
+
+
+@dataclass(slots=True)
+class SampleBatch:
+    id: str  # "<source:05d>-<chunk:06d>"
+    samples: list[Sample]
+
+    @property
+    def ledger_part(self) -> str:
+        source, chunk = self.id.split("-")
+        return f"{source}-{int(chunk) // BATCHES_PER_LEDGER_PART:05d}"
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+
+def batch_id(source_index: int, chunk_index: int) -> str:
+    return f"{source_index:05d}-{chunk_index:06d}"
+
+
+# Columns every ledger row has, in this order; stage values and source extras follow.
+CORE_COLUMNS = (
+    "uid", "url", "caption", "status", "reason", "source_key",
+    "width", "height", "image_format", "sha256",
+)
+
+
+def extra_column(name: str) -> str:
+    """Ledger column of an input column; one that shadows a core column gets a prefix."""
+    return f"src_{name}" if name in CORE_COLUMNS else name
+
+
+def ledger_row(sample: Sample, reason: str | None) -> dict[str, Any]:
+    """The ledger's view of a sample: its identity, fate and everything computed so far."""
+    row: dict[str, Any] = {}
+    for name, value in sample.extras.items():
+        row[extra_column(name)] = value
+    row.update(sample.values)
+    row.update(
+        uid=sample.uid, url=sample.url, caption=sample.caption,
+        status="kept" if reason is None else "dropped", reason=reason,
+        source_key=sample.source_key, width=sample.width, height=sample.height,
+        image_format=sample.image_format, sha256=sample.sha256,
+    )
+    return row

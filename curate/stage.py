@@ -1,0 +1,103 @@
+"""The one shape of every stage: batches in, kept batches and dropped ledger rows out.
+
+A stage judges samples; what it keeps flows on in a batch with the same id, what it drops
+leaves on the DROPPED output as `(ledger_part, [ledger rows])` with reason `stage:detail`,
+counted per reason with Beam metrics. A failure on one sample is a drop, never a crash.
+"""
+from __future__ import annotations
+
+from typing import Iterable, NamedTuple
+
+import apache_beam as beam
+import pyarrow as pa
+from apache_beam.metrics import Metrics
+
+from curate.sample import Sample, SampleBatch, ledger_row
+
+DROPPED = "dropped"
+METRICS_NAMESPACE = "curate"
+
+
+class ReasonCounters:
+    """Beam counters created once per reason (a counter object per sample would be slow)."""
+
+    def __init__(self):
+        self._counters = {}
+
+    def inc(self, name: str, n: int = 1) -> None:
+        counter = self._counters.get(name)
+        if counter is None:
+            counter = self._counters[name] = Metrics.counter(METRICS_NAMESPACE, name)
+        counter.inc(n)
+
+
+def split_batch(batch: SampleBatch, reasons: list[str | None], counters: ReasonCounters):
+    """Yield the kept batch (if any) and the dropped rows (if any) of one judged batch."""
+    kept, dropped = [], []
+    for sample, reason in zip(batch.samples, reasons):
+        if reason is None:
+            kept.append(sample)
+        else:
+            counters.inc(f"dropped_{reason}")
+            dropped.append(ledger_row(sample, reason))
+    if kept:
+        yield SampleBatch(batch.id, kept)
+    if dropped:
+        yield beam.pvalue.TaggedOutput(DROPPED, (batch.ledger_part, dropped))
+
+
+class SampleStage(beam.DoFn):
+    """Base DoFn: override `judge` (one sample) or `judge_batch` (all samples of a batch).
+
+    `judge` returns None to keep the sample, or a short detail that becomes the reason
+    `<name>:<detail>`. It may record values on `sample.values` before the fate is decided.
+    """
+
+    name = "stage"
+    fields: dict[str, pa.DataType] = {}  # ledger columns this stage adds, with their types
+
+    def setup(self):
+        self.counters = ReasonCounters()
+
+    def judge(self, sample: Sample) -> str | None:
+        raise NotImplementedError
+
+    def judge_batch(self, samples: list[Sample]) -> list[str | None]:
+        return [self._judge_safely(s) for s in samples]
+
+    def _judge_safely(self, sample: Sample) -> str | None:
+        try:
+            return self.judge(sample)
+        except Exception as e:  # bad data never crashes a run: it becomes a ledger row
+            return f"error_{type(e).__name__}"
+
+    def process(self, batch: SampleBatch, *side_inputs) -> Iterable:
+        details = self.judge_batch(batch.samples, *side_inputs) if side_inputs else self.judge_batch(batch.samples)
+        reasons = [None if d is None else f"{self.name}:{d}" for d in details]
+        self.counters.inc(f"{self.name}_in", len(batch.samples))
+        yield from split_batch(batch, reasons, self.counters)
+
+
+class StageOutput(NamedTuple):
+    """What a stage transform returns: kept batches, dropped-row PCollections, run facts.
+
+    `facts` (optional) is a PCollection of one dict that ends in stats.json under the stage's name.
+    """
+
+    kept: beam.PCollection
+    dropped: list
+    facts: beam.PCollection | None = None
+
+
+class ApplyStage(beam.PTransform):
+    """Apply a SampleStage; returns a StageOutput."""
+
+    def __init__(self, dofn: SampleStage, *side_inputs, label: str | None = None):
+        super().__init__(label or dofn.name)
+        self.dofn = dofn
+        self.side_inputs = side_inputs
+        self.fields = dict(dofn.fields)
+
+    def expand(self, batches):
+        out = batches | beam.ParDo(self.dofn, *self.side_inputs).with_outputs(DROPPED, main="kept")
+        return StageOutput(out.kept, [out[DROPPED]])

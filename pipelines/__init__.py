@@ -1,0 +1,1 @@
+"""Named recipes: each module has NAME, SUMMARY, DEFAULTS, prepare(options, source), build(flow)."""

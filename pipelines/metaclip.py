@@ -1,0 +1,29 @@
+"""MetaCLIP (Xu et al., 2023): curate captions against metadata first, then fetch only what is kept.
+
+read -> match entries -> global entry counts -> balance to t -> [download] -> image facts -> shards
+"""
+from __future__ import annotations
+
+from curate.filters.image_facts import ImageFacts
+from curate.metaclip.metadata import load_metadata
+from curate.metaclip.options import MetaclipOptions
+from curate.metaclip.stages import MetaclipCuration
+from curate.options import CurateOptions
+from curate.stage import ApplyStage
+
+NAME = "metaclip"
+SUMMARY = "MetaCLIP: substring-match captions to metadata, balance entries to t, write shards"
+DEFAULTS: dict = {}
+
+
+def prepare(options, source) -> None:
+    load_metadata(options.view_as(MetaclipOptions).metadata)  # fails now, not on a worker
+
+
+def build(flow):
+    mc = flow.options.view_as(MetaclipOptions)
+    seed = flow.options.view_as(CurateOptions).seed
+    batches = flow.read()
+    batches = flow.apply("MetaCLIP", MetaclipCuration(mc.metadata, mc.t, seed), batches)
+    batches = flow.apply("ImageFacts", ApplyStage(ImageFacts()), batches)
+    return batches
