@@ -38,7 +38,9 @@ class Sample:
     image_format: str | None = None  # "jpg" | "png" | "webp" | ...
     sha256: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)  # input columns carried through
-    values: dict[str, Any] = field(default_factory=dict)  # what stages computed
+    values: dict[str, Any] = field(default_factory=dict)  # what stages computed (ledger columns)
+    # vectors stages computed (e.g. fp16 CLIP embeddings), kept off the ledger: they are large
+    vectors: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
