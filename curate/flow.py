@@ -52,5 +52,5 @@ class Flow:
     def write(self, kept: beam.PCollection) -> beam.PCollection:
         schema = build_schema(self.fields, self.source.extra_columns())
         cfg = OutputConfig(self.output, schema, self.curate.output_format,
-                           self.curate.samples_per_shard, self.run_info)
+                           self.curate.samples_per_shard, self.run_info, self.source.url_caption_columns())
         return write_outputs(self.p, kept, self.dropped, self.facts, cfg)

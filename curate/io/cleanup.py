@@ -12,11 +12,11 @@ from apache_beam.io.filesystems import FileSystems
 from curate.io import files as fs
 from curate.io.curated_urls import URLS_DIR
 from curate.io.ledger import LEDGER_DIR
-from curate.io.shards import SHARDS_DIR
+from curate.io.shards import SHARDS_DIR, SIZES_FILE
 
 
 def expected_files(stats: dict) -> dict[str, set[str]]:
-    shards = set()
+    shards = {SIZES_FILE} if stats["shards"] else set()
     for shard in stats["shards"]:
         shards.update({shard["file"], f"{shard['shard']}.parquet", f"{shard['shard']}_stats.json"})
     return {

@@ -9,7 +9,7 @@ import pyarrow as pa
 from curate.io.curated_urls import write_url_part
 from curate.io.ledger import write_ledger_part
 from curate.io.run_stats import assemble, write_stats
-from curate.io.shards import shard_count, shard_of, write_shard
+from curate.io.shards import shard_count, shard_of, write_shard, write_sizes
 from curate.sample import SampleBatch, ledger_row
 
 
@@ -20,6 +20,7 @@ class OutputConfig:
     output_format: str  # "webdataset" | "parquet"
     samples_per_shard: int
     run: dict  # recipe, options and other facts known before the run
+    url_columns: tuple[str, str] = ("url", "caption")  # the input's names, reused in the URL list
 
 
 def _kept_rows(batch: SampleBatch):
@@ -49,7 +50,7 @@ def write_outputs(p, kept, dropped: list, facts: dict, cfg: OutputConfig):
     urls = (
         kept | "UrlRows" >> beam.FlatMap(_url_rows)
         | "GroupUrlParts" >> beam.GroupByKey()
-        | "WriteUrls" >> beam.Map(lambda kv: write_url_part(*kv, cfg.output, cfg.schema))
+        | "WriteUrls" >> beam.Map(lambda kv: write_url_part(*kv, cfg.output, cfg.schema, cfg.url_columns))
     )
     n_shards = (
         kept | "CountImages" >> beam.Map(lambda b: sum(s.image is not None for s in b.samples))
@@ -74,5 +75,7 @@ def write_outputs(p, kept, dropped: list, facts: dict, cfg: OutputConfig):
 
 def _write_stats(_, cfg: OutputConfig, names, ledger, shards, urls, *facts):
     stats = assemble(list(ledger), list(shards), list(urls), dict(zip(names, facts)), cfg.run)
+    if stats["shards"]:
+        write_sizes(cfg.output, stats["shards"])
     write_stats(cfg.output, stats)
     return stats

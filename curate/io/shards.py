@@ -21,6 +21,7 @@ from curate.io.table import rows_to_table
 from curate.sample import Sample, ledger_row
 
 SHARDS_DIR = "shards"
+SIZES_FILE = "sizes.json"  # open_clip's training loader reads sample counts from it
 IMAGE_COLUMNS = ("jpg", "png", "webp", "gif", "bmp", "tiff")  # img2dataset names its column by format
 
 
@@ -101,3 +102,8 @@ def write_shard(index: int, samples: list[Sample], output: str, schema: pa.Schem
     }
     fs.write_bytes(base + "_stats.json", json.dumps(stats, indent=2).encode())
     return stats
+
+
+def write_sizes(output: str, shards: list[dict]) -> None:
+    sizes = {s["file"]: s["count"] for s in shards}
+    fs.write_bytes(fs.join(output, SHARDS_DIR, SIZES_FILE), json.dumps(sizes, indent=1).encode())

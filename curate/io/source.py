@@ -7,6 +7,8 @@ ids depend only on (file index, row index).
 """
 from __future__ import annotations
 
+import sys
+import time
 from typing import Any, Iterator
 
 import apache_beam as beam
@@ -23,6 +25,8 @@ class Source:
 
     kind = "source"
     needs_download = False  # True when samples arrive as URLs without image bytes
+    url_col: str | None = None  # the input's own column names, where it has columns
+    caption_col: str | None = None
 
     def __init__(self, files: list[str]):
         self.files = files
@@ -35,6 +39,10 @@ class Source:
 
     def describe(self) -> str:
         return f"{self.kind}: {len(self.files)} file(s)"
+
+    def url_caption_columns(self) -> tuple[str, str]:
+        """The input's own names for url and caption, used again in the curated URL list."""
+        return self.url_col or "url", self.caption_col or "caption"
 
 
 def decode_caption(raw: Any) -> tuple[str | None, str | None]:
@@ -73,6 +81,24 @@ def make_sample(*, url: Any, caption: Any, source_key: str | None, extras: dict[
     return sample, problem
 
 
+class Progress:
+    """A line on stderr every PERIOD seconds of a long read, per worker process."""
+
+    PERIOD = 30.0
+
+    def __init__(self):
+        self.rows = 0
+        self.started = self.last = time.monotonic()
+
+    def add(self, n: int) -> None:
+        self.rows += n
+        now = time.monotonic()
+        if now - self.last >= self.PERIOD:
+            self.last = now
+            rate = self.rows / (now - self.started)
+            print(f"curate: read {self.rows:,} rows ({rate:,.0f}/s)", file=sys.stderr, flush=True)
+
+
 class _ReadFile(beam.DoFn):
     def __init__(self, source: Source, batch_size: int):
         self.source = source
@@ -80,6 +106,7 @@ class _ReadFile(beam.DoFn):
 
     def setup(self):
         self.counters = ReasonCounters()
+        self.progress = Progress()
 
     def process(self, indexed_path):
         index, path = indexed_path
@@ -95,6 +122,7 @@ class _ReadFile(beam.DoFn):
 
     def _emit(self, index, chunk, samples, reasons):
         self.counters.inc("inputs", len(samples))
+        self.progress.add(len(samples))
         yield from split_batch(SampleBatch(batch_id(index, chunk), samples), reasons, self.counters)
 
 
