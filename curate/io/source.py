@@ -14,6 +14,7 @@ from typing import Any, Iterator
 import apache_beam as beam
 import pyarrow as pa
 
+from curate.io.tables import clean_text
 from curate.sample import Sample, SampleBatch, batch_id, make_uid
 from curate.stage import DROPPED, ReasonCounters, StageOutput, split_batch
 
@@ -56,10 +57,9 @@ def decode_caption(raw: Any) -> tuple[str | None, str | None]:
             return raw.decode("utf-8", "replace"), "input:non_utf8_caption"
     elif not isinstance(raw, str):
         raw = str(raw)
-    try:
-        raw.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates from a surrogateescape'd read
-        return raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), "input:non_utf8_caption"
+    cleaned = clean_text(raw)  # lone surrogates from a surrogateescape'd read
+    if cleaned is not raw:
+        return cleaned, "input:non_utf8_caption"
     if not raw.strip():
         return raw, "input:empty_caption"
     return raw, None
@@ -73,7 +73,7 @@ def make_sample(*, url: Any, caption: Any, source_key: str | None, extras: dict[
     The uid comes from the url, else `identity` (where the key alone is not unique), else the key.
     """
     text, problem = decode_caption(caption)
-    url = url if isinstance(url, str) and url.strip() else None
+    url = clean_text(url) if isinstance(url, str) and url.strip() else None
     if problem is None and require_url and url is None:
         problem = "input:missing_url"
     sample = Sample(uid=make_uid(url or identity or source_key, text), url=url, caption=text,

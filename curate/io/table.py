@@ -40,7 +40,7 @@ def arrow_type_of(values: Iterable[Any]) -> pa.DataType:
         return pa.string()
     try:
         type_ = pa.array(sample).type
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, ValueError):
         return pa.string()
     if pa.types.is_null(type_) or pa.types.is_struct(type_) or pa.types.is_map(type_):
         return pa.string()

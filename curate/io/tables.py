@@ -60,8 +60,19 @@ def _flat_type(type_: pa.DataType) -> pa.DataType:
     return pa.string() if nested or pa.types.is_null(type_) else type_
 
 
+def clean_text(value: str) -> str:
+    """Text as valid UTF-8: bytes that were not (kept as surrogates on read) become U+FFFD."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def flat_value(value: Any) -> Any:
     """Nested values (dicts) travel as JSON text, so every column keeps one simple type."""
+    if isinstance(value, str):
+        return clean_text(value)
     return to_json(value) if isinstance(value, dict) else value
 
 
