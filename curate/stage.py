@@ -1,7 +1,8 @@
 """The one shape of every stage: batches in, kept batches and dropped ledger rows out.
 
 A stage judges samples; what it keeps flows on in a batch with the same id, what it drops
-leaves on the DROPPED output as `(ledger_part, [ledger rows])` with reason `stage:detail`,
+leaves on the DROPPED output as `(ledger_part, Arrow record batch of ledger rows)` with reason
+`stage:detail`,
 counted per reason with Beam metrics. A failure on one sample is a drop, never a crash.
 """
 from __future__ import annotations
@@ -12,7 +13,9 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.metrics import Metrics
 
-from curate.sample import Sample, SampleBatch, ledger_row
+from curate import coders  # noqa: F401  (registers the SampleBatch coder)
+from curate.io.ledger_batch import samples_to_batch
+from curate.sample import Sample, SampleBatch
 
 DROPPED = "dropped"
 METRICS_NAMESPACE = "curate"
@@ -33,17 +36,18 @@ class ReasonCounters:
 
 def split_batch(batch: SampleBatch, reasons: list[str | None], counters: ReasonCounters):
     """Yield the kept batch (if any) and the dropped rows (if any) of one judged batch."""
-    kept, dropped = [], []
+    kept, dropped, why = [], [], []
     for sample, reason in zip(batch.samples, reasons):
         if reason is None:
             kept.append(sample)
         else:
             counters.inc(f"dropped_{reason}")
-            dropped.append(ledger_row(sample, reason))
+            dropped.append(sample)
+            why.append(reason)
     if kept:
         yield SampleBatch(batch.id, kept)
     if dropped:
-        yield beam.pvalue.TaggedOutput(DROPPED, (batch.ledger_part, dropped))
+        yield beam.pvalue.TaggedOutput(DROPPED, (batch.ledger_part, samples_to_batch(dropped, why)))
 
 
 class SampleStage(beam.DoFn):
@@ -99,5 +103,6 @@ class ApplyStage(beam.PTransform):
         self.fields = dict(dofn.fields)
 
     def expand(self, batches):
-        out = batches | beam.ParDo(self.dofn, *self.side_inputs).with_outputs(DROPPED, main="kept")
+        out = batches | beam.ParDo(self.dofn, *self.side_inputs).with_output_types(
+            SampleBatch).with_outputs(DROPPED, main="kept")
         return StageOutput(out.kept, [out[DROPPED]])

@@ -90,5 +90,16 @@ def test_fast_matcher_equals_aho_corasick_on_real_and_random_captions():
     noise = [" ".join(rng.choice(vocab + ["", ",", "\t", "!"]) for _ in range(rng.randint(0, 25)))
              for _ in range(2000)]
     fast, plain = Matcher(entries), AhoCorasickMatcher(entries)
-    for text in captions + noise:
-        assert fast.match(text) == plain.match(text), text
+    texts = captions + noise
+    expected = [plain.match(t) for t in texts]
+    assert [fast.match(t) for t in texts] == expected
+    assert fast.match_many(texts) == expected
+    assert fast.match_many(texts[:1]) == expected[:1] and fast.match_many([]) == []
+
+
+def test_match_many_keeps_texts_apart_and_handles_duplicates_and_unicode():
+    m = Matcher(["a", "b", "a b", "x\ny", "a", "日本 語", "é"])
+    texts = ["a", "b", "", "x", "y", "日本 語 é", "a b a"]
+    assert m.match_many(texts) == [m.match(t) for t in texts]
+    assert m.match_many(texts)[0] == [0, 4] and m.match_many(texts)[6] == [0, 1, 2, 4]
+    assert Matcher([]).match_many(["a"]) == [[]] and Matcher(["\n"]).match("a") == []

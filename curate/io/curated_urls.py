@@ -10,7 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.io import files as fs
-from curate.io.table import rows_to_table
+from curate.io.ledger import sort_by_uid
+from curate.io.ledger_batch import conform
 
 URLS_DIR = "curated_urls"
 
@@ -21,13 +22,10 @@ def input_named_schema(schema: pa.Schema, url_col: str, caption_col: str) -> pa.
     return pa.schema([f.with_name(names.get(f.name, f.name)) for f in schema])
 
 
-def write_url_part(part: str, row_lists, output: str, schema: pa.Schema,
+def write_url_part(part: str, batches, output: str, schema: pa.Schema,
                    columns: tuple[str, str] = ("url", "caption")) -> dict:
-    url_col, caption_col = columns
-    rows = sorted((r for rows in row_lists for r in rows), key=lambda r: r["uid"])
-    for row in rows:
-        row[url_col], row[caption_col] = row.pop("url"), row.pop("caption")
-    schema = input_named_schema(schema, url_col, caption_col)
+    table = sort_by_uid(conform(list(batches), schema))
+    table = table.rename_columns(input_named_schema(schema, *columns).names)
     with fs.atomic_write(fs.join(output, URLS_DIR, f"part-{part}.parquet")) as f:
-        pq.write_table(rows_to_table(rows, schema), f, compression="zstd")
-    return {"part": part, "rows": len(rows)}
+        pq.write_table(table, f, compression="zstd")
+    return {"part": part, "rows": table.num_rows}

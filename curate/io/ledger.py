@@ -6,13 +6,11 @@ rerun overwrites the same files.
 """
 from __future__ import annotations
 
-from collections import Counter
-
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.io import files as fs
-from curate.io.table import rows_to_table
+from curate.io.ledger_batch import conform
 
 LEDGER_DIR = "ledger"
 
@@ -21,12 +19,18 @@ def ledger_path(output: str, part: str) -> str:
     return fs.join(output, LEDGER_DIR, f"part-{part}.parquet")
 
 
-def write_ledger_part(part: str, row_lists, output: str, schema: pa.Schema) -> dict:
-    rows = sorted((r for rows in row_lists for r in rows), key=lambda r: (r["uid"], r["reason"] or ""))
+def write_ledger_part(part: str, batches, output: str, schema: pa.Schema) -> dict:
+    table = sort_by_uid(conform(list(batches), schema))
     with fs.atomic_write(ledger_path(output, part)) as f:
-        pq.write_table(rows_to_table(rows, schema), f, compression="zstd")
+        pq.write_table(table, f, compression="zstd")
+    reasons = table.column("reason").fill_null("kept").value_counts().to_pylist()
     return {
         "part": part,
-        "rows": len(rows),
-        "by_reason": dict(Counter(r["reason"] or "kept" for r in rows)),
+        "rows": table.num_rows,
+        "by_reason": {r["values"]: r["counts"] for r in reasons},
     }
+
+
+def sort_by_uid(table: pa.Table) -> pa.Table:
+    """A fixed row order whatever order the batches arrived in."""
+    return table.sort_by([("uid", "ascending"), ("reason", "ascending")])

@@ -10,7 +10,8 @@ from curate.io.curated_urls import write_url_part
 from curate.io.ledger import write_ledger_part
 from curate.io.run_stats import assemble, write_stats
 from curate.io.shards import shard_count, shard_of, write_shard, write_sizes
-from curate.sample import SampleBatch, ledger_row
+from curate.io.ledger_batch import samples_to_batch
+from curate.sample import SampleBatch
 
 
 @dataclass
@@ -24,13 +25,13 @@ class OutputConfig:
 
 
 def _kept_rows(batch: SampleBatch):
-    return batch.ledger_part, [ledger_row(s, None) for s in batch.samples]
+    return batch.ledger_part, samples_to_batch(batch.samples, [None] * len(batch.samples))
 
 
 def _url_rows(batch: SampleBatch):
-    rows = [ledger_row(s, None) for s in batch.samples if s.image is None]
-    if rows:
-        yield batch.ledger_part, rows
+    without_image = [s for s in batch.samples if s.image is None]
+    if without_image:
+        yield batch.ledger_part, samples_to_batch(without_image, [None] * len(without_image))
 
 
 def _to_shards(batch: SampleBatch, shards: int):

@@ -139,6 +139,7 @@ class ReadSamples(beam.PTransform):
             p
             | "ListFiles" >> beam.Create(list(enumerate(self.source.files)))
             | "Spread" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(_ReadFile(self.source, self.batch_size)).with_outputs(DROPPED, main="kept")
+            | "Read" >> beam.ParDo(_ReadFile(self.source, self.batch_size)).with_output_types(
+                SampleBatch).with_outputs(DROPPED, main="kept")
         )
         return StageOutput(out.kept, [out[DROPPED]])

@@ -59,6 +59,11 @@ def to_json(value: Any) -> str:
 
 def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
     names = set(schema.names)
+    if all(names.issuperset(row) for row in rows):
+        try:  # the common case, converted in C++
+            return pa.Table.from_pylist(rows, schema=schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
+            pass
     overflow: list[dict[str, Any]] = [
         {k: v for k, v in row.items() if k not in names and v is not None} for row in rows
     ]
@@ -71,13 +76,13 @@ def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
         try:
             arrays.append(pa.array(values, type=field.type))
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
-            arrays.append(_array_keeping_misfits(field, values, overflow))
+            arrays.append(array_keeping_misfits(field, values, overflow))
     extra = [to_json(o) if o else None for o in overflow]
     arrays[schema.get_field_index(EXTRA_JSON)] = pa.array(extra, type=pa.string())
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _array_keeping_misfits(field: pa.Field, values: list, overflow: list[dict]) -> pa.Array:
+def array_keeping_misfits(field: pa.Field, values: list, overflow: list[dict]) -> pa.Array:
     """Cell by cell: a value that does not fit the column moves to that row's extra_json."""
     fitted = []
     for value, extra in zip(values, overflow):

@@ -4,77 +4,70 @@ The caption is wrapped in one space on each side; each of , . ; : ? ! ` becomes 
 each of tab, newline, carriage return becomes one space; nothing else changes (case kept,
 runs of spaces kept, no Unicode normalisation). Entry e matches iff " e " occurs in that text.
 
-`Matcher` gets the same answer as an Aho-Corasick automaton over " e " keys, faster: since
-every key starts and ends with a space, an occurrence of " e " is exactly a run of
-space-separated tokens of the text equal to e's tokens, so matching is dictionary lookups of
-token n-grams, walking only as far as some multi-word entry's prefix continues.
+`Matcher` is the fast implementation; `AhoCorasickMatcher` the plain one it is tested and
+benchmarked against.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from operator import itemgetter
+from typing import Sequence
 
 MARKS = ",.;:?!`"
-_SPACING = str.maketrans({**{m: f" {m} " for m in MARKS}, "\t": " ", "\n": " ", "\r": " "})
+
+
+_first = itemgetter(0)
 
 
 def normalize(text: str) -> str:
-    """The text MetaCLIP searches in: padded, marks spaced out, tab/newline/CR as spaces."""
-    return " " + text.translate(_SPACING) + " "
+    """The text MetaCLIP searches in: padded, marks spaced out, tab/newline/CR as spaces.
+
+    Chained str.replace (a C scan each) is ~4x faster than str.translate with a mapping; the
+    inserted spaces contain no mark, so the order of replacements does not matter.
+    """
+    for mark in MARKS:
+        if mark in text:
+            text = text.replace(mark, f" {mark} ")
+    return " " + text.replace("\t", " ").replace("\n", " ").replace("\r", " ") + " "
 
 
 class Matcher:
-    """Matches captions against metadata entries; `match(text)` -> ascending entry ids."""
+    """Matches captions against metadata entries; `match(text)` -> ascending entry ids.
+
+    One Aho-Corasick automaton over the distinct " e " keys (ahocorasick-rs, a compact automaton
+    in Rust), overlapping matches returned as index tuples and reduced in C (set / map /
+    sorted): no Python code runs per match. A string listed twice keeps all its ids.
+    """
 
     def __init__(self, entries: Sequence[str]):
+        import ahocorasick_rs
+
         self.size = len(entries)
-        self._single: dict[str, int] = {}  # one-token entries -> first id of that string
-        self._multi: dict[str, int] = {}  # multi-token entries -> first id
-        self._prefixes: set[str] = set()  # token prefixes of multi-token entries
+        keys: list[str] = []
+        self._ids: list[int] = []  # key index -> first entry id of that string
+        first_of: dict[str, int] = {}
         self._duplicates: dict[int, tuple[int, ...]] = {}  # first id -> every id of a repeated string
         for entry_id, entry in enumerate(entries):
-            table = self._multi if " " in entry else self._single
-            first = table.setdefault(entry, entry_id)
+            first = first_of.setdefault(entry, entry_id)
             if first != entry_id:
                 self._duplicates[first] = self._duplicates.get(first, (first,)) + (entry_id,)
                 continue
-            if table is self._multi:
-                tokens = entry.split(" ")
-                for n in range(1, len(tokens)):
-                    self._prefixes.add(" ".join(tokens[:n]))
-        self._starts = {p for p in self._prefixes if " " not in p}
+            keys.append(f" {entry} ")
+            self._ids.append(entry_id)
+        self._find = None
+        if keys:
+            automaton = ahocorasick_rs.AhoCorasick(keys, matchkind=ahocorasick_rs.MatchKind.Standard)
+            self._find = automaton.find_matches_as_indexes
 
     def match(self, text: str) -> list[int]:
-        # tokens[0] and tokens[-1] are the empty strings outside the padding spaces
-        tokens = normalize(text).split(" ")
-        inner = tokens[1:-1]
-        get = self._single.get
-        ids = [i for i in map(get, inner) if i is not None]
-        if self._multi and not self._starts.isdisjoint(inner):
-            ids.extend(self._multi_word(inner))
-        if not ids:
-            return ids
-        if self._duplicates:
-            ids = [d for i in ids for d in self._duplicates.get(i, (i,))]
-        return sorted(set(ids))
+        if self._find is None:
+            return []
+        keys = set(map(_first, self._find(normalize(text), overlapping=True)))
+        ids = sorted(map(self._ids.__getitem__, keys))
+        if self._duplicates and ids:
+            ids = sorted(d for i in ids for d in self._duplicates.get(i, (i,)))
+        return ids
 
-    def _multi_word(self, inner: list[str]) -> list[int]:
-        found, starts, prefixes, multi = [], self._starts, self._prefixes, self._multi
-        last = len(inner)
-        for j, token in enumerate(inner):
-            if token not in starts:
-                continue
-            key, k = token, j + 1
-            while k < last:
-                key = key + " " + inner[k]
-                k += 1
-                entry_id = multi.get(key)
-                if entry_id is not None:
-                    found.append(entry_id)
-                if key not in prefixes:
-                    break
-        return found
-
-    def match_many(self, texts: Iterable[str]) -> list[list[int]]:
+    def match_many(self, texts: Sequence[str]) -> list[list[int]]:
         return [self.match(t) for t in texts]
 
 

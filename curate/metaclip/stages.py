@@ -43,10 +43,8 @@ class MatchEntries(SampleStage):
         self.matcher = shared_matcher(self.metadata_path)
 
     def process(self, batch: SampleBatch):
-        match = self.matcher.match
         reasons, all_ids = [], []
-        for sample in batch.samples:
-            ids = match(sample.caption)
+        for sample, ids in zip(batch.samples, self.matcher.match_many([s.caption for s in batch.samples])):
             sample.values[ENTRY_IDS] = ids
             all_ids.extend(ids)
             reasons.append(None if ids else "metaclip:no_match")
@@ -148,10 +146,11 @@ class MetaclipCuration(beam.PTransform):
 
     def expand(self, batches):
         size = len(cached_metadata(self.metadata_path))
-        matched = batches | "Match" >> beam.ParDo(MatchEntries(self.metadata_path)).with_outputs(
-            DROPPED, COUNTS, main="kept")
+        matched = batches | "Match" >> beam.ParDo(MatchEntries(self.metadata_path)).with_output_types(
+            SampleBatch).with_outputs(DROPPED, COUNTS, main="kept")
         counted = matched[COUNTS] | "CountEntries" >> beam.CombineGlobally(_CountEntries(size))
         balanced = matched.kept | "Balance" >> beam.ParDo(
-            Balance(self.t, self.seed), beam.pvalue.AsSingleton(counted)).with_outputs(DROPPED, main="kept")
+            Balance(self.t, self.seed), beam.pvalue.AsSingleton(counted)).with_output_types(
+            SampleBatch).with_outputs(DROPPED, main="kept")
         facts = counted | "Summarize" >> beam.Map(summarize, self.t, size)
         return StageOutput(balanced.kept, [matched[DROPPED], balanced[DROPPED]], facts)

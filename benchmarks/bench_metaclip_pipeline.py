@@ -1,0 +1,74 @@
+"""The text-only metaclip pipeline on FnApiRunner vs the bare matcher, same captions.
+
+Writes N real-looking captions as a Parquet URL list, runs `python -m curate.run --pipeline
+metaclip --download=false` on it in a subprocess (peak RSS from the kernel), and times the bare
+Matcher on the same captions in this process. Reports captions/s, the ratio, and peak RSS for
+several N, to show how memory grows with the pool.
+
+Run: python benchmarks/bench_metaclip_pipeline.py --sizes 250000 500000 1000000
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, os.path.dirname(__file__))
+from corpus import markov_captions  # noqa: E402
+
+from curate.metaclip.matcher import Matcher  # noqa: E402
+from curate.metaclip.metadata import load_metadata  # noqa: E402
+
+
+def write_url_list(path: str, captions: list[str]) -> None:
+    urls = [f"http://img{i % 97}.example.com/{i}.jpg" for i in range(len(captions))]
+    pq.write_table(pa.table({"url": urls, "caption": captions}), path, row_group_size=100_000)
+
+
+def bare_matcher_rate(captions: list[str]) -> float:
+    matcher = Matcher(load_metadata())
+    t0 = time.perf_counter()
+    for i in range(0, len(captions), 1000):
+        matcher.match_many(captions[i:i + 1000])
+    return len(captions) / (time.perf_counter() - t0)
+
+
+def pipeline_run(path: str, output: str, extra: list[str]) -> tuple[float, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "curate.run", "--input", path, "--download=false",
+                    "--output", output, *extra], check=True, stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, max(peak, before) / 1024  # MiB (ru_maxrss is KiB on Linux)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[250_000, 500_000, 1_000_000])
+    ap.add_argument("--batch_size", type=int, default=10_000)
+    args = ap.parse_args()
+    captions = markov_captions(max(args.sizes))
+    print(f"{'captions':>10}{'pipeline/s':>12}{'bare/s':>10}{'ratio':>7}{'peak RSS MiB':>14}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sorted(args.sizes):
+            path = os.path.join(tmp, f"urls_{n}.parquet")
+            write_url_list(path, captions[:n])
+            # each size in a fresh child: ru_maxrss of children is the max over all of them,
+            # so sizes run in increasing order and the figure is that size's peak
+            seconds, peak = pipeline_run(path, os.path.join(tmp, f"out_{n}"),
+                                         ["--batch_size", str(args.batch_size)])
+            bare = bare_matcher_rate(captions[:n])
+            rate = n / seconds
+            print(f"{n:>10,}{rate:>12,.0f}{bare:>10,.0f}{rate / bare:>7.2f}{peak:>14,.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

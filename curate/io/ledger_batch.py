@@ -1,0 +1,72 @@
+"""Ledger rows as Arrow record batches, built from samples column by column.
+
+Dropped and kept samples travel to the ledger writer as one RecordBatch per batch (pickled as
+Arrow buffers, not row by row), and the writer conforms every batch to the run's schema.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from curate.io.table import EXTRA_JSON, array_keeping_misfits, to_json
+from curate.sample import CORE_COLUMNS, Sample, extra_column
+
+_CORE_ATTRS = [c for c in CORE_COLUMNS if c not in ("status", "reason")]
+
+
+def _column(values: list) -> pa.Array:
+    try:
+        array = pa.array(values)
+        if not pa.types.is_struct(array.type):
+            return array
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
+        pass
+    return pa.array([None if v is None else v if isinstance(v, str) else to_json(v) for v in values],
+                    type=pa.string())
+
+
+def samples_to_batch(samples: list[Sample], reasons: list[str | None]) -> pa.RecordBatch:
+    """The ledger rows of these samples (status kept where the reason is None)."""
+    columns: dict[str, Any] = {}
+    for name in _CORE_ATTRS:
+        columns[name] = [getattr(s, name) for s in samples]
+    columns["status"] = ["kept" if r is None else "dropped" for r in reasons]
+    columns["reason"] = reasons
+    for attr, rename in (("values", False), ("extras", True)):
+        names = dict.fromkeys(k for s in samples for k in getattr(s, attr))
+        for name in names:
+            column = extra_column(name) if rename else name
+            if column not in columns:
+                columns[column] = [getattr(s, attr).get(name) for s in samples]
+    return pa.RecordBatch.from_arrays([_column(v) for v in columns.values()], names=list(columns))
+
+
+def conform(batches: list[pa.RecordBatch], schema: pa.Schema) -> pa.Table:
+    """One table in the run's schema: missing columns null, misfits and unknown columns to extra_json."""
+    return pa.Table.from_batches([_conform_one(b, schema) for b in batches], schema=schema)
+
+
+def _conform_one(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    names = set(batch.schema.names)
+    unknown = [n for n in batch.schema.names if n not in schema.names]
+    overflow: list[dict] = [{} for _ in range(batch.num_rows)]
+    for name in unknown:
+        for row, value in zip(overflow, batch.column(name).to_pylist()):
+            if value is not None:
+                row[name] = value
+    arrays = []
+    for field in schema:
+        if field.name == EXTRA_JSON:
+            arrays.append(pa.array([to_json(o) if o else None for o in overflow], type=pa.string()))
+        elif field.name not in names:
+            arrays.append(pa.nulls(batch.num_rows, field.type))
+        else:
+            column = batch.column(field.name)
+            if column.type != field.type:
+                try:
+                    column = column.cast(field.type)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+                    column = array_keeping_misfits(field, column.to_pylist(), overflow)
+            arrays.append(column)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
