@@ -1,8 +1,8 @@
 """The element types every stage speaks: a Sample, and the SampleBatch that carries them.
 
 Beam's per-element cost is paid per batch, not per caption: a batch is a deterministic slice of
-one input source (source index + chunk index), so its id, and everything derived from it
-(ledger part names, the uid order inside a file), is the same on any runner and worker count.
+one input source (source index + first row), so its id, and everything derived from it
+(ledger part names), is the same on any runner and worker count.
 """
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any
 
-# One ledger file holds the rows of this many consecutive batches of one source.
-BATCHES_PER_LEDGER_PART = 100
+# One ledger file holds this many consecutive input rows of one source, whatever the batch size.
+ROWS_PER_LEDGER_PART = 100_000
 
 
 def make_uid(identity: str | None, caption: str | None) -> str:
@@ -55,7 +55,7 @@ def rebuild_batch(batch_id: str, states: list[tuple]) -> "SampleBatch":
 
 @dataclass(slots=True)
 class SampleBatch:
-    id: str  # "<source:05d>-<chunk:06d>"
+    id: str  # "<source:05d>-<first row:010d>"
     samples: list[Sample]
 
     def __reduce__(self):
@@ -65,15 +65,15 @@ class SampleBatch:
 
     @property
     def ledger_part(self) -> str:
-        source, chunk = self.id.split("-")
-        return f"{source}-{int(chunk) // BATCHES_PER_LEDGER_PART:05d}"
+        source, first_row = self.id.split("-")
+        return f"{source}-{int(first_row) // ROWS_PER_LEDGER_PART:05d}"
 
     def __len__(self) -> int:
         return len(self.samples)
 
 
-def batch_id(source_index: int, chunk_index: int) -> str:
-    return f"{source_index:05d}-{chunk_index:06d}"
+def batch_id(source_index: int, first_row: int) -> str:
+    return f"{source_index:05d}-{first_row:010d}"
 
 
 # Columns every ledger row has, in this order; stage values and source extras follow.

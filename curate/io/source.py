@@ -123,7 +123,8 @@ class _ReadFile(beam.DoFn):
     def _emit(self, index, chunk, samples, reasons):
         self.counters.inc("inputs", len(samples))
         self.progress.add(len(samples))
-        yield from split_batch(SampleBatch(batch_id(index, chunk), samples), reasons, self.counters)
+        batch = SampleBatch(batch_id(index, chunk * self.batch_size), samples)
+        yield from split_batch(batch, reasons, self.counters)
 
 
 class ReadSamples(beam.PTransform):
