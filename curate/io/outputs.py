@@ -34,10 +34,15 @@ def _url_rows(batch: SampleBatch):
         yield batch.ledger_part, samples_to_batch(without_image, [None] * len(without_image))
 
 
+def _with_images(batch: SampleBatch):
+    samples = [s for s in batch.samples if s.image is not None]
+    if samples:
+        yield SampleBatch(batch.id, samples)
+
+
 def _to_shards(batch: SampleBatch, shards: int):
     for sample in batch.samples:
-        if sample.image is not None:
-            yield shard_of(sample.uid, shards), sample
+        yield shard_of(sample.uid, shards), sample
 
 
 def write_outputs(p, kept, dropped: list, facts: dict, cfg: OutputConfig):
@@ -53,13 +58,15 @@ def write_outputs(p, kept, dropped: list, facts: dict, cfg: OutputConfig):
         | "GroupUrlParts" >> beam.GroupByKey()
         | "WriteUrls" >> beam.Map(lambda kv: write_url_part(*kv, cfg.output, cfg.schema, cfg.url_columns))
     )
+    # only batches holding images continue to the shard writer: a text-only run buffers nothing here
+    images = kept | "WithImages" >> beam.FlatMap(_with_images).with_output_types(SampleBatch)
     n_shards = (
-        kept | "CountImages" >> beam.Map(lambda b: sum(s.image is not None for s in b.samples))
+        images | "CountImages" >> beam.Map(lambda b: len(b.samples))
         | "SumImages" >> beam.CombineGlobally(sum)
         | "ShardCount" >> beam.Map(shard_count, cfg.samples_per_shard)
     )
     shards = (
-        kept | "KeyByShard" >> beam.FlatMap(_to_shards, beam.pvalue.AsSingleton(n_shards))
+        images | "KeyByShard" >> beam.FlatMap(_to_shards, beam.pvalue.AsSingleton(n_shards))
         | "GroupShards" >> beam.GroupByKey()
         | "WriteShards" >> beam.Map(
             lambda kv: write_shard(kv[0], list(kv[1]), cfg.output, cfg.schema, cfg.output_format))
