@@ -6,7 +6,6 @@ a same-named `.txt` caption (and optional `.json` fields), as img2dataset's `fil
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Iterator
 
@@ -15,7 +14,7 @@ import pyarrow as pa
 from curate.errors import UsageError
 from curate.io import files as fs
 from curate.io.source import Row, Source, make_sample
-from curate.io.tables import flat_value, iter_rows, probe_columns, resolve_column, table_format
+from curate.io.tables import flat_value, iter_rows, json_fields, probe_columns, resolve_column, table_format
 from curate.sample import extra_column
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -88,7 +87,7 @@ class ImageFolderSource(Source):
             image, problem = _read_image(os.path.join(path, name))
             caption = _read_optional(os.path.join(path, stem + ".txt"))
             meta = _read_optional(os.path.join(path, stem + ".json"))
-            extras = _json_fields(meta)
+            extras = json_fields(meta)
             url = extras.pop("url", None)
             if caption is None and "caption" in extras:
                 caption = extras.pop("caption")
@@ -115,13 +114,3 @@ def _read_optional(path: str) -> bytes | None:
             return f.read()
     except OSError:
         return None
-
-
-def _json_fields(raw: bytes | None) -> dict:
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return {"json_error": "unparseable .json"}
-    return {k: flat_value(v) for k, v in value.items()} if isinstance(value, dict) else {}

@@ -76,6 +76,17 @@ def flat_value(value: Any) -> Any:
     return to_json(value) if isinstance(value, dict) else value
 
 
+def json_fields(raw: bytes | None) -> dict[str, Any]:
+    """A sample's .json sidecar as flat fields; an unreadable one is noted, not fatal."""
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {"json_error": "unparseable .json"}
+    return {k: flat_value(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
 def iter_rows(path: str, fmt: str) -> Iterator[dict[str, Any]]:
     """Rows as dicts; a JSONL line that is not an object yields {'__bad_line__': text}."""
     if fmt == "parquet":

@@ -7,7 +7,6 @@ the original key are carried into the ledger and the output json.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import tarfile
 from typing import Iterator
@@ -17,7 +16,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from curate.io.source import Row, Source, make_sample
 from curate.io.table import arrow_type_of
-from curate.io.tables import flat_value
+from curate.io.tables import json_fields
 from curate.sample import extra_column
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff")
@@ -50,16 +49,6 @@ def iter_tar_groups(path: str) -> Iterator[tuple[str, dict[str, bytes]]]:
             yield key, group
 
 
-def _json_fields(raw: bytes | None) -> dict:
-    if raw is None:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return {"json_error": "unparseable .json"}
-    return value if isinstance(value, dict) else {}
-
-
 class TarShardSource(Source):
     kind = "WebDataset shards"
 
@@ -73,9 +62,9 @@ class TarShardSource(Source):
             groups = list(itertools.islice(iter_tar_groups(path), _PROBE_SAMPLES))
         except (tarfile.TarError, OSError):
             return {}
-        fields = [_json_fields(g.get("json")) for _, g in groups]
+        fields = [json_fields(g.get("json")) for _, g in groups]
         names = dict.fromkeys(n for f in fields for n in f if n not in ("url", "caption"))
-        return {n: arrow_type_of(flat_value(f.get(n)) for f in fields) for n in names}
+        return {n: arrow_type_of(f.get(n) for f in fields) for n in names}
 
     def extra_columns(self) -> dict[str, pa.DataType]:
         columns = {extra_column(n): t for n, t in self._extras.items()}
@@ -93,8 +82,8 @@ class TarShardSource(Source):
                               extras={"source_shard": shard, "error": str(e)[:200]})[0], "input:bad_tar"
 
     def _sample(self, shard: str, key: str, group: dict[str, bytes]) -> Row:
-        fields = _json_fields(group.get("json"))
-        extras = {k: flat_value(v) for k, v in fields.items() if k not in ("url", "caption")}
+        fields = json_fields(group.get("json"))
+        extras = {k: v for k, v in fields.items() if k not in ("url", "caption")}
         extras["source_shard"] = shard
         caption = next((group[e] for e in CAPTION_EXTS if e in group), fields.get("caption"))
         image_ext = next((e for e in IMAGE_EXTS if e in group), None)
