@@ -1,0 +1,179 @@
+"""Download flags, and the validated DownloadConfig the stage carries to workers.
+
+The config is a small frozen dataclass: it is pickled with the graph, and everything heavy
+(event loop, HTTP session, robots cache) is built from it on the worker.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+from dataclasses import asdict, dataclass
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from curate import __version__
+from curate.errors import UsageError
+from curate.filters.image_facts import MAX_PIXELS
+from curate.options import bool_flag, str2bool
+
+RESIZE_MODES = ("no", "keep_ratio", "center_crop", "border", "keep_ratio_largest")  # img2dataset's
+ENCODE_FORMATS = ("jpg", "png", "webp")
+# img2dataset's default opt-out directives
+DEFAULT_DIRECTIVES = "noai,noimageai,noindex,noimageindex"
+ALLOW_ALL = "all"
+
+
+class DownloadOptions(PipelineOptions):
+    """Downloading URL lists (HTTP limits, retries, opt-outs, address safety, resize)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        add = parser.add_argument
+        add("--download_concurrency", type=int, default=128, help="concurrent requests per worker process")
+        add("--download_per_host", type=int, default=16,
+            help="concurrent requests to one host per worker process")
+        add("--download_timeout", type=float, default=20.0,
+            help="seconds one request may take in all: connect, headers and body")
+        add("--max_image_bytes", type=int, default=32 * 2**20, help="largest body accepted, in bytes")
+        add("--max_redirects", type=int, default=5, help="redirect hops followed")
+        add("--download_retries", type=int, default=3,
+            help="extra attempts for timeouts, connection errors, 408/429 and 5xx")
+        add("--retry_base_delay", type=float, default=1.0,
+            help="first backoff in seconds; doubled per attempt, with jitter")
+        add("--retry_max_delay", type=float, default=60.0,
+            help="longest backoff and longest Retry-After waited for; a longer Retry-After "
+                 "leaves the sample to a rerun")
+        add("--user_agent_token", default="curate",
+            help="our name in robots.txt groups and X-Robots-Tag, and in the User-Agent")
+        add("--user_agent_contact", default=None,
+            help="contact added to the User-Agent (a URL or e-mail site owners can reach you at)")
+        bool_flag(parser, "--respect_robots_txt", True, "skip URLs robots.txt disallows (download:robots)")
+        bool_flag(parser, "--respect_x_robots_tag", True,
+                  "drop images whose X-Robots-Tag opts out (download:x_robots_tag)")
+        add("--disallowed_header_directives", default=DEFAULT_DIRECTIVES,
+            help="X-Robots-Tag directives that opt out, comma-separated")
+        add("--allow_private_addresses", nargs="?", const=ALLOW_ALL, default=None,
+            help="fetch from private/loopback/link-local addresses too: alone for all of them, or "
+                 "a comma-separated list of networks (e.g. 127.0.0.0/8); default: refused")
+        add("--resize_mode", default="no",
+            help=f"{' | '.join(RESIZE_MODES)} (img2dataset's Resizer); 'no' keeps the original bytes")
+        add("--image_size", type=int, default=256, help="target size for --resize_mode")
+        bool_flag(parser, "--resize_only_if_bigger", False, "only resize images larger than --image_size")
+        add("--encode_format", default="jpg", help="format of resized images: jpg | png | webp")
+        add("--encode_quality", type=int, default=95, help="quality of resized images (png: compression 0-9)")
+        add("--min_image_size", type=int, default=0,
+            help="drop images whose smaller side is below this (download:too_small)")
+        add("--max_image_pixels", type=int, default=MAX_PIXELS,
+            help="drop images with more pixels (decompression bombs; download:too_many_pixels)")
+        bool_flag(parser, "--download_cache", True,
+                  "keep each batch's results under OUTPUT/downloads so a rerun only retries "
+                  "transient failures (delete the folder after the run to reclaim the space)")
+
+
+@dataclass(frozen=True)
+class DownloadConfig:
+    concurrency: int = 128
+    per_host: int = 16
+    timeout_s: float = 20.0
+    max_bytes: int = 32 * 2**20
+    max_redirects: int = 5
+    retries: int = 3
+    retry_base_s: float = 1.0
+    retry_max_s: float = 60.0
+    ua_token: str = "curate"
+    ua_contact: str | None = None
+    robots_txt: bool = True
+    x_robots_tag: bool = True
+    directives: tuple[str, ...] = tuple(DEFAULT_DIRECTIVES.split(","))
+    allow_private: tuple[str, ...] = ()  # networks, or (ALLOW_ALL,)
+    resize_mode: str = "no"
+    image_size: int = 256
+    resize_only_if_bigger: bool = False
+    encode_format: str = "jpg"
+    encode_quality: int = 95
+    min_image_size: int = 0
+    max_image_pixels: int = MAX_PIXELS
+    cache: bool = True
+
+    @property
+    def user_agent(self) -> str:
+        contact = f"; +{self.ua_contact}" if self.ua_contact else ""
+        return (f"{self.ua_token}/{__version__} (image-text dataset curation; honours robots.txt "
+                f"and X-Robots-Tag for '{self.ua_token}'{contact})")
+
+    @property
+    def resizes(self) -> bool:
+        return self.resize_mode != "no"
+
+    def fingerprint(self) -> str:
+        """What decides a sample's outcome (not how fast it is fetched): cached results made
+        under another fingerprint are not reused."""
+        decisive = {k: v for k, v in asdict(self).items() if k not in _SPEED_FIELDS}
+        return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:16]
+
+
+_SPEED_FIELDS = {"concurrency", "per_host", "timeout_s", "retries", "retry_base_s", "retry_max_s",
+                 "ua_contact", "cache"}
+
+
+def _at_least(flag: str, value, low) -> None:
+    if value is None or value < low:
+        raise UsageError(f"--{flag}: must be >= {low}, got {value}")
+
+
+def _networks(value: str | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    lowered = value.strip().lower()
+    if lowered in (ALLOW_ALL, "true", "yes", "1"):
+        return (ALLOW_ALL,)
+    if lowered in ("false", "no", "0", ""):
+        return ()
+    networks = []
+    for part in value.split(","):
+        try:
+            networks.append(str(ipaddress.ip_network(part.strip(), strict=False)))
+        except ValueError:
+            raise UsageError(f"--allow_private_addresses: {part.strip()!r} is not a network "
+                             "(e.g. 127.0.0.0/8) or 'all'") from None
+    return tuple(networks)
+
+
+def config_from_options(options: PipelineOptions) -> DownloadConfig:
+    """The validated config; UsageError (exit 2) on a bad flag, before the pipeline starts."""
+    o = options.view_as(DownloadOptions)
+    for flag, low in (("download_concurrency", 1), ("download_per_host", 1), ("max_image_bytes", 1),
+                      ("max_redirects", 0), ("download_retries", 0), ("image_size", 1),
+                      ("min_image_size", 0), ("max_image_pixels", 1)):
+        _at_least(flag, getattr(o, flag), low)
+    for flag in ("download_timeout", "retry_base_delay", "retry_max_delay"):
+        if not getattr(o, flag) > 0:
+            raise UsageError(f"--{flag}: must be > 0 seconds, got {getattr(o, flag)}")
+    if o.resize_mode not in RESIZE_MODES:
+        raise UsageError(f"--resize_mode: {o.resize_mode!r} is not one of {', '.join(RESIZE_MODES)}")
+    if o.encode_format not in ENCODE_FORMATS:
+        raise UsageError(f"--encode_format: {o.encode_format!r} is not one of {', '.join(ENCODE_FORMATS)}")
+    high = 9 if o.encode_format == "png" else 100
+    if not 0 <= o.encode_quality <= high:
+        raise UsageError(f"--encode_quality: must be 0..{high} for {o.encode_format}, got {o.encode_quality}")
+    for flag in ("user_agent_token", "user_agent_contact"):
+        value = getattr(o, flag)
+        if value is not None and (not value.strip() or any(c in value for c in "\r\n\x00")):
+            raise UsageError(f"--{flag}: must be one non-empty line")
+    if not o.user_agent_token.replace("-", "").replace("_", "").isalnum():
+        raise UsageError("--user_agent_token: letters, digits, '-' and '_' only (robots.txt matches on it)")
+    directives = tuple(d.strip().lower() for d in o.disallowed_header_directives.split(",") if d.strip())
+    return DownloadConfig(
+        concurrency=o.download_concurrency, per_host=o.download_per_host, timeout_s=o.download_timeout,
+        max_bytes=o.max_image_bytes, max_redirects=o.max_redirects, retries=o.download_retries,
+        retry_base_s=o.retry_base_delay, retry_max_s=o.retry_max_delay,
+        ua_token=o.user_agent_token.strip().lower(), ua_contact=o.user_agent_contact,
+        robots_txt=str2bool(o.respect_robots_txt), x_robots_tag=str2bool(o.respect_x_robots_tag),
+        directives=directives, allow_private=_networks(o.allow_private_addresses),
+        resize_mode=o.resize_mode, image_size=o.image_size,
+        resize_only_if_bigger=str2bool(o.resize_only_if_bigger), encode_format=o.encode_format,
+        encode_quality=o.encode_quality, min_image_size=o.min_image_size,
+        max_image_pixels=o.max_image_pixels, cache=str2bool(o.download_cache),
+    )
+

@@ -1,0 +1,193 @@
+"""The download stage: URL-only samples of each batch fetched concurrently, one outcome each.
+
+A batch waits for its slowest URL (a deadline, retries, a Retry-After), so one DoFn keeps
+several batches in flight and emits each as soon as it is done: the network stays busy while a
+batch's tail finishes. It blocks only when the worker has enough URLs queued (a few times the
+concurrency) or too many batches held in memory. Samples that already have an image, or have
+no URL, pass untouched. Per-host counts become the stage's facts in stats.json.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import importlib.util
+from collections import Counter
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+import apache_beam as beam
+from apache_beam.utils.windowed_value import WindowedValue
+
+from curate.download.cache import remove_partial_files
+from curate.download.options import DownloadConfig, config_from_options
+from curate.download.outcome import FIELDS, Outcome
+from curate.errors import UsageError
+from curate.sample import SampleBatch
+from curate.stage import DROPPED, ReasonCounters, StageOutput, split_batch
+
+HOSTS = "hosts"
+TOP_HOSTS = 50  # hosts listed in stats.json, by number of URLs
+QUEUED_PER_SLOT = 4  # URLs queued per concurrent request before the DoFn waits
+MAX_BATCHES_IN_FLIGHT = 16  # per DoFn instance: bounds the images held in memory
+
+
+class _InFlight(NamedTuple):
+    batch: SampleBatch
+    todo: list[int]  # indices of the samples being fetched
+    future: concurrent.futures.Future
+    timestamp: object
+    window: object
+
+
+def host_of(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower() or "?"
+    except ValueError:
+        return "?"
+
+
+class DownloadBatches(beam.DoFn):
+    def __init__(self, cfg: DownloadConfig, output: str | None):
+        self.cfg = cfg
+        self.output = output
+
+    def setup(self):
+        from curate.download.client import acquire  # aiohttp: imported on workers only
+
+        self.client = acquire(self.cfg, self.output)
+        self.counters = ReasonCounters()
+
+    def teardown(self):
+        from curate.download.client import release
+
+        release(self.client)
+
+    def start_bundle(self):
+        self.in_flight: list[_InFlight] = []
+
+    def process(self, batch: SampleBatch, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
+        todo = [i for i, s in enumerate(batch.samples) if s.image is None and s.url]
+        if not todo:
+            yield batch
+            return
+        items = [(batch.samples[i].uid, batch.samples[i].url) for i in todo]
+        self.in_flight.append(_InFlight(batch, todo, self.client.submit(batch.id, items), timestamp, window))
+        yield from self._drain(wait=self._saturated)
+
+    def finish_bundle(self):
+        yield from self._drain(wait=lambda: True)
+
+    def _saturated(self) -> bool:
+        return (self.client.pending_urls >= QUEUED_PER_SLOT * self.cfg.concurrency
+                or len(self.in_flight) >= MAX_BATCHES_IN_FLIGHT)
+
+    def _drain(self, wait):
+        """Emit every finished batch; while `wait()` holds, wait for the next to finish."""
+        while self.in_flight:
+            done = [f for f in self.in_flight if f.future.done()]
+            for finished in done:
+                self.in_flight.remove(finished)
+                yield from self._emit(finished)
+            if not self.in_flight or not wait():
+                return
+            concurrent.futures.wait([f.future for f in self.in_flight],
+                                    return_when=concurrent.futures.FIRST_COMPLETED)
+
+    def _emit(self, f: _InFlight):
+        outcomes: list[Outcome] = f.future.result()
+        reasons: list[str | None] = [None] * len(f.batch.samples)
+        hosts: dict[str, Counter] = {}
+        for i, outcome in zip(f.todo, outcomes):
+            sample = f.batch.samples[i]
+            reasons[i] = outcome.apply(sample)
+            counts = hosts.setdefault(host_of(sample.url), Counter())
+            counts.update(urls=1, ok=int(outcome.ok), attempts=outcome.attempts,
+                          bytes=outcome.download_bytes, cached=int(outcome.from_cache))
+            if not outcome.ok:
+                counts[reasons[i]] += 1
+        self._count(outcomes)
+        windows = (f.window,)
+        for out in split_batch(f.batch, reasons, self.counters):
+            if isinstance(out, beam.pvalue.TaggedOutput):
+                yield beam.pvalue.TaggedOutput(out.tag, WindowedValue(out.value, f.timestamp, windows))
+            else:
+                yield WindowedValue(out, f.timestamp, windows)
+        for host, counts in hosts.items():
+            yield beam.pvalue.TaggedOutput(HOSTS, WindowedValue((host, dict(counts)), f.timestamp, windows))
+
+    def _count(self, outcomes: list[Outcome]) -> None:
+        self.counters.inc("download_urls", len(outcomes))
+        self.counters.inc("download_ok", sum(o.ok for o in outcomes))
+        self.counters.inc("download_from_cache", sum(o.from_cache for o in outcomes))
+        self.counters.inc("download_requests", sum(o.attempts for o in outcomes if not o.from_cache))
+        self.counters.inc("download_bytes", sum(o.download_bytes for o in outcomes if not o.from_cache))
+
+
+class _SumCounts(beam.CombineFn):
+    def create_accumulator(self):
+        return Counter()
+
+    def add_input(self, acc, counts):
+        acc.update(counts)
+        return acc
+
+    def merge_accumulators(self, accs):
+        total = Counter()
+        for acc in accs:
+            total.update(acc)
+        return total
+
+    def extract_output(self, acc):
+        return dict(acc)
+
+
+def _host_row(host: str, counts: dict) -> dict:
+    reasons = {k: v for k, v in counts.items() if ":" in k}
+    row = {"host": host, **{k: v for k, v in counts.items() if ":" not in k}}
+    row["by_reason"] = dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+    return row
+
+
+def summarize(totals: dict, top: list) -> dict:
+    urls = totals.get("urls", 0)
+    facts = _host_row("*", totals)
+    del facts["host"]
+    facts["success_rate"] = round(totals.get("ok", 0) / urls, 4) if urls else None
+    facts["top_hosts"] = [_host_row(h, c) for h, c in top]
+    return facts
+
+
+class _HostFacts(beam.PTransform):
+    """(host, counts) per batch -> one dict: totals, by reason, hosts, the busiest hosts."""
+
+    def expand(self, per_batch):
+        per_host = per_batch | "PerHost" >> beam.CombinePerKey(_SumCounts())
+        top = per_host | "TopHosts" >> beam.combiners.Top.Of(TOP_HOSTS, key=lambda kv: (kv[1]["urls"], kv[0]))
+        totals = (per_host | "CountHost" >> beam.Map(lambda kv: {**kv[1], "hosts": 1})
+                  | "Totals" >> beam.CombineGlobally(_SumCounts()))
+        return totals | "Summarize" >> beam.Map(summarize, beam.pvalue.AsSingleton(top))
+
+
+class Download(beam.PTransform):
+    """Fetch every URL-only sample; returns a StageOutput (kept, dropped, facts)."""
+
+    fields = FIELDS
+
+    def __init__(self, cfg: DownloadConfig, output: str | None, label: str | None = None):
+        super().__init__(label)
+        self.cfg = cfg
+        self.output = output
+
+    @classmethod
+    def from_flow(cls, flow) -> "Download":
+        """The stage for a recipe's flow; a bad download flag raises UsageError here."""
+        for module in ("aiohttp", "protego"):
+            if importlib.util.find_spec(module) is None:
+                raise UsageError(f"downloading needs {module}: pip install 'curate[download]'")
+        return cls(config_from_options(flow.options), flow.output)
+
+    def expand(self, batches):
+        if self.cfg.cache and self.output:
+            remove_partial_files(self.output)  # a killed run's half-written cache files
+        out = batches | "Fetch" >> beam.ParDo(DownloadBatches(self.cfg, self.output)).with_output_types(
+            SampleBatch).with_outputs(DROPPED, HOSTS, main="kept")
+        return StageOutput(out.kept, [out[DROPPED]], out[HOSTS] | "HostFacts" >> _HostFacts())
