@@ -55,6 +55,5 @@ def option_groups() -> list[type[PipelineOptions]]:
     """Every curate options class, in --help order."""
     from curate.download.options import DownloadOptions
     from curate.metaclip.options import MetaclipOptions
-    from curate.score.options import ScoreOptions
 
-    return [CurateOptions, MetaclipOptions, DownloadOptions, ScoreOptions]
+    return [CurateOptions, MetaclipOptions, DownloadOptions]
