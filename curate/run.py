@@ -21,12 +21,16 @@ from curate.io.cleanup import remove_stale
 from curate.io.run_stats import read_stats, write_stats
 from curate.options import CurateOptions, option_groups
 from curate.recipes import get_recipe, recipes
+from curate.runners.checks import check_runner, is_dry_run
+from curate.runners.dry_run import dry_run_report, format_dry_run
 from curate.summary import format_summary
 
 EXIT_USAGE = 2
 RUNNER_ALIASES = {
     "FnApiRunner": "apache_beam.runners.portability.fn_api_runner.FnApiRunner",
-    "DaskRunner": "apache_beam.runners.dask.dask_runner.DaskRunner",
+    # Beam's own DaskRunner mixes a ParDo's tagged outputs: curate's fixed subclass runs instead
+    "DaskRunner": "curate.runners.dask.DaskRunner",
+    "apache_beam.runners.dask.dask_runner.DaskRunner": "curate.runners.dask.DaskRunner",
 }
 DEFAULT_RUNNER = "FnApiRunner"  # in-process and offline; DirectRunner may try to fetch Prism
 
@@ -77,6 +81,8 @@ def parse(argv: list[str]):
     recipe = get_recipe(known.pipeline)
     parser.set_defaults(**getattr(recipe, "DEFAULTS", {}))
     known, rest = parser.parse_known_args(argv)
+    if any("dask" in arg.lower() for arg in rest):
+        import curate.runners.dask  # noqa: F401  (registers Beam's --dask_* flags)
     check_beam_flags(rest)
     return known, recipe, rest
 
@@ -109,6 +115,7 @@ def run(argv: list[str] | None = None) -> dict:
     known.output = output
     options = PipelineOptions(rest, **vars(known))
     runner = make_runner(options)
+    check_runner(runner, options, known)
     recipe.prepare(options, source)
     run_info = {"pipeline": recipe.NAME, "source": source.describe(), "output": output,
                 "runner": runner.rsplit(".", 1)[-1], "seed": known.seed}
@@ -117,6 +124,8 @@ def run(argv: list[str] | None = None) -> dict:
     with beam.Pipeline(runner=runner, options=options) as p:
         flow = Flow(p, options, source, output, run_info)
         flow.write(recipe.build(flow))
+    if is_dry_run(options):
+        return dry_run_report(p.result, run_info)
     stats = read_stats(output)
     stats["wall_time_s"] = round(time.time() - started, 3)
     write_stats(output, stats)
@@ -131,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"curate: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    print(format_summary(stats), flush=True)
+    print(format_dry_run(stats) if stats.get("dry_run") else format_summary(stats), flush=True)
     return 0
 
 

@@ -1,0 +1,227 @@
+"""Plots of a run's statistics (matplotlib). Each function returns a Figure, or None without data.
+
+Colours keep one meaning everywhere: grey = every sample that had the value, green = kept,
+red = dropped (by the cut being shown), dashed lines = the thresholds the recipes use.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from curate.stats.collect import RunStats
+from curate.stats.distributions import MAX_ASPECT, MIN_SIDE, side_by_side
+
+ALL, KEPT, DROPPED = "#9e9e9e", "#2e7d32", "#c62828"
+
+
+def _figure(rows: int = 1, cols: int = 1, width: float = 10, height: float = 4):
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)  # files and notebooks; no display needed
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False)
+    return fig, axes.ravel()
+
+
+def _bars(ax, frame, value_columns: dict[str, str], log: bool = False):
+    """Overlaid step histograms of a side_by_side frame: {column: colour}."""
+    edges = np.append(frame["left"].to_numpy(), frame["right"].to_numpy()[-1:]).astype(np.float64)
+    finite = edges[np.isfinite(edges)]
+    width = np.diff(finite).min() if finite.size > 1 else 1.0
+    if not np.isfinite(edges[0]):  # the open "below the bins" bin, drawn one bin wide
+        edges[0] = edges[1] - width
+    if not np.isfinite(edges[-1]):
+        edges[-1] = edges[-2] + width
+    for column, colour in value_columns.items():
+        ax.stairs(frame[column].to_numpy(), edges, fill=column == "all",
+                  color=colour, alpha=0.5 if column == "all" else 1.0, label=column, linewidth=1.5)
+    if log:
+        ax.set_yscale("log")
+    ax.legend(frameon=False)
+
+
+def funnel(rs: RunStats):
+    frame, reasons = rs.funnel.funnel(), rs.funnel.by_reason()
+    fig, (left, right) = _figure(1, 2, 12, max(3, 0.45 * max(len(frame), len(reasons)) + 1.5))
+    labels = list(frame["stage"])[::-1]
+    left.barh(labels, list(frame["out"])[::-1], color=KEPT)
+    left.barh(labels, list(frame["dropped"])[::-1], left=list(frame["out"])[::-1], color=DROPPED, alpha=0.6)
+    for y, (out, share) in enumerate(zip(list(frame["out"])[::-1], list(frame["out_share_of_inputs"])[::-1])):
+        left.text(out, y, f" {out:,} ({share:.1%})", va="center", fontsize=9)
+    left.set_title(f"samples left after each stage (kept {rs.funnel.kept:,} of {rs.funnel.inputs:,})")
+    left.set_xlim(0, max(1, rs.funnel.inputs) * 1.35)
+    if len(reasons):
+        right.barh(list(reasons["reason"])[::-1], list(reasons["count"])[::-1], color=DROPPED)
+        for y, n in enumerate(list(reasons["count"])[::-1]):
+            right.text(n, y, f" {n:,}", va="center", fontsize=9)
+        right.set_xlim(0, reasons["count"].max() * 1.25)
+    right.set_title("dropped, by reason")
+    fig.tight_layout()
+    return fig
+
+
+def scores(rs: RunStats):
+    agg = rs.get("scores")
+    if agg is None or not any(h.n for h in agg.all.values()):
+        return None
+    columns = [c for c, h in agg.all.items() if h.n]
+    fig, axes = _figure(1, len(columns), 6 * len(columns), 4)
+    for ax, column in zip(axes, columns):
+        _bars(ax, agg.histogram(column), {"all": ALL, "kept": KEPT, "cut": DROPPED})
+        threshold = agg.threshold(column)
+        if threshold is not None:
+            ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
+            ax.text(threshold, ax.get_ylim()[1] * 0.95, f" cut {threshold:.4f}", va="top", fontsize=9)
+        ax.set_title(f"{column}: {agg.all[column].n:,} scored, {agg.kept[column].n:,} kept")
+        ax.set_xlabel("cosine(image, text)" if agg.all[column].edges[0] == -1 else column)
+    fig.tight_layout()
+    return fig
+
+
+def entries(rs: RunStats, top: int = 20):
+    agg = rs.get("entries")
+    if agg is None or not agg.before.any():
+        return None
+    curves, t = agg.rank_curves(), rs.t
+    fig, (left, right) = _figure(1, 2, 13, 5)
+    left.loglog(curves["rank"], curves["before"], color=ALL, label="before balancing", linewidth=2)
+    left.loglog(curves["rank"], np.maximum(curves["balanced"], 0.8), color=KEPT, label="after balancing")
+    if t is not None:
+        left.axhline(t, color="black", linestyle="--", linewidth=1, label=f"t = {t:g}")
+    left.set_xlabel("entry rank (1 = most captions)")
+    left.set_ylabel("captions per entry")
+    left.set_title("MetaCLIP entries: captions per entry, by rank")
+    left.legend(frameon=False)
+    table = agg.top(t, rs.entry_strings, top)[::-1]
+    y = np.arange(len(table))
+    right.barh(y - 0.2, table["before"], height=0.4, color=ALL, label="before")
+    right.barh(y + 0.2, table["balanced"], height=0.4, color=KEPT, label="after balancing")
+    right.set_yticks(y, [str(e)[:28] for e in table["entry"]], fontsize=8)
+    if t is not None:
+        right.axvline(t, color="black", linestyle="--", linewidth=1)
+    right.set_title(f"the {len(table)} commonest entries")
+    right.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def downloads(rs: RunStats, top: int = 15):
+    agg = rs.get("downloads")
+    if agg is None or not agg.attempted:
+        return None
+    matrix = agg.host_reason_matrix(top)
+    fig, (left, right) = _figure(1, 2, 13, max(4, 0.35 * len(matrix) + 1.5))
+    reasons = agg.by_reason()
+    left.barh(list(reasons["reason"])[::-1], list(reasons["count"])[::-1], color=DROPPED)
+    left.set_title(f"download errors: {agg.reasons.n:,} of {agg.attempted:,} attempted")
+    if not matrix.empty:
+        bottom = np.zeros(len(matrix))
+        hosts = list(matrix.index)[::-1]
+        for column in matrix.columns:
+            values = matrix[column].to_numpy()[::-1]
+            right.barh(hosts, values, left=bottom, label=column.split(":", 1)[-1])
+            bottom += values
+        right.legend(frameon=False, fontsize=8)
+    right.set_title("errors by host (worst hosts)")
+    fig.tight_layout()
+    return fig
+
+
+def languages(rs: RunStats, top: int = 15):
+    agg = rs.get("languages")
+    if agg is None or not agg.all.n:
+        return None
+    table = agg.table(top)[::-1]
+    y = np.arange(len(table))
+    fig, (ax,) = _figure(1, 1, 8, max(3, 0.3 * len(table) + 1.5))
+    ax.barh(y - 0.2, table["share_all"], height=0.4, color=ALL, label=f"all ({agg.all.n:,})")
+    ax.barh(y + 0.2, table["share_kept"], height=0.4, color=KEPT, label=f"kept ({agg.kept.n:,})")
+    ax.set_yticks(y, table["language"])
+    ax.xaxis.set_major_formatter(_percent())
+    ax.set_title("caption language")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def images(rs: RunStats):
+    agg = rs.get("images")
+    if agg is None or not agg.min_side["all"].n:
+        return None
+    fig, (left, right) = _figure(1, 2, 12, 4)
+    _bars(left, side_by_side(agg.min_side), {"all": ALL, "kept": KEPT})
+    left.axvline(MIN_SIDE, color="black", linestyle="--", linewidth=1)
+    left.set_title(f"shorter image side (px); {agg.summary()['share_min_side_under_200']:.1%} under {MIN_SIDE}")
+    _bars(right, side_by_side(agg.aspect), {"all": ALL, "kept": KEPT})
+    for x in (-np.log2(MAX_ASPECT), np.log2(MAX_ASPECT)):
+        right.axvline(x, color="black", linestyle="--", linewidth=1)
+    ticks = [-3, -2, -1, 0, 1, 2, 3]
+    right.set_xticks(ticks, ["1:8", "1:4", "1:2", "1:1", "2:1", "4:1", "8:1"])
+    right.set_title(f"aspect ratio (width:height); {agg.summary()['share_aspect_over_3']:.1%} beyond 3:1")
+    fig.tight_layout()
+    return fig
+
+
+def captions(rs: RunStats):
+    agg = rs.get("captions")
+    if agg is None or not agg.chars["all"].n:
+        return None
+    fig, (left, right) = _figure(1, 2, 12, 4)
+    _bars(left, side_by_side(agg.chars), {"all": ALL, "kept": KEPT})
+    left.set_title("caption length (characters)")
+    _bars(right, side_by_side(agg.words), {"all": ALL, "kept": KEPT})
+    right.set_title("caption length (words)")
+    fig.tight_layout()
+    return fig
+
+
+def duplicates(rs: RunStats):
+    agg = rs.get("duplicates")
+    if agg is None or not any(agg.members.values()):
+        return None
+    keys = [k for k in agg.keys if agg.members[k]]
+    fig, axes = _figure(1, len(keys), 6 * len(keys), 4)
+    for ax, key in zip(axes, keys):
+        sizes = agg.cluster_sizes(key)
+        ax.bar(sizes["size"].astype(str), sizes["samples"], color=ALL)
+        ax.set_xlabel("cluster size (samples sharing one key)")
+        ax.set_ylabel("samples")
+        ax.set_title(f"duplicate clusters by {key}")
+    fig.tight_layout()
+    return fig
+
+
+def shards(rs: RunStats):
+    if rs.shards.empty:
+        return None
+    table = rs.shards
+    fig, (left, right) = _figure(1, 2, 12, 3.5)
+    left.bar(table["shard"], table["count"], color=KEPT)
+    left.set_title(f"samples per shard ({len(table)} shards)")
+    right.bar(table["shard"], table["file_bytes"] / 2**20, color=ALL)
+    right.set_title("MiB per shard file")
+    for ax in (left, right):
+        ax.tick_params(axis="x", labelrotation=90, labelsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _percent():
+    from matplotlib.ticker import PercentFormatter
+
+    return PercentFormatter(1.0)
+
+
+PLOTS = {"funnel": funnel, "scores": scores, "metaclip_entries": entries, "downloads": downloads,
+         "languages": languages, "images": images, "captions": captions, "duplicates": duplicates,
+         "shards": shards}
+
+
+def figures(rs: RunStats) -> dict:
+    """Every plot this run has data for, by name."""
+    found = {}
+    for name, plot in PLOTS.items():
+        fig = plot(rs)
+        if fig is not None:
+            found[name] = fig
+    return found

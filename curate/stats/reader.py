@@ -1,0 +1,145 @@
+"""Read a run's output folder: stats.json, ledger parts, shard sidecars; local, gs://, s3://.
+
+Everything goes through Beam's FileSystems (curate.io.files), so a path on any filesystem Beam
+knows (gs:// with the gcp extra, s3:// with the aws extra, hdfs://) reads like a local one.
+The ledger is read one part at a time and only the columns asked for, so a run of billions of
+rows streams through a notebook in bounded memory; `parts=` reads an evenly spread subset.
+"""
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from typing import Iterable, Iterator
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from curate.errors import UsageError
+from curate.io import files as fs
+from curate.io.curated_urls import URLS_DIR
+from curate.io.ledger import LEDGER_DIR
+from curate.io.run_stats import STATS_FILE
+from curate.io.shards import IMAGE_COLUMNS, SHARDS_DIR
+
+
+def spread(items: list, n: int | None) -> list:
+    """n items evenly spaced over the list (all when n is None or too big): a fair sample of parts."""
+    if n is None or n >= len(items):
+        return list(items)
+    if n <= 0:
+        return []
+    step = len(items) / n
+    return [items[int(i * step)] for i in range(n)]
+
+
+class RunOutput:
+    """One run's output folder. `parts` limits the ledger to that many parts, evenly spread."""
+
+    def __init__(self, path: str, parts: int | None = None):
+        self.path = str(path).rstrip("/")
+        self.parts = parts
+        if not FileSystems.exists(fs.join(self.path, STATS_FILE)) and not self.ledger_files_all:
+            raise UsageError(f"{self.path}: no stats.json and no ledger/ here; is it a curate output folder?")
+
+    # -- files -------------------------------------------------------------------------------
+    def _list(self, folder: str, suffixes: tuple[str, ...]) -> list[str]:
+        directory = fs.join(self.path, folder)
+        if "://" not in directory and not fs.is_dir(directory):
+            return []
+        return [p for p in fs.list_dir(directory, suffixes) if fs.TMP_MARK not in p]
+
+    @cached_property
+    def ledger_files_all(self) -> list[str]:
+        return self._list(LEDGER_DIR, (".parquet",))
+
+    @property
+    def ledger_files(self) -> list[str]:
+        return spread(self.ledger_files_all, self.parts)
+
+    @property
+    def sampled(self) -> bool:
+        return len(self.ledger_files) < len(self.ledger_files_all)
+
+    @cached_property
+    def stats(self) -> dict:
+        """stats.json ({} while a run is still going or when it failed before writing it)."""
+        path = fs.join(self.path, STATS_FILE)
+        return json.loads(fs.read_bytes(path)) if FileSystems.exists(path) else {}
+
+    def shard_files(self) -> pd.DataFrame:
+        """Every file under shards/ with its size in bytes."""
+        pattern = fs.join(self.path, SHARDS_DIR, "*")
+        found = FileSystems.match([pattern])[0].metadata_list
+        rows = sorted((m.path.replace("\\", "/").rsplit("/", 1)[-1], m.size_in_bytes)
+                      for m in found if fs.TMP_MARK not in m.path)
+        return pd.DataFrame(rows, columns=["file", "bytes"])
+
+    def shard_sidecar_stats(self) -> list[dict]:
+        """The `<shard>_stats.json` files, read from disk (the truth even if stats.json is stale)."""
+        return [json.loads(fs.read_bytes(p)) for p in self._list(SHARDS_DIR, ("_stats.json",))]
+
+    # -- tables ------------------------------------------------------------------------------
+    @cached_property
+    def ledger_schema(self) -> pa.Schema:
+        files = self.ledger_files_all
+        if not files:
+            return pa.schema([])
+        with FileSystems.open(files[0]) as f:
+            return pq.read_schema(f)
+
+    @property
+    def ledger_columns(self) -> list[str]:
+        return list(self.ledger_schema.names)
+
+    def iter_ledger_tables(self, columns: Iterable[str] | None = None) -> Iterator[pa.Table]:
+        """One Arrow table per ledger part, with the asked columns that exist."""
+        yield from iter_parquet(self.ledger_files, self._existing(columns))
+
+    def iter_ledger(self, columns: Iterable[str] | None = None) -> Iterator[pd.DataFrame]:
+        for table in self.iter_ledger_tables(columns):
+            yield table.to_pandas()
+
+    def ledger(self, columns: Iterable[str] | None = None, status: str | None = None) -> pd.DataFrame:
+        """The (sampled) ledger as one DataFrame; `status='kept'` keeps only kept rows."""
+        frames = []
+        for table in self.iter_ledger_tables(None if columns is None else {*columns, "status"}):
+            if status is not None:
+                table = table.filter(pa.compute.equal(table.column("status"), status))
+            frames.append(table.to_pandas())
+        if not frames:
+            return pd.DataFrame(columns=list(columns or self.ledger_columns))
+        frame = pd.concat(frames, ignore_index=True)
+        return frame if columns is None else frame[[c for c in columns if c in frame.columns]]
+
+    def shard_table(self, columns: Iterable[str] | None = None) -> pd.DataFrame:
+        """The kept samples' rows from the shard Parquet sidecars (no image bytes)."""
+        files = self._list(SHARDS_DIR, (".parquet",))
+        names = []
+        if files:
+            with FileSystems.open(files[0]) as f:
+                names = pq.read_schema(f).names
+        wanted = [c for c in (columns or names) if c in names and c not in IMAGE_COLUMNS]
+        frames = [t.to_pandas() for t in iter_parquet(files, wanted)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=wanted)
+
+    def curated_urls(self) -> pd.DataFrame:
+        frames = [t.to_pandas() for t in iter_parquet(self._list(URLS_DIR, (".parquet",)), None)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def _existing(self, columns: Iterable[str] | None) -> list[str] | None:
+        if columns is None:
+            return None
+        present = set(self.ledger_columns)
+        return [c for c in dict.fromkeys(columns) if c in present]
+
+
+def iter_parquet(paths: list[str], columns: list[str] | None) -> Iterator[pa.Table]:
+    for path in paths:
+        with FileSystems.open(path) as f:
+            yield pq.read_table(f, columns=columns)
+
+
+def open_run(path: str, parts: int | None = None) -> RunOutput:
+    return RunOutput(path, parts)
