@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("output", help="a curate run's output folder (local, gs://..., s3://...)")
     parser.add_argument("--parts", type=int, default=None,
                         help="read only this many ledger parts, evenly spread (quick look at a huge run)")
-    parser.add_argument("--workers", type=int, default=1, help="processes reading ledger parts")
+    parser.add_argument("--workers", type=int, default=1, help="threads reading ledger parts")
     parser.add_argument("--metadata", default=None,
                         help="the run's MetaCLIP metadata file, to name entries (default: the shipped list)")
     parser.add_argument("--top", type=int, default=20, help="rows of the top-N tables (hosts, entries, languages)")
@@ -49,15 +49,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if not args.quiet:
         print(format_tables(tables(rs, args.top), args.max_rows), flush=True)
-    if args.plots:
-        from curate.stats.report import write_pngs
+    if args.plots or args.html:
+        from curate.stats.report import render, write_html, write_pngs
 
-        written = write_pngs(rs, args.plots)
-        print(f"wrote {len(written)} plot(s) to {args.plots}", flush=True)
-    if args.html:
-        from curate.stats.report import write_html
-
-        print(f"wrote {write_html(rs, args.html, args.top)}", flush=True)
+        drawn = render(rs)  # drawn once for both
+        if args.plots:
+            written = write_pngs(rs, args.plots, drawn)
+            print(f"wrote {len(written)} plot(s) to {args.plots}", flush=True)
+        if args.html:
+            print(f"wrote {write_html(rs, args.html, args.top, drawn)}", flush=True)
     return 0
 
 

@@ -2,13 +2,14 @@
 
 `collect(output)` reads each ledger part once (only the columns some statistic needs), adds
 it to every aggregate, and returns a RunStats with the results as pandas tables. With
-`workers=N` the parts are split over N processes whose aggregates merge (every aggregate is a
-sum of counts or fixed-bin histograms, so the result does not depend on the split).
+`workers=N` the parts are split over N threads (Parquet decoding and Arrow kernels release the
+GIL) whose aggregates merge: every aggregate is a sum of counts or fixed-bin histograms, so
+the result does not depend on the split.
 """
 from __future__ import annotations
 
 import concurrent.futures
-import multiprocessing
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -116,10 +117,10 @@ def collect(output: str, parts: int | None = None, workers: int = 1, metadata: s
     empty = make_aggregates(run)
     columns = _needed_columns(empty, available)
     if workers > 1 and len(files) > 1:
-        chunks = [files[i::workers * 4] for i in range(min(len(files), workers * 4))]
-        context = multiprocessing.get_context("spawn")  # Beam's gRPC threads do not survive a fork
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            results = list(pool.map(_consume, chunks, [columns] * len(chunks), [empty] * len(chunks)))
+        chunks = [files[i::workers] for i in range(min(len(files), workers))]
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(_consume, chunks, [columns] * len(chunks),
+                                    [copy.deepcopy(empty) for _ in chunks]))
         aggregates = results[0]
         for other in results[1:]:
             _merge(aggregates, other)

@@ -46,6 +46,8 @@ class Scores:
         self.kept = {c: Histogram(e) for c, e in edges.items()}
         self.cut = {c: Histogram(e) for c, e in edges.items()}  # dropped by a score cut
         self.thresholds = {c: Counts() for c in edges}
+        self.judged = {c: 0 for c in edges}  # rows that have a score and the threshold it faced
+        self.passed = {c: 0 for c in edges}  # of which score >= threshold (exact, not from bins)
 
     def columns(self, available: list[str]) -> list[str]:
         return ["status", "reason", *self.all, *(threshold_column(c) for c in self.all)]
@@ -60,7 +62,12 @@ class Scores:
             self.cut[column].add(values.filter(cut).to_numpy(zero_copy_only=False))
             limit = threshold_column(column)
             if limit in table.column_names:
-                self.thresholds[column].add(table.column(limit).drop_null().unique().to_pylist())
+                thresholds = table.column(limit)
+                self.thresholds[column].add(thresholds.drop_null().unique().to_pylist())
+                judged = pc.and_(values.is_valid(), thresholds.is_valid())
+                self.judged[column] += int(pc.sum(pc.cast(judged, pa.int64())).as_py() or 0)
+                passed = pc.fill_null(pc.greater_equal(values, pc.cast(thresholds, values.type)), False)
+                self.passed[column] += int(pc.sum(pc.cast(passed, pa.int64())).as_py() or 0)
 
     def merge(self, other: "Scores") -> "Scores":
         for name in ("all", "kept", "cut"):
@@ -68,6 +75,8 @@ class Scores:
                 getattr(self, name)[column].merge(histogram)
         for column, counts in other.thresholds.items():
             self.thresholds[column].merge(counts)
+            self.judged[column] += other.judged[column]
+            self.passed[column] += other.passed[column]
         return self
 
     def threshold(self, column: str) -> float | None:
@@ -81,8 +90,8 @@ class Scores:
             threshold = self.threshold(column)
             rows.append({"score": column, **histogram.summary(), "threshold": threshold,
                          "kept": self.kept[column].n, "dropped_by_cut": self.cut[column].n,
-                         "share_at_or_above_threshold":
-                             1 - histogram.share_below(threshold) if threshold is not None else float("nan")})
+                         "share_at_or_above_threshold": self.passed[column] / self.judged[column]
+                         if self.judged[column] else float("nan")})
         return pd.DataFrame(rows)
 
     def histogram(self, column: str) -> pd.DataFrame:

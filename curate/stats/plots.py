@@ -14,13 +14,25 @@ ALL, KEPT, DROPPED = "#9e9e9e", "#2e7d32", "#c62828"
 
 
 def _figure(rows: int = 1, cols: int = 1, width: float = 10, height: float = 4):
+    import sys
+
     import matplotlib
 
-    matplotlib.use("Agg", force=False)  # files and notebooks; no display needed
+    if "matplotlib.pyplot" not in sys.modules:  # a script or the CLI: render to files, no display
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False)
     return fig, axes.ravel()
+
+
+def _zoom(ax, histogram, q: float = 0.99) -> None:
+    """Show up to a high quantile: a long tail would squeeze the bulk into a few pixels."""
+    high = histogram.quantile(q)
+    if histogram.n and np.isfinite(high) and high < histogram.high:
+        ax.set_xlim(left=max(ax.get_xlim()[0], histogram.low - 1), right=high * 1.15 + 1)
+        ax.text(0.99, 0.5, f"{1 - q:.0%} longest not shown\n(max {histogram.high:,.0f})", transform=ax.transAxes,
+                ha="right", fontsize=8, color="#555")
 
 
 def _bars(ax, frame, value_columns: dict[str, str], log: bool = False):
@@ -151,6 +163,7 @@ def images(rs: RunStats):
     fig, (left, right) = _figure(1, 2, 12, 4)
     _bars(left, side_by_side(agg.min_side), {"all": ALL, "kept": KEPT})
     left.axvline(MIN_SIDE, color="black", linestyle="--", linewidth=1)
+    _zoom(left, agg.min_side["all"])
     left.set_title(f"shorter image side (px); {agg.summary()['share_min_side_under_200']:.1%} under {MIN_SIDE}")
     _bars(right, side_by_side(agg.aspect), {"all": ALL, "kept": KEPT})
     for x in (-np.log2(MAX_ASPECT), np.log2(MAX_ASPECT)):
@@ -168,9 +181,11 @@ def captions(rs: RunStats):
         return None
     fig, (left, right) = _figure(1, 2, 12, 4)
     _bars(left, side_by_side(agg.chars), {"all": ALL, "kept": KEPT})
-    left.set_title("caption length (characters)")
+    _zoom(left, agg.chars["all"])
+    left.set_title(f"caption length (characters); median {agg.chars['all'].quantile(0.5):.0f}")
     _bars(right, side_by_side(agg.words), {"all": ALL, "kept": KEPT})
-    right.set_title("caption length (words)")
+    _zoom(right, agg.words["all"])
+    right.set_title(f"caption length (words); median {agg.words['all'].quantile(0.5):.0f}")
     fig.tight_layout()
     return fig
 

@@ -30,15 +30,23 @@ def png_bytes(fig, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
-def write_pngs(rs: RunStats, folder: str) -> list[str]:
-    """One PNG per plot the run has data for; returns the paths written."""
+def render(rs: RunStats) -> dict[str, bytes]:
+    """Every plot the run has data for, as PNG bytes by name (figures closed once rendered)."""
     import matplotlib.pyplot as plt
 
-    written = []
+    rendered = {}
     for name, fig in plots.figures(rs).items():
-        path = fs.join(folder, f"{name}.png")
-        fs.write_bytes(path, png_bytes(fig))
+        rendered[name] = png_bytes(fig)
         plt.close(fig)
+    return rendered
+
+
+def write_pngs(rs: RunStats, folder: str, rendered: dict[str, bytes] | None = None) -> list[str]:
+    """One PNG per plot; returns the paths written."""
+    written = []
+    for name, data in (rendered if rendered is not None else render(rs)).items():
+        path = fs.join(folder, f"{name}.png")
+        fs.write_bytes(path, data)
         written.append(path)
     return written
 
@@ -49,27 +57,24 @@ def _table_html(frame: pd.DataFrame, max_rows: int = 200) -> str:
     return formatted.to_html(index=False, border=0)
 
 
-def html_report(rs: RunStats, top: int = 20) -> str:
-    import matplotlib.pyplot as plt
-
+def html_report(rs: RunStats, top: int = 20, rendered: dict[str, bytes] | None = None) -> str:
     named = tables(rs, top)
-    figures = plots.figures(rs)
+    rendered = rendered if rendered is not None else render(rs)
     title = f"curate {rs.stats.get('pipeline', '')} run: {rs.run.path}"
     parts = [f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>",
              f"<style>{_STYLE}</style><h1>{html.escape(title)}</h1>"]
     for note in rs.notes:
         parts.append(f"<p class='note'>{html.escape(note)}</p>")
-    for name, fig in figures.items():
-        data = base64.b64encode(png_bytes(fig)).decode("ascii")
-        plt.close(fig)
+    for name, data in rendered.items():
+        encoded = base64.b64encode(data).decode("ascii")
         parts.append(f"<h2>{html.escape(name.replace('_', ' '))}</h2><img alt='{html.escape(name)}' "
-                     f"src='data:image/png;base64,{data}'>")
+                     f"src='data:image/png;base64,{encoded}'>")
     parts.append("<h2>tables</h2>")
     for name, frame in named.items():
         parts.append(f"<h3>{html.escape(name.replace('_', ' '))}</h3>{_table_html(frame)}")
     return "\n".join(parts)
 
 
-def write_html(rs: RunStats, path: str, top: int = 20) -> str:
-    fs.write_bytes(path, html_report(rs, top).encode("utf-8"))
+def write_html(rs: RunStats, path: str, top: int = 20, rendered: dict[str, bytes] | None = None) -> str:
+    fs.write_bytes(path, html_report(rs, top, rendered).encode("utf-8"))
     return path
