@@ -55,5 +55,6 @@ def option_groups() -> list[type[PipelineOptions]]:
     """Every curate options class, in --help order."""
     from curate.download.options import DownloadOptions
     from curate.metaclip.options import MetaclipOptions
+    from curate.runners.placement import PlacementOptions
 
-    return [CurateOptions, MetaclipOptions, DownloadOptions]
+    return [CurateOptions, MetaclipOptions, DownloadOptions, PlacementOptions]

@@ -23,6 +23,7 @@ from curate.options import CurateOptions, option_groups
 from curate.recipes import get_recipe, recipes
 from curate.runners.checks import check_runner, is_dry_run
 from curate.runners.dry_run import dry_run_report, format_dry_run
+from curate.runners.placement import place_accelerator
 from curate.summary import format_summary
 
 EXIT_USAGE = 2
@@ -124,6 +125,7 @@ def run(argv: list[str] | None = None) -> dict:
     with beam.Pipeline(runner=runner, options=options) as p:
         flow = Flow(p, options, source, output, run_info)
         flow.write(recipe.build(flow))
+        place_accelerator(p, options)
     if is_dry_run(options):
         return dry_run_report(p.result, run_info)
     stats = read_stats(output)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 
-import apache_beam as beam
 import pandas as pd
 import pytest
 
@@ -14,6 +13,7 @@ from curate.runners.dry_run import transform_hints
 from tests.conftest import SAMPLE, read_ledger, run_curate
 from tests.mounted_fs import PREFIX, mounted  # noqa: F401  (fixture)
 
+MIN_RAM = "beam:resources:min_ram_bytes:v1"
 LEDGER_COLUMNS = ["uid", "status", "reason", "entry_ids", "metaclip_keep_prob"]
 DATAFLOW = ["--runner", "DataflowRunner", "--project", "my-project", "--region", "us-central1",
             "--temp_location", "gs://my-bucket/tmp", "--dry_run=True", "--no_auth",
@@ -61,10 +61,14 @@ def test_portable_runner_writes_what_fnapi_writes(default_run, tmp_path):
 def test_dask_runner_on_a_local_cluster_of_worker_processes(tmp_path):
     from dask.distributed import Client, LocalCluster
 
+    from curate.metaclip.metadata import load_metadata
+
     inputs = write_url_lists(tmp_path / "in", parts=4)
-    args = ("--input", inputs, "--download=false", "--batch_size", "100")
+    metadata = tmp_path / "metadata.json"  # a smaller list: each worker process builds its matcher
+    metadata.write_text(json.dumps(load_metadata()[:20000]))
+    args = ("--input", inputs, "--download=false", "--batch_size", "100", "--metadata", str(metadata))
     fn_stats = run_curate(*args, output=tmp_path / "fn")
-    with LocalCluster(n_workers=3, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         stats = run_curate(*args, "--runner", "DaskRunner", "--dask_client_address", cluster.scheduler_address,
                            output=tmp_path / "dask")
         with Client(cluster) as client:
@@ -87,11 +91,8 @@ def test_dask_runner_names_map_to_the_fixed_runner(name):
     assert make_runner(PipelineOptions(["--runner", name])) == "curate.runners.dask.DaskRunner"
 
 
-def test_dataflow_dry_run_builds_the_job_and_submits_nothing(mounted, tmp_path):
-    os.makedirs(os.path.join(mounted, "in"))
-    with open(os.path.join(mounted, "in", "rows.jsonl"), "w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in laion_rows()[:50])
-    report = run([*DATAFLOW, "--input", f"{PREFIX}in/rows.jsonl", "--output", f"{PREFIX}out"])
+def test_dataflow_dry_run_builds_the_job_and_submits_nothing(mounted):
+    report = run([*DATAFLOW, "--input", write_mounted_rows(mounted), "--output", f"{PREFIX}out"])
     assert report["dry_run"] and report["runner"] == "DataflowRunner"
     assert {"Read", "MetaCLIP", "ImageFacts", "WriteLedger", "WriteShards", "WriteUrls", "WriteStats"} \
         <= set(report["stages"])
@@ -102,33 +103,39 @@ def test_dataflow_dry_run_builds_the_job_and_submits_nothing(mounted, tmp_path):
     assert not os.path.exists(os.path.join(mounted, "out"))  # nothing ran
 
 
-def test_dataflow_dry_run_carries_resource_hints_to_the_hinted_stage_only(mounted):
-    """The mechanism GPU placement uses: a hint on one stage's transform reaches its environment."""
-    from curate.filters.image_facts import ImageFacts
-    from curate.stage import ApplyStage
-    from apache_beam.options.pipeline_options import PipelineOptions
+def write_mounted_rows(mounted, n: int = 50) -> str:
+    os.makedirs(os.path.join(mounted, "in"), exist_ok=True)
+    with open(os.path.join(mounted, "in", "rows.jsonl"), "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in laion_rows()[:n])
+    return f"{PREFIX}in/rows.jsonl"
 
-    options = PipelineOptions([*DATAFLOW, "--resource_hints", "min_ram=2GB"])
-    p = beam.Pipeline(runner="DataflowRunner", options=options)
-    batches = p | "Create" >> beam.Create([])
-    hinted = ApplyStage(ImageFacts(), label="Score").with_resource_hints(
-        accelerator="type:nvidia-l4;count:1;install-nvidia-driver")
-    out = batches | "Score" >> hinted
-    _ = out.kept | "After" >> beam.Map(lambda b: b)
-    result = p.run()
-    hints = transform_hints(result.job.proto_pipeline)
-    accelerated = {name for name, h in hints.items() if "accelerator" in h}
-    assert accelerated and all(name.startswith("Score/") for name in accelerated)
-    assert all(h["min_ram"] == str(2 * 10**9) for h in hints.values())  # the global hint stays everywhere
-    assert any(name.startswith("After") for name in hints)
+
+def test_dataflow_dry_run_puts_the_gpu_on_the_model_stage_only(mounted):
+    """dfn recipe: --accelerator reaches the open_clip forward (RunInference) and nothing else."""
+    gpu = "type:nvidia-l4;count:1;install-nvidia-driver"
+    report = run([*DATAFLOW, "--pipeline", "dfn", "--input", write_mounted_rows(mounted), "--output",
+                  f"{PREFIX}out", "--accelerator", gpu, "--resource_hints", "min_ram=8GB"])
+    assert {"Read", "ImageFacts", "BasicFilter", "Score", "WriteShards", "WriteLedger"} <= set(report["stages"])
+    hints = transform_hints(report["pipeline_proto"])
+    on_gpu = sorted(name for name, h in hints.items() if h.get("accelerator") == gpu)
+    assert on_gpu and all(name.startswith("Score/Score_dfn/") for name in on_gpu), on_gpu
+    assert any("RunInference" in name for name in on_gpu)
+    names = [t.unique_name for t in report["pipeline_proto"].components.transforms.values()]
+    assert any(n.startswith("Score/Cut/") for n in names) and not any(n.startswith("Score/Cut/") for n in on_gpu)
+    assert report["resource_hints"]["Score/Score_dfn"]["accelerator"] == gpu
+    envs = report["pipeline_proto"].components.environments.values()
+    assert all(e.resource_hints[MIN_RAM] == str(8 * 10**9).encode() for e in envs)  # global hint: every step
 
 
 @pytest.mark.parametrize("args,message", [
     (["--input", SAMPLE, "--output", "gs://my-bucket/out"], "--input: DataflowRunner workers cannot reach"),
     (["--output", "gs://my-bucket/out"], "--input: DataflowRunner workers cannot read the bundled sample"),
     (["--input", "mnt://x.jsonl", "--output", "/tmp/local-out"], "--output: DataflowRunner workers cannot reach"),
+    (["--input", "mnt://x.jsonl", "--output", "mnt://o", "--accelerator", "nvidia-l4"], "--accelerator: 'nvidia-l4' names no type"),
+    (["--input", "mnt://x.jsonl", "--output", "mnt://o", "--accelerator", "type:nvidia-l4;count:1",
+      "--accelerator_stages", "Nope*"], "--accelerator_stages: nothing in this recipe's graph matches Nope*"),
 ])
-def test_dataflow_refuses_paths_its_workers_cannot_reach(args, message, capsys, mounted):
+def test_dataflow_refuses_flags_its_workers_cannot_use(args, message, capsys, mounted):
     with open(os.path.join(mounted, "x.jsonl"), "w") as f:
         f.write('{"url": "http://a/b.jpg", "caption": "a cat"}\n')
     assert main([*DATAFLOW, *args]) == 2

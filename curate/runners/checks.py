@@ -10,6 +10,7 @@ from apache_beam.options.pipeline_options import TestOptions
 
 from curate.errors import UsageError
 from curate.metaclip.metadata import DEFAULT
+from curate.runners.placement import check_accelerator
 
 REMOTE_RUNNERS = ("DataflowRunner",)
 
@@ -23,6 +24,7 @@ def is_dry_run(options) -> bool:
 
 
 def check_runner(runner: str, options, known) -> None:
+    check_accelerator(options)
     name = short_name(runner)
     if is_dry_run(options) and name != "DataflowRunner":
         raise UsageError(f"--dry_run: only DataflowRunner builds a job without running it, not {name}")

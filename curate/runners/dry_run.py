@@ -15,8 +15,8 @@ HINT_NAMES = {
 }
 
 
-def stage_of(unique_name: str) -> str:
-    return unique_name.split("/", 1)[0]
+def stage_of(unique_name: str, depth: int = 1) -> str:
+    return "/".join(unique_name.split("/")[:depth])
 
 
 def transform_hints(proto) -> dict[str, dict[str, str]]:
@@ -34,10 +34,12 @@ def transform_hints(proto) -> dict[str, dict[str, str]]:
 
 def dry_run_report(result, run_info: dict) -> dict:
     proto = result.job.proto_pipeline
-    names = [t.unique_name for t in proto.components.transforms.values() if t.unique_name]
+    # Dataflow's overrides leave "ref_AppliedPTransform_..." placeholders: not stages of ours
+    names = [t.unique_name for t in proto.components.transforms.values()
+             if t.unique_name and not t.unique_name.startswith("ref_AppliedPTransform")]
     by_stage: dict[str, dict[str, str]] = {}
-    for name, hints in transform_hints(proto).items():
-        by_stage.setdefault(stage_of(name), {}).update(hints)
+    for name, hints in transform_hints(proto).items():  # by stage and sub-stage (Score/Score_dfn)
+        by_stage.setdefault(stage_of(name, 2), {}).update(hints)
     return {
         **run_info,
         "dry_run": True,
