@@ -91,14 +91,25 @@ def test_dask_runner_names_map_to_the_fixed_runner(name):
     assert make_runner(PipelineOptions(["--runner", name])) == "curate.runners.dask.DaskRunner"
 
 
+def staged_names(proto) -> set[str]:
+    from apache_beam.portability.api import beam_runner_api_pb2 as api
+
+    return {api.ArtifactStagingToRolePayload.FromString(d.role_payload).staged_name
+            for env in proto.components.environments.values() for d in env.dependencies}
+
+
 def test_dataflow_dry_run_builds_the_job_and_submits_nothing(mounted):
-    report = run([*DATAFLOW, "--input", write_mounted_rows(mounted), "--output", f"{PREFIX}out"])
+    """--setup_file: the package is built (sdist) and staged for the workers; nothing is uploaded."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    report = run([*DATAFLOW, "--input", write_mounted_rows(mounted), "--output", f"{PREFIX}out",
+                  "--setup_file", os.path.join(repo, "setup.py")])
     assert report["dry_run"] and report["runner"] == "DataflowRunner"
     assert {"Read", "MetaCLIP", "ImageFacts", "WriteLedger", "WriteShards", "WriteUrls", "WriteStats"} \
         <= set(report["stages"])
     proto = report["pipeline_proto"]
     envs = proto.components.environments
     assert envs and all(e.urn == "beam:env:docker:v1" for e in envs.values())
+    assert "workflow.tar.gz" in staged_names(proto)  # the curate sdist the workers pip install
     assert report["resource_hints"] == {}  # no stage asks for a GPU or memory unless told
     assert not os.path.exists(os.path.join(mounted, "out"))  # nothing ran
 
