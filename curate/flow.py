@@ -9,6 +9,7 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from curate.inputs import is_bundled_sample
 from curate.io.outputs import OutputConfig, write_outputs
 from curate.io.source import ReadSamples, Source
 from curate.io.table import build_schema
@@ -47,7 +48,7 @@ class Flow:
         """Whether URL-only samples are fetched (off for the offline bundled sample by default)."""
         if self.curate.download is not None:
             return self.curate.download
-        return self.curate.input is not None
+        return self.curate.input is not None and not is_bundled_sample(self.curate.input)
 
     def write(self, kept: beam.PCollection) -> beam.PCollection:
         schema = build_schema(self.fields, self.source.extra_columns())

@@ -18,6 +18,11 @@ def bundled_sample() -> str:
     return os.path.join(os.path.dirname(__file__), "data", "sample")
 
 
+def is_bundled_sample(path: str) -> bool:
+    """The bundled sample, however it is named (it stays offline unless --download says so)."""
+    return os.path.realpath(path.rstrip("/")) == os.path.realpath(bundled_sample())
+
+
 def open_source(path: str | None, input_format: str = "auto", url_col: str = "url",
                 caption_col: str = "caption", explicit_cols: tuple[bool, bool] = (False, False)) -> Source:
     """The Source for an input path, glob or brace pattern; UsageError when nothing is there."""

@@ -49,6 +49,7 @@ class _State:
     def __init__(self):
         self.hits: Counter = Counter()
         self.times: dict[str, list[float]] = defaultdict(list)
+        self.robots_status = 200  # what /robots.txt answers
         self.outage = False  # /outage/* answers 503 while set
         self.hang = threading.Event()  # /hang/* waits while set
         self.lock = threading.Lock()
@@ -98,7 +99,8 @@ class _Handler(BaseHTTPRequestHandler):
         parts = path.strip("/").split("/")
         try:
             if path == "/robots.txt":
-                self._send(200, ROBOTS_TXT, "text/plain")
+                status = self.state.robots_status
+                self._send(status, ROBOTS_TXT if status == 200 else b"", "text/plain")
             elif parts[0] == "img":
                 self._image(parts[1].rsplit(".", 1)[-1])
             elif parts[0] == "private":
@@ -164,7 +166,7 @@ class LoopbackServer:
         self.httpd = server(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}{path}"

@@ -3,8 +3,10 @@ import json
 import tarfile
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.util import assert_that
 
+from curate.download.client import DownloadClient
 from curate.download.options import DownloadConfig
 from curate.download.stage import Download
 from curate.sample import Sample, SampleBatch
@@ -138,3 +140,19 @@ def test_samples_with_images_pass_untouched(http_server):
                                 SampleBatch("00000-000002", [to_fetch])]) | Download(cfg, None))
         assert_that(out.kept, check)
     assert http_server.hits("/img/never.jpg") == 0
+
+
+@pytest.mark.parametrize("status,detail", [(404, None), (503, "robots_unreachable"), (429, "robots_unreachable")])
+def test_robots_txt_status_follows_rfc_9309(http_server, status, detail):
+    """4xx: no rules; 5xx or 429: disallow everything for now (transient, a rerun retries)."""
+    http_server.state.robots_status = status
+    client = DownloadClient(DownloadConfig(allow_private=("all",), cache=False, retries=0), None)
+    try:
+        outcomes = client.submit("b", [("u1", http_server.url("/private/z.jpg")),
+                                       ("u2", http_server.url("/img/z.jpg"))]).result(timeout=30)
+    finally:
+        client.close()
+    assert [o.detail for o in outcomes] == [detail, detail]
+    assert all(o.transient for o in outcomes) is (detail is not None)
+    assert http_server.hits("/robots.txt") == 1
+    assert http_server.hits("/img/z.jpg") == (1 if detail is None else 0)

@@ -32,10 +32,14 @@ class DownloadClient:
         self.cache = BatchCache(output, cfg.fingerprint()) if cfg.cache and output else None
         self.users = 0
         self.pending_urls = 0  # URLs submitted and not finished (read by the DoFn threads)
-        self._count_lock = threading.Lock()
+        self.progress = 0  # bumped when a URL or a batch finishes: DoFn threads wait on it
+        self._progress = threading.Condition()
         prepare_worker(cfg)
         self.cpu = ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="curate-decode")
         self.loop = asyncio.new_event_loop()
+        # name lookups (getaddrinfo) and cache file I/O run here: asyncio's default of a few
+        # threads would make DNS the bottleneck of a list spread over many hosts
+        self.loop.set_default_executor(ThreadPoolExecutor(min(64, cfg.concurrency), thread_name_prefix="curate-dns"))
         self.thread = threading.Thread(target=self.loop.run_forever, name="curate-download", daemon=True)
         self.thread.start()
 
@@ -54,7 +58,9 @@ class DownloadClient:
     def submit(self, batch_id: str, items: list[tuple[str, str]]) -> Future:
         """Download (uid, url) pairs of one batch; the future gives their Outcomes in order."""
         self._count(len(items))
-        return asyncio.run_coroutine_threadsafe(self._batch(batch_id, items), self.loop)
+        future = asyncio.run_coroutine_threadsafe(self._batch(batch_id, items), self.loop)
+        future.add_done_callback(lambda _: self._count(0))
+        return future
 
     async def _batch(self, batch_id: str, items: list[tuple[str, str]]) -> list[Outcome]:
         earlier = await asyncio.to_thread(self.cache.read, batch_id) if self.cache else {}
@@ -72,8 +78,16 @@ class DownloadClient:
             self._count(-1)
 
     def _count(self, n: int) -> None:
-        with self._count_lock:
+        with self._progress:
             self.pending_urls += n
+            if n <= 0:
+                self.progress += 1
+                self._progress.notify_all()
+
+    def wait_progress(self, seen: int, timeout: float = 1.0) -> None:
+        """Block until a URL or batch finishes after the caller read `progress == seen`."""
+        with self._progress:
+            self._progress.wait_for(lambda: self.progress != seen, timeout)
 
     def close(self) -> None:
         async def shut():

@@ -3,7 +3,7 @@
 A batch waits for its slowest URL (a deadline, retries, a Retry-After), so one DoFn keeps
 several batches in flight and emits each as soon as it is done: the network stays busy while a
 batch's tail finishes. It blocks only when the worker has enough URLs queued (a few times the
-concurrency) or too many batches held in memory. Samples that already have an image, or have
+concurrency) or holds too many samples of unfinished batches in memory. Samples that already have an image, or have
 no URL, pass untouched. Per-host counts become the stage's facts in stats.json.
 """
 from __future__ import annotations
@@ -26,8 +26,10 @@ from curate.stage import DROPPED, ReasonCounters, StageOutput, split_batch
 
 HOSTS = "hosts"
 TOP_HOSTS = 50  # hosts listed in stats.json, by number of URLs
-QUEUED_PER_SLOT = 4  # URLs queued per concurrent request before the DoFn waits
-MAX_BATCHES_IN_FLIGHT = 16  # per DoFn instance: bounds the images held in memory
+QUEUED_PER_SLOT = 4  # unfinished URLs per concurrent request before the DoFn waits
+# samples of unfinished batches per concurrent request (a DoFn holds their images until the
+# batch is done): bounds memory, e.g. 128 slots x 32 x 200 KB = 800 MB at most
+HELD_PER_SLOT = 32
 
 
 class _InFlight(NamedTuple):
@@ -77,20 +79,26 @@ class DownloadBatches(beam.DoFn):
         yield from self._drain(wait=lambda: True)
 
     def _saturated(self) -> bool:
-        return (self.client.pending_urls >= QUEUED_PER_SLOT * self.cfg.concurrency
-                or len(self.in_flight) >= MAX_BATCHES_IN_FLIGHT)
+        slots = self.cfg.concurrency
+        return (self.client.pending_urls >= QUEUED_PER_SLOT * slots
+                or sum(len(f.todo) for f in self.in_flight) >= HELD_PER_SLOT * slots)
 
     def _drain(self, wait):
-        """Emit every finished batch; while `wait()` holds, wait for the next to finish."""
+        """Emit every finished batch; while `wait()` holds, wait for URLs to finish.
+
+        Waiting is per URL, not per batch: a batch held up by one slow URL does not stop the
+        next batch from starting once the others are done.
+        """
         while self.in_flight:
+            seen = self.client.progress
             done = [f for f in self.in_flight if f.future.done()]
             for finished in done:
                 self.in_flight.remove(finished)
                 yield from self._emit(finished)
             if not self.in_flight or not wait():
                 return
-            concurrent.futures.wait([f.future for f in self.in_flight],
-                                    return_when=concurrent.futures.FIRST_COMPLETED)
+            if not done:
+                self.client.wait_progress(seen)
 
     def _emit(self, f: _InFlight):
         outcomes: list[Outcome] = f.future.result()
@@ -188,6 +196,12 @@ class Download(beam.PTransform):
     def expand(self, batches):
         if self.cfg.cache and self.output:
             remove_partial_files(self.output)  # a killed run's half-written cache files
+        # Spread URL-only batches over the workers (one input file is read by one worker);
+        # batches holding images skip the shuffle.
+        parts = batches | "HasImages" >> beam.Partition(
+            lambda b, _: int(any(s.image is not None for s in b.samples)), 2)
+        spread = parts[0] | "Spread" >> beam.Reshuffle()
+        batches = (spread, parts[1]) | "Join" >> beam.Flatten()
         out = batches | "Fetch" >> beam.ParDo(DownloadBatches(self.cfg, self.output)).with_output_types(
             SampleBatch).with_outputs(DROPPED, HOSTS, main="kept")
         return StageOutput(out.kept, [out[DROPPED]], out[HOSTS] | "HostFacts" >> _HostFacts())
