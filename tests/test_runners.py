@@ -68,7 +68,7 @@ def test_dask_runner_on_a_local_cluster_of_worker_processes(tmp_path):
     metadata.write_text(json.dumps(load_metadata()[:20000]))
     args = ("--input", inputs, "--download=false", "--batch_size", "100", "--metadata", str(metadata))
     fn_stats = run_curate(*args, output=tmp_path / "fn")
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         stats = run_curate(*args, "--runner", "DaskRunner", "--dask_client_address", cluster.scheduler_address,
                            output=tmp_path / "dask")
         with Client(cluster) as client:

@@ -84,9 +84,8 @@ def make_aggregates(run: RunOutput) -> dict:
     if ENTRY_IDS in available:
         size = run.stats.get("stages", {}).get(METACLIP, {}).get("metadata_entries", 0)
         aggregates["entries"] = Entries(size)
-    keys = Duplicates.find(available)
-    if keys:
-        aggregates["duplicates"] = Duplicates(keys)
+    if Duplicates.applies(available):
+        aggregates["duplicates"] = Duplicates.for_columns(available)
     return aggregates
 
 

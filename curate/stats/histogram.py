@@ -1,8 +1,8 @@
 """Fixed-bin histograms and counters that add up part by part and merge across processes.
 
 Bins are fixed in advance (not derived from the data) so the histogram of a billion rows is
-the sum of the histograms of its ledger parts, in any order; quantiles read from it are exact
-to one bin width. Exact min, max, mean and count ride along.
+the sum of the histograms of its ledger parts, in any order; quantiles read from it are within
+one bin width of the empirical CDF's inverse. Exact min, max, mean and count ride along.
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ class Histogram:
         return self.total / self.n if self.n else float("nan")
 
     def quantile(self, q: float) -> float:
-        """The q-quantile, to one bin width (linear inside the bin; clipped to exact min/max)."""
+        """The q-quantile (the empirical CDF's inverse) to one bin width; linear inside the bin."""
         n = self.n
         if not n:
             return float("nan")

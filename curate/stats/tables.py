@@ -53,6 +53,18 @@ def checks(rs: RunStats) -> pd.DataFrame:
         check("metaclip entries_matched", summary["entries_matched"], facts.get("entries_matched"))
         check("metaclip entries_over_t", summary.get("entries_over_t"), facts.get("entries_over_t"))
         check("metaclip matches", summary["matches"], facts.get("matches"))
+    downloads, facts = rs.get("downloads"), s.get("stages", {}).get("Download")
+    if downloads is not None and facts:
+        summary = downloads.summary()
+        check("download urls", summary["attempted"], facts.get("urls"))
+        check("download ok", summary["ok"], facts.get("ok"))
+        check("download hosts", summary["hosts"], facts.get("hosts"))
+    scores, facts = rs.get("scores"), s.get("stages", {}).get("Score", {}).get("cuts", {})
+    for role, cut in (facts.get("keep_fraction") or {}).items():
+        column = f"{role}_score"
+        if scores is not None and column in scores.all and cut.get("threshold") is not None:
+            check(f"{column} pool", scores.all[column].n, cut.get("pool"))
+            check(f"{column} at or above the cut", scores.passed[column], cut.get("at_or_above"))
     return pd.DataFrame(rows, columns=["check", "ledger", "stats_json", "ok"])
 
 
@@ -86,6 +98,8 @@ def tables(rs: RunStats, top: int = 20) -> dict[str, pd.DataFrame]:
             [duplicates.cluster_sizes(k).assign(key=k) for k in duplicates.keys], ignore_index=True)
         if duplicates.reasons.n:
             out["dedup_drops"] = duplicates.reasons.top(name="reason")
+        if duplicates.distances:
+            out["dedup_distances"] = duplicates.distance_summary()
     if not rs.shards.empty:
         out["shards_summary"] = as_frame(shard_summary(rs.shards))
         out["shards"] = rs.shards
