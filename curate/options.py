@@ -53,8 +53,9 @@ class CurateOptions(PipelineOptions):
 
 def option_groups() -> list[type[PipelineOptions]]:
     """Every curate options class, in --help order."""
+    from curate.dedup.options import DedupOptions
     from curate.download.options import DownloadOptions
     from curate.metaclip.options import MetaclipOptions
     from curate.runners.placement import PlacementOptions
 
-    return [CurateOptions, MetaclipOptions, DownloadOptions, PlacementOptions]
+    return [CurateOptions, MetaclipOptions, DownloadOptions, DedupOptions, PlacementOptions]

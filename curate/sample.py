@@ -83,9 +83,13 @@ CORE_COLUMNS = (
 )
 
 
+# Columns the shard sidecars add before the ledger's (img2dataset's `key`, here the uid).
+SIDECAR_COLUMNS = ("key",)
+
+
 def extra_column(name: str) -> str:
-    """Ledger column of an input column; one that shadows a core column gets a prefix."""
-    return f"src_{name}" if name in CORE_COLUMNS else name
+    """Ledger column of an input column; one that shadows a core or sidecar column gets a prefix."""
+    return f"src_{name}" if name in CORE_COLUMNS or name in SIDECAR_COLUMNS else name
 
 
 def ledger_row(sample: Sample, reason: str | None) -> dict[str, Any]:

@@ -1,9 +1,11 @@
 """MetaCLIP (Xu et al., 2023): curate captions against metadata first, then fetch only what is kept.
 
 read -> match entries -> global entry counts -> balance to t -> [download] -> image facts -> shards
+(dedup before the shards: URL, sha256 and pHash near duplicates, as MetaCLIP deduplicated images)
 """
 from __future__ import annotations
 
+from curate.dedup.stage import apply_dedup, dedup_from_options
 from curate.download.stage import Download
 from curate.filters.image_facts import ImageFacts
 from curate.metaclip.metadata import load_metadata
@@ -19,6 +21,7 @@ DEFAULTS: dict = {}
 
 def prepare(options, source) -> None:
     load_metadata(options.view_as(MetaclipOptions).metadata)  # fails now, not on a worker
+    dedup_from_options(options)
 
 
 def build(flow):
@@ -29,4 +32,5 @@ def build(flow):
     if flow.downloads and flow.source.needs_download:
         batches = flow.apply("Download", Download.from_flow(flow), batches)
     batches = flow.apply("ImageFacts", ApplyStage(ImageFacts()), batches)
+    batches = apply_dedup(flow, batches)
     return batches

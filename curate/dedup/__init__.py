@@ -1,0 +1,1 @@
+"""Dedup: exact (URL, sha256), perceptual-hash near duplicates, SemDeDup, eval decontamination."""

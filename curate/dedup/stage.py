@@ -1,0 +1,155 @@
+"""The Dedup stage: Signatures -> global decisions on small values -> Apply, as one transform.
+
+Images are read once (Signatures) and judged once (Apply); between the two only keys travel:
+exact and pHash duplicates are found in one global step (near.py), SemDeDup runs per cluster
+on the survivors (semantic_stage.py), and their drop records reach Apply as a multimap side
+input keyed by batch id, so a worker fetches only its own batch's decisions.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+import numpy as np
+
+from curate.dedup import keys as K
+from curate.dedup.decisions import by_batch
+from curate.dedup.eval_stage import ReadEvalSet, eval_facts
+from curate.dedup.near import find_duplicates
+from curate.dedup.options import DedupConfig
+from curate.dedup.semantic_stage import SemanticDedup
+from curate.errors import UsageError
+from curate.dedup.signatures import DISTANCE, EMBEDDINGS, EVAL_MATCHES, FIELDS, KEEPER, KEYS, Signatures
+from curate.io.source import Source
+from curate.sample import SampleBatch
+from curate.stage import DROPPED, SampleStage, StageOutput, split_batch
+
+FACTS = "facts"
+
+
+class _ConcatKeys(beam.CombineFn):
+    def create_accumulator(self):
+        return []
+
+    def add_input(self, acc, keys):
+        acc.append(keys)
+        return acc
+
+    def merge_accumulators(self, accs):
+        return [k for acc in accs for k in acc]
+
+    def extract_output(self, acc):
+        return K.concat(acc)
+
+
+def _near_duplicates(keys: np.ndarray, cfg: DedupConfig):
+    drops, facts = find_duplicates(keys, url=cfg.url, sha=cfg.sha, phash_radius=cfg.phash_radius,
+                                   keep=cfg.keep)
+    facts.update(keep=cfg.keep, score_field=cfg.score_field if cfg.keep == "best_score" else None)
+    yield beam.pvalue.TaggedOutput(FACTS, ("near", facts))
+    yield from by_batch(drops)
+
+
+class ApplyDecisions(SampleStage):
+    """Drops the samples the global steps decided against, naming keeper and distance."""
+
+    name = "dedup"
+    fields = FIELDS
+
+    def process(self, batch: SampleBatch, decisions):
+        reasons: list[str | None] = [None] * len(batch.samples)
+        for records in decisions[batch.id]:
+            for record in records:
+                pos = int(record["pos"])
+                if reasons[pos] is None:
+                    reasons[pos] = f"dedup:{record['reason'].decode()}"
+                    sample = batch.samples[pos]
+                    sample.values[KEEPER] = record["keeper"].decode()
+                    sample.values[DISTANCE] = float(record["distance"])
+        yield from split_batch(batch, reasons, self.counters)
+
+
+def _merge_facts(named) -> dict:
+    return dict(sorted(named))
+
+
+class Dedup(beam.PTransform):
+    """Batches -> StageOutput: deduplicated batches, dropped rows, facts for stats.json."""
+
+    def __init__(self, cfg: DedupConfig, eval_source: Source | None = None, batch_size: int = 1000,
+                 eval_fetch: beam.PTransform | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.eval_source = eval_source
+        self.batch_size = batch_size
+        self.eval_fetch = eval_fetch  # the download stage, when the eval set is a URL list
+        self.fields = dict(FIELDS)
+
+    def expand(self, batches):
+        cfg = self.cfg
+        eval_side = []
+        if self.eval_source is not None:
+            eval_set = batches.pipeline | "EvalSet" >> ReadEvalSet(self.eval_source, self.batch_size, self.eval_fetch)
+            eval_side = [beam.pvalue.AsSingleton(eval_set)]
+        signed = batches | "Signatures" >> beam.ParDo(Signatures(cfg), *eval_side).with_output_types(
+            SampleBatch).with_outputs(DROPPED, KEYS, EMBEDDINGS, EVAL_MATCHES, main="kept")
+        dropped, facts, decisions = [signed[DROPPED]], [], []
+        if cfg.grouping:
+            near = (signed[KEYS] | "AllKeys" >> beam.CombineGlobally(_ConcatKeys())
+                    | "FindDuplicates" >> beam.FlatMap(_near_duplicates, cfg).with_outputs(FACTS, main="drops"))
+            decisions.append(near.drops)
+            facts.append(near[FACTS])
+        if cfg.semantic:
+            earlier = decisions[0] if decisions else None
+            semantic_drops, semantic_facts = signed[EMBEDDINGS] | "SemDeDup" >> SemanticDedup(cfg, earlier)
+            decisions.append(semantic_drops)
+            facts.append(semantic_facts)
+        if self.eval_source is not None:
+            facts.append(signed[EVAL_MATCHES] | "EvalMatches" >> beam.combiners.ToList()
+                         | "EvalFacts" >> beam.Map(eval_facts, eval_side[0], cfg.eval_radius,
+                                                   self.eval_source.describe()))
+        kept = signed.kept
+        if decisions:
+            all_drops = tuple(decisions) | "AllDecisions" >> beam.Flatten()
+            applied = kept | "Apply" >> beam.ParDo(ApplyDecisions(), beam.pvalue.AsMultiMap(all_drops)).with_output_types(
+                SampleBatch).with_outputs(DROPPED, main="kept")
+            kept = applied.kept
+            dropped.append(applied[DROPPED])
+        merged = None
+        if facts:
+            merged = (tuple(facts) | "AllFacts" >> beam.Flatten()
+                      | "MergeFacts" >> beam.combiners.ToList() | "FactsDict" >> beam.Map(_merge_facts))
+        return StageOutput(kept, dropped, merged)
+
+
+def dedup_from_options(options) -> Dedup | None:
+    """The Dedup stage the flags ask for (None with --dedup none and no eval set); checks them."""
+    from curate.dedup.eval_set import open_eval_source
+    from curate.dedup.options import dedup_config
+    from curate.options import CurateOptions
+
+    run = options.view_as(CurateOptions)
+    cfg = dedup_config(options, run.seed)
+    if not cfg.active:
+        return None
+    if cfg.semantic and _scoring(options) is None:
+        raise UsageError("--dedup semantic: needs image embeddings; give --clip_model (or --dfn_model) "
+                         "and its --*_pretrained weights so the scoring stage computes them")
+    eval_source = open_eval_source(cfg.eval_images) if cfg.eval_images else None
+    fetch = None
+    if eval_source is not None and eval_source.needs_download:
+        from curate.download.options import config_from_options
+        from curate.download.stage import Download
+
+        fetch = Download(config_from_options(options), None)
+    return Dedup(cfg, eval_source, run.batch_size, fetch)
+
+
+def _scoring(options):
+    from curate.score.settings import score_settings  # the scoring stage computes the embeddings
+
+    return score_settings(options)
+
+
+def apply_dedup(flow, batches, label: str = "Dedup"):
+    """Recipes' one line: dedup the batches as the flags say (unchanged with --dedup none)."""
+    stage = dedup_from_options(flow.options)
+    return batches if stage is None else flow.apply(label, stage, batches)
