@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate.stats import collect, tables
+from curate.stats.distributions import side_by_side
 from curate.stats.histogram import Histogram
 from tests.conftest import read_ledger
 from tests.mounted_fs import PREFIX, mounted  # noqa: F401  (fixture)
@@ -201,3 +202,7 @@ def test_histogram_merges_and_reads_quantiles_to_one_bin():
     assert whole.share_below(0.3) == pytest.approx((values < 0.3).mean())
     wide = Histogram.linear(0, 1, 0.5).add([-2, 0.2, 0.7, 5])
     assert (wide.under, wide.over, list(wide.counts)) == (1, 1, [1, 1]) and wide.low == -2 and wide.high == 5
+    kept = Histogram.linear(0, 1, 0.5).add([0.7])  # no value beyond the edges, unlike `wide`
+    frame = side_by_side({"all": wide, "kept": kept})
+    assert list(frame["all"]) == [1, 1, 1, 1] and list(frame["kept"]) == [0, 0, 1, 0]
+    assert frame["left"].iloc[0] == -np.inf and frame["right"].iloc[-1] == np.inf

@@ -99,11 +99,12 @@ class Scores:
 
 
 def side_by_side(histograms: dict[str, Histogram]) -> pd.DataFrame:
-    """Histograms with the same bins as columns of one frame, trimmed to the occupied range."""
-    frames = [h.to_frame(trim=False).rename(columns={"count": name}) for name, h in histograms.items()]
-    frame = frames[0]
-    for other, name in zip(frames[1:], list(histograms)[1:]):
-        frame[name] = other[name].to_numpy()
+    """Histograms with the same bins as columns of one frame (open bins below and above the
+    edges included), trimmed to the range some histogram occupies."""
+    edges = next(iter(histograms.values())).edges
+    frame = pd.DataFrame({"left": [-np.inf, *edges], "right": [*edges, np.inf]})
+    for name, histogram in histograms.items():
+        frame[name] = [histogram.under, *histogram.counts, histogram.over]
     occupied = np.flatnonzero(frame[list(histograms)].sum(axis=1).to_numpy())
     if occupied.size:
         frame = frame.iloc[occupied[0]:occupied[-1] + 1]

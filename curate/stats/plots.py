@@ -52,6 +52,14 @@ def _bars(ax, frame, value_columns: dict[str, str], log: bool = False):
     ax.legend(frameon=False)
 
 
+def _all_vs_kept(ax, histograms: dict, title: str, zoom: bool = True) -> None:
+    """Every sample's distribution (filled grey) under the kept samples' (green line)."""
+    _bars(ax, side_by_side(histograms), {"all": ALL, "kept": KEPT})
+    if zoom:
+        _zoom(ax, histograms["all"])
+    ax.set_title(title)
+
+
 def funnel(rs: RunStats):
     frame, reasons = rs.funnel.funnel(), rs.funnel.by_reason()
     fig, (left, right) = _figure(1, 2, 12, max(3, 0.45 * max(len(frame), len(reasons)) + 1.5))
@@ -161,16 +169,16 @@ def images(rs: RunStats):
     if agg is None or not agg.min_side["all"].n:
         return None
     fig, (left, right) = _figure(1, 2, 12, 4)
-    _bars(left, side_by_side(agg.min_side), {"all": ALL, "kept": KEPT})
+    summary = agg.summary()
+    _all_vs_kept(left, agg.min_side, f"shorter image side (px); {summary['share_min_side_under_200']:.1%} "
+                                     f"under {MIN_SIDE}")
     left.axvline(MIN_SIDE, color="black", linestyle="--", linewidth=1)
-    _zoom(left, agg.min_side["all"])
-    left.set_title(f"shorter image side (px); {agg.summary()['share_min_side_under_200']:.1%} under {MIN_SIDE}")
-    _bars(right, side_by_side(agg.aspect), {"all": ALL, "kept": KEPT})
+    _all_vs_kept(right, agg.aspect, f"aspect ratio (width:height); {summary['share_aspect_over_3']:.1%} "
+                                    "beyond 3:1", zoom=False)
     for x in (-np.log2(MAX_ASPECT), np.log2(MAX_ASPECT)):
         right.axvline(x, color="black", linestyle="--", linewidth=1)
     ticks = [-3, -2, -1, 0, 1, 2, 3]
     right.set_xticks(ticks, ["1:8", "1:4", "1:2", "1:1", "2:1", "4:1", "8:1"])
-    right.set_title(f"aspect ratio (width:height); {agg.summary()['share_aspect_over_3']:.1%} beyond 3:1")
     fig.tight_layout()
     return fig
 
@@ -180,12 +188,8 @@ def captions(rs: RunStats):
     if agg is None or not agg.chars["all"].n:
         return None
     fig, (left, right) = _figure(1, 2, 12, 4)
-    _bars(left, side_by_side(agg.chars), {"all": ALL, "kept": KEPT})
-    _zoom(left, agg.chars["all"])
-    left.set_title(f"caption length (characters); median {agg.chars['all'].quantile(0.5):.0f}")
-    _bars(right, side_by_side(agg.words), {"all": ALL, "kept": KEPT})
-    _zoom(right, agg.words["all"])
-    right.set_title(f"caption length (words); median {agg.words['all'].quantile(0.5):.0f}")
+    _all_vs_kept(left, agg.chars, f"caption length (characters); median {agg.chars['all'].quantile(0.5):.0f}")
+    _all_vs_kept(right, agg.words, f"caption length (words); median {agg.words['all'].quantile(0.5):.0f}")
     fig.tight_layout()
     return fig
 
