@@ -58,4 +58,4 @@ def option_groups() -> list[type[PipelineOptions]]:
     from curate.metaclip.options import MetaclipOptions
     from curate.runners.placement import PlacementOptions
 
-    return [CurateOptions, MetaclipOptions, DownloadOptions, PlacementOptions]
+    return [CurateOptions, MetaclipOptions, DownloadOptions, DedupOptions, PlacementOptions]
