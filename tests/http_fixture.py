@@ -1,6 +1,6 @@
 """A loopback HTTP server with every route the download stage must handle (no network).
 
-Good JPEG/PNG/WebP, 404, 500 then success, 429 with Retry-After then success, a slow drip
+Good JPEG/PNG/WebP (the same bytes under any /img/ name; distinct ones under /photo/<n>.jpg), 404, 500 then success, 429 with Retry-After then success, a slow drip
 past the deadline, an endless body past the byte cap, a wrong Content-Type, HTML, a truncated
 image, a decompression bomb, redirect chains, redirects to a private address and to another
 scheme, robots.txt, X-Robots-Tag, a dropped connection, and two switchable routes for the
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import struct
+import sys
 import threading
 import time
 import zlib
@@ -48,14 +49,16 @@ TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 class _State:
     def __init__(self):
         self.hits: Counter = Counter()
+        self.user_agents: set[str] = set()
         self.times: dict[str, list[float]] = defaultdict(list)
         self.robots_status = 200  # what /robots.txt answers
         self.outage = False  # /outage/* answers 503 while set
         self.hang = threading.Event()  # /hang/* waits while set
         self.lock = threading.Lock()
 
-    def seen(self, path: str) -> int:
+    def seen(self, path: str, user_agent: str | None) -> int:
         with self.lock:
+            self.user_agents.add(user_agent)
             self.hits[path] += 1
             self.times[path].append(time.monotonic())
             return self.hits[path]
@@ -95,7 +98,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: C901  (one branch per route, on purpose)
         path = self.path.split("?", 1)[0]
-        n = self.state.seen(path)
+        n = self.state.seen(path, self.headers.get("User-Agent"))
         parts = path.strip("/").split("/")
         try:
             if path == "/robots.txt":
@@ -103,6 +106,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(status, ROBOTS_TXT if status == 200 else b"", "text/plain")
             elif parts[0] == "img":
                 self._image(parts[1].rsplit(".", 1)[-1])
+            elif parts[0] == "photo":  # /photo/<n>.jpg: a different JPEG for every n
+                self._send(200, make_image("JPEG", seed=int(parts[1].split(".")[0])))
             elif parts[0] == "private":
                 self._image()
             elif parts[0] == "404":
@@ -158,11 +163,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the client gave up (deadline, byte cap): fine
 
 
+def _quiet_on_disconnect(server, request, client_address):
+    if not isinstance(sys.exc_info()[1], ConnectionError):  # clients hang up on purpose here
+        ThreadingHTTPServer.handle_error(server, request, client_address)
+
+
 class LoopbackServer:
     def __init__(self):
         self.state = _State()
         handler = type("Handler", (_Handler,), {"state": self.state})
-        server = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 256})  # no dropped SYNs
+        server = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 256,  # no dropped SYNs
+                                                         "handle_error": _quiet_on_disconnect})
         self.httpd = server(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]

@@ -13,6 +13,8 @@ import tarfile
 import time
 
 from curate.download.cache import CACHE_DIR
+from curate.download.client import DownloadClient
+from curate.download.options import DownloadConfig
 from curate.io.files import TMP_MARK
 from tests.conftest import read_ledger, run_curate
 from tests.http_fixture import http_server  # noqa: F401  (fixture)
@@ -107,7 +109,7 @@ def test_killed_run_resumes_without_refetching_successes(http_server, tmp_path):
 def test_metaclip_downloads_only_what_it_keeps(http_server, tmp_path):
     captions = ["a dog on the beach", "zxqv wplk", "a red car parked on a street", "qqqq zzzz",
                 "a cat sleeping on a sofa", "photo of a bridge at night"]
-    paths = ["/img/m0.jpg", "/img/m1.jpg", "/404/m2", "/img/m3.jpg", "/flaky/m4", "/img/m5.png"]
+    paths = ["/photo/0.jpg", "/photo/1.jpg", "/404/m2", "/photo/3.jpg", "/flaky/m4", "/photo/5.jpg"]
     urls = tmp_path / "urls.jsonl"
     with open(urls, "w") as f:
         for path, caption in zip(paths, captions):
@@ -120,10 +122,31 @@ def test_metaclip_downloads_only_what_it_keeps(http_server, tmp_path):
         row = ledger.loc[http_server.url(path)]
         curated_out = str(row.reason).startswith("metaclip:")
         assert http_server.hits(path) == (0 if curated_out else 1 + path.startswith("/flaky/")), path
-    assert ledger.loc[http_server.url("/img/m1.jpg"), "reason"] == "metaclip:no_match"
+    assert ledger.loc[http_server.url("/photo/1.jpg"), "reason"] == "metaclip:no_match"
     assert ledger.loc[http_server.url("/404/m2"), "reason"] == "download:http_404"
     passed_metaclip = ~ledger.reason.fillna("").str.startswith("metaclip:")
-    assert passed_metaclip.sum() >= 3  # the 404, the flaky one and at least one image
+    assert passed_metaclip.sum() >= 3  # the 404, the flaky one and at least one photo
     assert stats["stages"]["Download"]["urls"] == passed_metaclip.sum()
-    assert stats["kept"] == stats["kept_in_shards"] == passed_metaclip.sum() - 1  # all but the 404
-    assert stats["kept_as_urls"] == 0
+    assert ledger.download_attempts.notna().eq(passed_metaclip).all()
+    kept = ledger.status == "kept"
+    assert kept.sum() >= 2 and ledger[kept].width.notna().all()
+    assert stats["kept"] == stats["kept_in_shards"] == kept.sum() and stats["kept_as_urls"] == 0
+
+
+def test_cache_is_reused_only_under_the_same_outcome_flags(http_server, tmp_path):
+    def fetch(cfg):
+        client = DownloadClient(cfg, str(tmp_path))
+        try:
+            return client.submit("00000-0000000000", [("u", http_server.url("/img/k.jpg"))]).result(timeout=30)[0]
+        finally:
+            client.close()
+
+    base = DownloadConfig(allow_private=("all",))
+    assert not fetch(base).from_cache
+    again = fetch(DownloadConfig(allow_private=("all",), concurrency=3, timeout_s=9))  # speed flags only
+    assert again.from_cache and again.image and http_server.hits("/img/k.jpg") == 1
+    assert not fetch(DownloadConfig(allow_private=("all",), min_image_size=10)).from_cache  # another outcome rule
+    assert http_server.hits("/img/k.jpg") == 2
+    assert not fetch(base).from_cache and fetch(base).from_cache and http_server.hits("/img/k.jpg") == 3
+    (tmp_path / CACHE_DIR / "00000-0000000000.parquet").write_bytes(b"not parquet")  # damaged: fetched again
+    assert not fetch(base).from_cache and http_server.hits("/img/k.jpg") == 4

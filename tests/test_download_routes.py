@@ -61,7 +61,7 @@ def test_every_route_ends_as_the_right_ledger_row(http_server, tmp_path):
     urls = [http_server.url(p) for p in ROUTES] + list(MALFORMED)
     out = tmp_path / "out"
     stats = run_curate("--pipeline", "download", "--input", _url_list(tmp_path / "urls.jsonl", urls),
-                       *FAST, *LOOPBACK, output=out)
+                       *FAST, *LOOPBACK, "--user_agent_contact", "mailto:data@example.org", output=out)
     rows = _rows_by_path(read_ledger(out), http_server)
     assert sorted(rows) == sorted({**ROUTES, **MALFORMED})
     for path, (reason, status, attempts) in {**ROUTES, **MALFORMED}.items():
@@ -76,8 +76,10 @@ def test_every_route_ends_as_the_right_ledger_row(http_server, tmp_path):
     assert rows["/img/a.jpg"]["sha256"] and rows["/img/a.jpg"]["width"] == 80 and rows["/img/a.jpg"]["row"] == 0
     assert rows["/endless.jpg"]["download_bytes"] <= 200000 + 65536  # abandoned at the cap
 
-    # politeness: robots.txt once for the host, the disallowed URL never requested,
+    # politeness: every request names the project and the contact; robots.txt once for the host, the disallowed URL never requested,
     # the 429's Retry-After (1 s) waited for before the retry
+    agent, = http_server.state.user_agents
+    assert agent.startswith("curate/") and "mailto:data@example.org" in agent
     assert http_server.hits("/robots.txt") == 1 and http_server.hits("/private/x.jpg") == 0
     first, second = http_server.state.times["/busy/1"]
     assert second - first >= 1.0

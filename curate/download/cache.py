@@ -19,6 +19,7 @@ from curate.download.outcome import Outcome
 from curate.io import files as fs
 
 CACHE_DIR = "downloads"
+FORMAT_VERSION = 1  # bump when the columns change: older files are then ignored
 _FINGERPRINT = b"curate.download.fingerprint"
 _TYPES = {
     "uid": pa.string(), "detail": pa.string(), "transient": pa.bool_(), "http_status": pa.int32(),
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 class BatchCache:
     def __init__(self, output: str, fingerprint: str):
         self.folder = fs.join(output, CACHE_DIR)
-        self.fingerprint = fingerprint.encode()
+        self.fingerprint = f"{FORMAT_VERSION}:{fingerprint}".encode()
 
     def path(self, batch_id: str) -> str:
         return fs.join(self.folder, f"{batch_id}.parquet")
@@ -48,12 +49,12 @@ class BatchCache:
         try:
             with FileSystems.open(path) as f:
                 table = pq.read_table(f)
+            if (table.schema.metadata or {}).get(_FINGERPRINT) != self.fingerprint:
+                return {}  # made under other flags (or by another version): not reused
+            return {row["uid"]: Outcome(**row, from_cache=True) for row in table.to_pylist()}
         except Exception as e:  # noqa: BLE001  (a damaged file costs a re-download, not the run)
             log.warning("download cache %s unreadable (%s): fetching again", path, e)
             return {}
-        if (table.schema.metadata or {}).get(_FINGERPRINT) != self.fingerprint:
-            return {}
-        return {row["uid"]: Outcome(**row, from_cache=True) for row in table.to_pylist()}
 
     def write(self, batch_id: str, outcomes: list[Outcome]) -> None:
         columns = {name: [getattr(o, name) for o in outcomes] for name in _COLUMNS}
