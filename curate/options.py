@@ -57,5 +57,6 @@ def option_groups() -> list[type[PipelineOptions]]:
     from curate.download.options import DownloadOptions
     from curate.metaclip.options import MetaclipOptions
     from curate.runners.placement import PlacementOptions
+    from curate.score.options import ScoreOptions
 
-    return [CurateOptions, MetaclipOptions, DownloadOptions, DedupOptions, PlacementOptions]
+    return [CurateOptions, MetaclipOptions, DownloadOptions, ScoreOptions, DedupOptions, PlacementOptions]

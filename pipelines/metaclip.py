@@ -12,6 +12,8 @@ from curate.metaclip.metadata import load_metadata
 from curate.metaclip.options import MetaclipOptions
 from curate.metaclip.stages import MetaclipCuration
 from curate.options import CurateOptions
+from curate.score.settings import prepare_scoring, score_settings
+from curate.score.stages import Score
 from curate.stage import ApplyStage
 
 NAME = "metaclip"
@@ -22,6 +24,7 @@ DEFAULTS: dict = {}
 def prepare(options, source) -> None:
     load_metadata(options.view_as(MetaclipOptions).metadata)  # fails now, not on a worker
     dedup_from_options(options)
+    prepare_scoring(options)  # optional: on with --clip_model / --dfn_model
 
 
 def build(flow):
@@ -32,5 +35,8 @@ def build(flow):
     if flow.downloads and flow.source.needs_download:
         batches = flow.apply("Download", Download.from_flow(flow), batches)
     batches = flow.apply("ImageFacts", ApplyStage(ImageFacts()), batches)
+    scoring = score_settings(flow.options)
+    if scoring is not None:
+        batches = flow.apply("Score", Score(scoring, flow.output), batches)
     batches = apply_dedup(flow, batches)
     return batches

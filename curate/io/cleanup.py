@@ -19,11 +19,15 @@ def expected_files(stats: dict) -> dict[str, set[str]]:
     shards = {SIZES_FILE} if stats["shards"] else set()
     for shard in stats["shards"]:
         shards.update({shard["file"], f"{shard['shard']}.parquet", f"{shard['shard']}_stats.json"})
-    return {
+    expected = {
         SHARDS_DIR: shards,
         LEDGER_DIR: {f"part-{p}.parquet" for p in stats["ledger_parts"]},
         URLS_DIR: {f"part-{p}.parquet" for p in stats["curated_url_parts"]},
     }
+    for facts in stats.get("stages", {}).values():  # a stage's own folders, e.g. embeddings/clip
+        for folder, names in (facts or {}).get("files", {}).items():
+            expected.setdefault(folder, set()).update(names)
+    return expected
 
 
 def remove_stale(output: str, stats: dict) -> list[str]:

@@ -1,0 +1,42 @@
+"""A tiny random-init open_clip ViT for offline tests and CPU smoke runs of the benchmarks.
+
+No weights can be fetched offline, so tests save a seeded random model themselves: a model
+config .json (what `--clip_model` accepts for a user's own architecture) and a checkpoint
+file (what `--clip_pretrained` accepts), exercising the same loading path as real weights.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+TINY_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
+    "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
+def write_tiny_model(folder: str, name: str = "tiny-vit", seed: int = 0, quick_gelu: bool = False,
+                     config: dict | None = None) -> tuple[str, str]:
+    """(config .json path, checkpoint path) of a seeded random-init model trained with `quick_gelu`.
+
+    The checkpoint is written in a folder of its own beside an `open_clip_config.json` stating
+    its activation, as a downloaded hf-hub repo would hold it.
+    """
+    import torch
+    from open_clip.model import CLIP
+
+    config = dict(config or TINY_CONFIG)
+    os.makedirs(folder, exist_ok=True)
+    config_path = os.path.join(folder, f"{name}.json")
+    with open(config_path, "w", encoding="utf-8") as f:
+        json.dump(config, f)
+    torch.manual_seed(seed)
+    model = CLIP(**{**config, "quick_gelu": quick_gelu})
+    weights = os.path.join(folder, f"{name}-weights")
+    os.makedirs(weights, exist_ok=True)
+    checkpoint = os.path.join(weights, "checkpoint.pt")
+    torch.save({"state_dict": model.state_dict()}, checkpoint)
+    with open(os.path.join(weights, "open_clip_config.json"), "w", encoding="utf-8") as f:
+        json.dump({"model_cfg": {**config, "quick_gelu": quick_gelu}}, f)
+    return config_path, checkpoint

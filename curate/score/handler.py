@@ -1,0 +1,169 @@
+"""Beam RunInference glue for open_clip: a ModelHandler whose examples are SampleBatches.
+
+An element is a whole SampleBatch (the images stay where they are: no per-sample fan-out, no
+regrouping). BatchElements groups batches up to `max(score_batch_size, rows per batch)`
+samples per call; inside a call the samples run through the model in chunks of
+`--score_batch_size`, the next chunk decoding on CPU threads while the current one is on the
+model. A sample that cannot be scored (no image, undecodable, no caption) gets an error detail
+instead of a score; an exception that escapes a whole call goes to RunInference's dead-letter
+output (`.with_exception_handling()`), and from there to the ledger.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+from curate.models.resolve import ModelSpec
+from curate.sample import Sample, SampleBatch
+
+NO_IMAGE = "no_image"
+NO_CAPTION = "no_caption"
+DECODE_ERROR = "decode_error"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How a model runs on a worker (the same for every scoring model of a run)."""
+
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: int = 256  # images per forward pass
+    rows_per_batch: int = 1000  # --batch_size: samples per SampleBatch
+    decode: str = "cpu"  # "cpu" (PIL threads) | "gpu" (on the model's device)
+    decode_threads: int = 0
+    torch_threads: int = 0  # CPU intra-op threads (0: torch's default)
+    model_copies: int = 1  # CUDA: models shared by a machine's SDK processes; 0 = one per process
+
+
+@dataclass
+class BatchScores:
+    """One SampleBatch's result: a score (NaN where none) and embedding row per sample."""
+
+    scores: np.ndarray  # float32 [n]
+    embeddings: np.ndarray | None  # float16 [n, d], L2-normalized image embeddings
+    errors: list  # None or a detail per sample
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_INPUTS: dict = {}
+_LOCK = threading.Lock()
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    threads = threads or os.cpu_count() or 1
+    with _LOCK:
+        if threads not in _POOLS:
+            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="curate-decode")
+        return _POOLS[threads]
+
+
+def _inputs(spec: ModelSpec, model):
+    """ClipInputs for this process, matching the (possibly shared, remote) model's preprocessing."""
+    from curate.models.clip import ClipInputs
+
+    key = (spec.role, spec.name, spec.pretrained)
+    with _LOCK:
+        inputs = _INPUTS.get(key)
+    if inputs is None:
+        inputs = ClipInputs(spec, model.input_config())
+        with _LOCK:
+            inputs = _INPUTS.setdefault(key, inputs)
+    return inputs
+
+
+def _precheck(sample: Sample) -> str | None:
+    if sample.image is None:
+        return NO_IMAGE
+    if not sample.caption:
+        return NO_CAPTION
+    return None
+
+
+class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
+    def __init__(self, spec: ModelSpec, run: RunSettings):
+        per_call = max(run.batch_size, run.rows_per_batch)
+        super().__init__(min_batch_size=per_call, max_batch_size=per_call, element_size_fn=len,
+                         model_copies=max(1, run.model_copies))
+        self.spec = spec
+        self.run = run
+
+    def load_model(self):
+        from curate.models.clip import ClipModel
+
+        return ClipModel(self.spec, self.run.device, self.run.precision, self.run.torch_threads)
+
+    def share_model_across_processes(self) -> bool:
+        # one model per GPU, shared by the worker's SDK processes; on CPU each process has its own
+        from curate.models.clip import pick_device
+
+        return self.run.model_copies > 0 and pick_device(self.run.device).startswith("cuda")
+
+    def get_num_bytes(self, batch: Sequence[SampleBatch]) -> int:
+        return sum(len(s.image or b"") + len(s.caption or "") for b in batch for s in b.samples)
+
+    def get_metrics_namespace(self) -> str:
+        return f"curate_score_{self.spec.role}"
+
+    def run_inference(self, batch: Sequence[SampleBatch], model, inference_args=None) -> Iterable[PredictionResult]:
+        samples = [s for b in batch for s in b.samples]
+        errors = [_precheck(s) for s in samples]
+        scores = np.full(len(samples), np.nan, dtype=np.float32)
+        embeddings = None
+        todo = [i for i, e in enumerate(errors) if e is None]
+        chunks = [todo[i:i + self.run.batch_size] for i in range(0, len(todo), self.run.batch_size)]
+        pending = self._prepare(chunks[0], samples, model) if chunks else None
+        for k, chunk in enumerate(chunks):
+            ready = pending
+            pending = self._prepare(chunks[k + 1], samples, model) if k + 1 < len(chunks) else None
+            ok, image, text = self._embed(chunk, ready, samples, model, errors)
+            if not ok:
+                continue
+            from curate.models.clip import cosine
+
+            scores[ok] = cosine(image, text)
+            if embeddings is None:
+                embeddings = np.zeros((len(samples), image.shape[1]), dtype=np.float16)
+            embeddings[ok] = image
+        out, start = [], 0
+        for b in batch:
+            end = start + len(b.samples)
+            rows = None if embeddings is None else embeddings[start:end]
+            out.append(PredictionResult(b, BatchScores(scores[start:end], rows, errors[start:end])))
+            start = end
+        return out
+
+    def _prepare(self, chunk: list[int], samples: list[Sample], model) -> tuple[Future, list]:
+        """Start tokenizing (and, on the CPU decode path, decoding) a chunk on the thread pool."""
+        pool = _pool(self.run.decode_threads)
+        inputs = _inputs(self.spec, model)
+        tokens = pool.submit(inputs.tokens, [samples[i].caption for i in chunk])
+        pixels = [] if self.run.decode == "gpu" else [pool.submit(inputs.pixels, samples[i].image) for i in chunk]
+        return tokens, pixels
+
+    def _embed(self, chunk, ready, samples, model, errors):
+        tokens_future, pixel_futures = ready
+        tokens = tokens_future.result()
+        if self.run.decode == "gpu":
+            image, text, failed = model.embed_encoded([samples[i].image for i in chunk], tokens)
+            bad = set(failed)
+        else:
+            pixels, bad = [], set()
+            for j, future in enumerate(pixel_futures):
+                try:
+                    pixels.append(future.result())
+                except Exception:  # noqa: BLE001 (any undecodable image is one failed sample)
+                    bad.add(j)
+            image = text = None
+            if pixels:
+                keep = [j for j in range(len(chunk)) if j not in bad]
+                image, text = model.embed(np.stack(pixels), tokens[keep])
+        for j in bad:
+            errors[chunk[j]] = DECODE_ERROR
+        ok = [i for j, i in enumerate(chunk) if j not in bad]
+        return ok, image, text

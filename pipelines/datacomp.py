@@ -1,0 +1,23 @@
+"""DataComp's best simple baselines (Gadre et al., 2023): basic filter, then CLIP score.
+
+read -> image facts -> basic filter -> clip_score (OpenAI ViT-L/14) -> keep the top 30 %
+(--clip_keep_fraction) [ ∩ image-based filter: --image_filter_targets, e.g. ImageNet-train
+embeddings of the same model] -> shards. DataComp took the 30 % over its whole pool; here the
+fraction is of the samples that pass the basic filter and reach the cut.
+"""
+from __future__ import annotations
+
+from curate.filters.basic import basic_filter
+from curate.score import recipe
+
+NAME = "datacomp"
+SUMMARY = "DataComp: basic filter, CLIP ViT-L/14 score top 30 % [∩ image-based k-means filter]"
+DEFAULTS: dict = {"clip_model": "ViT-L-14-quickgelu", "clip_pretrained": "openai", "clip_keep_fraction": 0.3}
+
+
+def prepare(options, source) -> None:
+    recipe.prepare(options)
+
+
+def build(flow):
+    return recipe.build(flow, "BasicFilter", basic_filter())

@@ -1,0 +1,21 @@
+"""LAION-5B's English subset rule (Schuhmann et al., 2022): English captions with a CLIP
+ViT-B/32 (OpenAI) score of at least 0.28.
+
+read -> image facts -> English (fastText lid; LAION used CLD3) -> clip_score >= --clip_min -> shards.
+"""
+from __future__ import annotations
+
+from curate.filters.basic import english_filter
+from curate.score import recipe
+
+NAME = "laion"
+SUMMARY = "LAION: English captions, CLIP ViT-B/32 score >= 0.28"
+DEFAULTS: dict = {"clip_model": "ViT-B-32-quickgelu", "clip_pretrained": "openai", "clip_min": 0.28}
+
+
+def prepare(options, source) -> None:
+    recipe.prepare(options)
+
+
+def build(flow):
+    return recipe.build(flow, "English", english_filter())
