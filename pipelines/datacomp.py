@@ -1,13 +1,13 @@
 """DataComp's best simple baselines (Gadre et al., 2023): basic filter, then CLIP score.
 
-read -> image facts -> basic filter -> clip_score (OpenAI ViT-L/14) -> keep the top 30 %
-(--clip_keep_fraction) [ ∩ image-based filter: --image_filter_targets, e.g. ImageNet-train
-embeddings of the same model] -> shards. DataComp took the 30 % over its whole pool; here the
+read -> basic filter's caption rules -> [download] -> image facts -> its image rules -> clip_score
+(OpenAI ViT-L/14) -> keep the top 30 % (--clip_keep_fraction) [ ∩ image-based filter:
+--image_filter_targets, e.g. ImageNet-train embeddings of the same model] -> dedup -> shards. DataComp took the 30 % over its whole pool; here the
 fraction is of the samples that pass the basic filter and reach the cut.
 """
 from __future__ import annotations
 
-from curate.filters.basic import basic_filter
+from curate.filters.basic import caption_filter, image_size_filter
 from curate.score import recipe
 
 NAME = "datacomp"
@@ -20,4 +20,4 @@ def prepare(options, source) -> None:
 
 
 def build(flow):
-    return recipe.build(flow, "BasicFilter", basic_filter())
+    return recipe.build(flow, "BasicFilter", caption_filter(), image_size_filter())

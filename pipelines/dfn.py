@@ -1,14 +1,14 @@
 """DFN (Fang et al., 2023): keep the pool's top fraction by a data-filtering network's score.
 
-read -> image facts -> DataComp basic filter -> dfn_score -> keep the top --dfn_keep_fraction
-(default 15 %, as DFN-2B kept of its pool) -> shards. The default scorer is Apple's released
+read -> basic filter's caption rules -> [download] -> image facts -> its image rules -> dfn_score
+-> keep the top --dfn_keep_fraction (default 15 %, as DFN-2B kept of its pool) -> dedup -> shards. The default scorer is Apple's released
 DFN CLIP (ViT-L-14-quickgelu + dfn2b); a user's own filtering network plugs in with
 --dfn_model/--dfn_pretrained (a config .json + checkpoint file, or hf-hub:org/repo).
 The fraction is of the samples that reach the cut (after the basic filter).
 """
 from __future__ import annotations
 
-from curate.filters.basic import basic_filter
+from curate.filters.basic import caption_filter, image_size_filter
 from curate.score import recipe
 
 NAME = "dfn"
@@ -21,4 +21,4 @@ def prepare(options, source) -> None:
 
 
 def build(flow):
-    return recipe.build(flow, "BasicFilter", basic_filter())
+    return recipe.build(flow, "BasicFilter", caption_filter(), image_size_filter())

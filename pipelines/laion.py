@@ -1,7 +1,8 @@
 """LAION-5B's English subset rule (Schuhmann et al., 2022): English captions with a CLIP
 ViT-B/32 (OpenAI) score of at least 0.28.
 
-read -> image facts -> English (fastText lid; LAION used CLD3) -> clip_score >= --clip_min -> shards.
+read -> English (fastText lid; LAION used CLD3) -> [download] -> image facts -> clip_score
+>= --clip_min -> dedup -> shards.
 """
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ def _datacomp_args(models, batch_size):
             "--dfn_model", models["dfn"][0], "--dfn_pretrained", models["dfn"][1], "--clip_keep_fraction", "0.5",
             "--dfn_keep_fraction", "0.8", "--image_filter_targets", models["targets"], "--image_filter_clusters",
             "3", "--save_embeddings", "--batch_size", str(batch_size), "--score_batch_size", "16",
-            "--device", "cpu", "--torch_threads", "1"]
+            "--device", "cpu", "--torch_threads", "1", "--dedup", "none"]
 
 
 @pytest.fixture(scope="module")
@@ -128,15 +128,21 @@ def test_embeddings_are_written_for_every_scored_sample(datacomp_runs, scored, m
     assert sorted(os.listdir(os.path.join(out, "embeddings", "clip"))) == files["embeddings/clip"]
 
 
-def test_laion_keeps_english_above_an_absolute_score(models, tmp_path):
+def test_laion_keeps_english_above_an_absolute_score_then_dedups(models, tmp_path):
     stats = run_curate("--pipeline", "laion", "--clip_model", models["clip"][0], "--clip_pretrained",
-                       models["clip"][1], "--clip_min", "0.05", "--device", "cpu", "--torch_threads", "1", output=tmp_path)
+                       models["clip"][1], "--clip_min", "0.05", "--device", "cpu", "--torch_threads", "1",
+                       output=tmp_path)
     ledger = read_ledger(tmp_path)
     judged = ledger[ledger.clip_threshold.notna()]
     assert len(judged) and (judged.clip_threshold == np.float32(0.05)).all()
-    assert ((judged.clip_score >= np.float32(0.05)) == (judged.status == "kept")).all()
+    passed = judged.clip_score >= np.float32(0.05)
+    assert (judged[~passed].reason == "score:below_threshold").all()
+    # the bundled sample has 5 captions per photo: the default dedup keeps one of each image
+    deduped = judged[judged.reason.fillna("").str.startswith("dedup:")]
+    assert len(deduped) and passed[deduped.index].all()
+    assert (judged[passed & ~judged.index.isin(deduped.index)].status == "kept").all()
     assert (ledger[ledger.status == "kept"].language == "en").all()
-    assert stats["dropped_by_reason"]["score:below_threshold"] == (~(judged.clip_score >= 0.05)).sum()
+    assert stats["dropped_by_reason"]["score:below_threshold"] == (~passed).sum()
     assert "filter:caption_words" not in stats["dropped_by_reason"]  # LAION: language only
 
 

@@ -41,10 +41,23 @@ def aspect_ratio(sample: Sample) -> str | None:
     return None if ratio <= MAX_ASPECT_RATIO else "aspect_ratio"
 
 
+CAPTION_RULES = (caption_words, caption_chars)
+IMAGE_RULES = (min_side, aspect_ratio)
+
+
 def basic_filter() -> FilterStage:
     """The whole DataComp basic filter as one stage (reasons `filter:<rule>`)."""
-    return FilterStage(NAME, [caption_words, caption_chars, LanguageRule(("en",)), min_side, aspect_ratio],
-                       fields=dict(LANGUAGE_FIELDS))
+    return FilterStage(NAME, [*CAPTION_RULES, LanguageRule(("en",)), *IMAGE_RULES], fields=dict(LANGUAGE_FIELDS))
+
+
+def caption_filter() -> FilterStage:
+    """The basic filter's text rules: they run before any image is downloaded."""
+    return FilterStage(NAME, [*CAPTION_RULES, LanguageRule(("en",))], fields=dict(LANGUAGE_FIELDS))
+
+
+def image_size_filter() -> FilterStage:
+    """The basic filter's image rules, on the width and height ImageFacts read."""
+    return FilterStage(NAME, list(IMAGE_RULES))
 
 
 def english_filter() -> FilterStage:
