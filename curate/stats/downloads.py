@@ -6,14 +6,12 @@ are counted exactly: millions of hosts fit in memory, billions of rows need `par
 """
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.stats.histogram import Counts, Histogram
+from curate.stats.histogram import Counts, Histogram, KeyCounts
 
 PREFIX = "download:"
 ATTEMPTS, BYTES, ELAPSED, FROM_CACHE = "download_attempts", "download_bytes", "download_elapsed_s", "download_from_cache"
@@ -36,9 +34,8 @@ def attempted_mask(table: pa.Table) -> np.ndarray:
 class Downloads:
     def __init__(self):
         self.reasons = Counts()
-        self.attempted_by_host: Counter = Counter()
-        self.failed_by_host: Counter = Counter()
-        self.host_reason: Counter = Counter()
+        self.attempted_by_host = KeyCounts(("host",))
+        self.failed_by_host_reason = KeyCounts(("host", "reason"))
         self.attempted = 0
         self.from_cache = 0
         self.bytes = 0
@@ -58,14 +55,13 @@ class Downloads:
         if not mask.any():
             return
         table = table.filter(pa.array(mask))
-        reason = table.column("reason").fill_null("").to_numpy(zero_copy_only=False)
-        failed = np.char.startswith(reason.astype(str), PREFIX)
-        host = hosts(table.column("url")).to_numpy(zero_copy_only=False)
+        reason = table.column("reason").fill_null("")
+        failed = pc.starts_with(reason, PREFIX)
+        keys = pa.table({"host": hosts(table.column("url")), "reason": reason})
         self.attempted += table.num_rows
-        self.attempted_by_host.update(pd.Series(host).value_counts().to_dict())
-        self.failed_by_host.update(pd.Series(host[failed]).value_counts().to_dict())
-        self.host_reason.update(pd.Series(list(zip(host[failed], reason[failed]))).value_counts().to_dict())
-        self.reasons.add(pd.Series(reason[failed]).value_counts().to_dict())
+        self.attempted_by_host.add(keys)
+        self.failed_by_host_reason.add(keys.filter(failed))
+        self.reasons.add({r["values"]: r["counts"] for r in reason.filter(failed).value_counts().to_pylist()})
         names = table.column_names
         if FROM_CACHE in names:
             self.from_cache += int(pc.sum(pc.cast(table.column(FROM_CACHE).fill_null(False), pa.int64())).as_py() or 0)
@@ -77,8 +73,8 @@ class Downloads:
             self.attempts.add(table.column(ATTEMPTS).to_numpy(zero_copy_only=False))
 
     def merge(self, other: "Downloads") -> "Downloads":
-        for name in ("attempted_by_host", "failed_by_host", "host_reason"):
-            getattr(self, name).update(getattr(other, name))
+        self.attempted_by_host.merge(other.attempted_by_host)
+        self.failed_by_host_reason.merge(other.failed_by_host_reason)
         self.reasons.merge(other.reasons)
         self.attempted += other.attempted
         self.from_cache += other.from_cache
@@ -104,20 +100,24 @@ class Downloads:
 
     def by_host(self, top: int = 20) -> pd.DataFrame:
         """The hosts with the most failures: attempted, failed, failure rate, their main reason."""
-        main_reason: dict[str, str] = {}
-        for (host, reason), _ in sorted(self.host_reason.items(), key=lambda kv: (-kv[1], kv[0][1])):
-            main_reason.setdefault(host, reason)
-        rows = [{"host": h, "attempted": self.attempted_by_host[h], "failed": n,
-                 "failure_rate": n / self.attempted_by_host[h], "main_reason": main_reason[h]}
-                for h, n in self.failed_by_host.items()]
-        frame = pd.DataFrame(rows, columns=["host", "attempted", "failed", "failure_rate", "main_reason"])
+        failures = self.failed_by_host_reason.table().to_pandas()
+        columns = ["host", "attempted", "failed", "failure_rate", "main_reason"]
+        if failures.empty:
+            return pd.DataFrame(columns=columns)
+        main = failures.sort_values(["n", "reason"], ascending=[False, True]).drop_duplicates("host")
+        frame = failures.groupby("host", as_index=False)["n"].sum().rename(columns={"n": "failed"})
+        frame = frame.merge(main[["host", "reason"]].rename(columns={"reason": "main_reason"}), on="host")
         frame = frame.sort_values(["failed", "host"], ascending=[False, True]).head(top)
-        return frame.reset_index(drop=True)
+        attempted = self.attempted_by_host.table().to_pandas().set_index("host")["n"]
+        frame["attempted"] = frame["host"].map(attempted).astype("int64")
+        frame["failure_rate"] = frame["failed"] / frame["attempted"]
+        return frame[columns].reset_index(drop=True)
 
     def host_reason_matrix(self, top_hosts: int = 15, top_reasons: int = 8) -> pd.DataFrame:
         """Failures per (host, reason) for the worst hosts and commonest reasons (for a heatmap)."""
         hosts_ = list(self.by_host(top_hosts)["host"])
         reasons = list(self.reasons.top(top_reasons, name="reason")["reason"])
         reasons = [r for r in reasons if not r.startswith("(other")]
-        data = [[self.host_reason.get((h, r), 0) for r in reasons] for h in hosts_]
+        pairs = self.failed_by_host_reason.to_dict()
+        data = [[pairs.get((h, r), 0) for r in reasons] for h in hosts_]
         return pd.DataFrame(data, index=pd.Index(hosts_, name="host"), columns=reasons)

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.stats.histogram import Counts, Histogram
+from curate.stats.histogram import Counts, Histogram, KeyCounts
 
 PREFIX = "dedup:"
 KEEPER, DISTANCE = "dedup_keeper", "dedup_distance"
@@ -30,7 +30,7 @@ def distance_histogram(reason: str) -> Histogram:
 class Duplicates:
     def __init__(self, has_sha256: bool, has_keeper: bool):
         self.keys = ([EXACT_KEY] if has_sha256 else []) + ([KEEPER] if has_keeper else [])
-        self.members = {k: Counter() for k in self.keys}  # key value -> samples
+        self.members = {k: KeyCounts((k,)) for k in self.keys}  # key value -> samples
         self.reasons = Counts()
         self.distances: dict[str, Histogram] = {}  # dedup reason -> distances of its drops
 
@@ -52,12 +52,9 @@ class Duplicates:
         dedup = reason.filter(is_dedup)
         if len(dedup):
             self.reasons.add({r["values"]: r["counts"] for r in dedup.value_counts().to_pylist()})
-        if EXACT_KEY in self.members:
-            counts = table.column(EXACT_KEY).drop_null().value_counts().to_pylist()
-            self.members[EXACT_KEY].update({c["values"]: c["counts"] for c in counts})
+        for key, members in self.members.items():
+            members.add(table.select([key]).filter(table.column(key).is_valid()))
         if KEEPER in self.members:
-            counts = table.column(KEEPER).drop_null().value_counts().to_pylist()
-            self.members[KEEPER].update({c["values"]: c["counts"] for c in counts})
             if DISTANCE in table.column_names and len(dedup):
                 self._add_distances(table.filter(is_dedup))
 
@@ -70,8 +67,8 @@ class Duplicates:
             self.distances[reason].add(distances[reasons == reason])
 
     def merge(self, other: "Duplicates") -> "Duplicates":
-        for key, counter in other.members.items():
-            self.members[key].update(counter)
+        for key, members in other.members.items():
+            self.members[key].merge(members)
         self.reasons.merge(other.reasons)
         for reason, histogram in other.distances.items():
             if reason in self.distances:
@@ -83,7 +80,8 @@ class Duplicates:
     def _sizes(self, key: str) -> Counter:
         """cluster size -> clusters. A keeper's cluster is the keeper plus the samples that lost to it."""
         extra = 1 if key == KEEPER else 0
-        return Counter(n + extra for n in self.members[key].values())
+        sizes, clusters = np.unique(self.members[key].counts() + extra, return_counts=True)
+        return Counter(dict(zip(sizes.tolist(), clusters.tolist())))
 
     def cluster_sizes(self, key: str) -> pd.DataFrame:
         """size -> how many clusters have it and how many samples they hold."""

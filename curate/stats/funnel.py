@@ -55,8 +55,9 @@ class Funnel:
         self.reasons.add({r["values"]: r["counts"] for r in reason.value_counts().to_pylist()})
 
     def add_coverage(self, table: pa.Table) -> None:
-        prefixes = reason_prefixes(table).to_numpy(zero_copy_only=False)
-        stages, codes = np.unique(prefixes, return_inverse=True)
+        encoded = pc.dictionary_encode(reason_prefixes(table)).combine_chunks()
+        stages = encoded.dictionary.to_pylist()
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
         for i, stage in enumerate(stages):
             self.rows[stage] += int((codes == i).sum())
         for name in table.column_names:
