@@ -79,7 +79,7 @@ def bench_model(name: str, args, folder: str) -> dict:
                           rows_per_batch=rows_per_batch, decode=decode, decode_threads=args.decode_threads)
         result[f"e2e_{decode}_decode"] = end_to_end(spec, model, run, args.images)
         if not args.skip_graph:
-            result[f"graph_{decode}_decode"] = beam_rate(spec, run, args.images // 4, args.images)
+            result[f"graph_{decode}_decode"], _ = beam_rate(spec, run, args.images // 4, args.images)
     return result
 
 

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
+from curate.models.clip import ClipInputs, ClipModel, cosine, pick_device
 from curate.models.resolve import ModelSpec
 from curate.sample import Sample, SampleBatch
 
@@ -65,8 +66,6 @@ def _pool(threads: int) -> ThreadPoolExecutor:
 
 def _inputs(spec: ModelSpec, model):
     """ClipInputs for this process, matching the (possibly shared, remote) model's preprocessing."""
-    from curate.models.clip import ClipInputs
-
     key = (spec.role, spec.name, spec.pretrained)
     with _LOCK:
         inputs = _INPUTS.get(key)
@@ -94,14 +93,10 @@ class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
         self.run = run
 
     def load_model(self):
-        from curate.models.clip import ClipModel
-
         return ClipModel(self.spec, self.run.device, self.run.precision, self.run.torch_threads)
 
     def share_model_across_processes(self) -> bool:
         # one model per GPU, shared by the worker's SDK processes; on CPU each process has its own
-        from curate.models.clip import pick_device
-
         return self.run.model_copies > 0 and pick_device(self.run.device).startswith("cuda")
 
     def get_num_bytes(self, batch: Sequence[SampleBatch]) -> int:
@@ -124,8 +119,6 @@ class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
             ok, image, text = self._embed(chunk, ready, samples, model, errors)
             if not ok:
                 continue
-            from curate.models.clip import cosine
-
             scores[ok] = cosine(image, text)
             if embeddings is None:
                 embeddings = np.zeros((len(samples), image.shape[1]), dtype=np.float16)

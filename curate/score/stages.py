@@ -17,13 +17,13 @@ import pyarrow as pa
 from apache_beam.ml.inference.base import RunInference
 
 from curate.io.ledger_batch import samples_to_batch
+from curate.models.resolve import ModelSpec
 from curate.sample import SampleBatch
 from curate.score import embeddings, image_filter
 from curate.score.handler import OpenClipHandler, RunSettings
 from curate.score.pool_cut import PoolCut
 from curate.score.settings import ScoreSettings
 from curate.stage import DROPPED, ReasonCounters, SampleStage, StageOutput, split_batch
-from curate.models.resolve import ModelSpec
 
 NAME = "score"
 BELOW = "below_threshold"
