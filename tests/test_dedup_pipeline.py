@@ -2,12 +2,12 @@
 import json
 import os
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from curate.dedup.phash import hamming
 from tests.conftest import read_ledger, run_curate
+from tests.http_fixture import IMAGES, http_server  # noqa: F401  (fixture)
 from tests.test_dedup_fixtures import (EVAL_ONLY, EVAL_PHOTOS, EVAL_RADIUS, RADIUS, training_items,
                                   write_eval_folder, write_shards)
 
@@ -59,7 +59,7 @@ def test_eval_contamination_drops_planted_eval_images_and_reports_them(main_run)
     # every sample within the eval radius of an eval image is gone
     survivors = ledger[ledger.reason != "dedup:eval_contamination"]
     for matched in facts["matches"]:
-        assert matched["min_distance"] <= EVAL_RADIUS
+        assert matched["closest"]["phash"] <= EVAL_RADIUS
     assert not survivors.name.isin(["g0-original", "g1-original"]).any()
 
 
@@ -130,3 +130,24 @@ def test_metaclip_recipe_dedups_the_bundled_images(default_run):
     assert set(by_bytes.dedup_keeper) <= set(kept_images.uid)
     assert (by_bytes.sha256.map(dict(zip(kept_images.uid, kept_images.sha256)).get) is not None)
     assert set(by_bytes.sha256) <= set(kept_images.sha256)
+
+
+def test_eval_url_list_is_fetched_and_matched(http_server, tmp_path):
+    from curate.dedup.variants import variants as copies_of
+
+    eval_list = tmp_path / "eval.jsonl"
+    eval_list.write_text("".join(json.dumps({"url": http_server.url(p), "caption": "eval"}) + "\n"
+                                 for p in ("/img/eval.jpg", "/404/gone.jpg")))
+    leaked = copies_of(IMAGES["jpg"], ["png"])["png"]  # the server's synthetic eval image, re-encoded
+    items = [("leak", leaked, "png", "a leaked eval image", "http://x.example/leak.jpg", None)]
+    items += [it for it in training_items() if it[0] in ("u0", "u1", "g0-original")]
+    shards = write_shards(str(tmp_path / "in"), items, shards=1)
+    stats = run_curate("--pipeline", "dedup", "--input", shards, "--eval_images", str(eval_list),
+                       "--allow_private_addresses", "127.0.0.0/8", output=tmp_path / "out")
+    ledger = read_ledger(tmp_path / "out").set_index("name")
+    assert ledger.loc["leak"].reason == "dedup:eval_contamination"
+    assert ledger.loc["leak"].dedup_eval_item == http_server.url("/img/eval.jpg")
+    assert (ledger.drop(index="leak").status == "kept").all()
+    facts = stats["stages"]["Dedup"]["eval"]
+    assert (facts["eval_items"], facts["eval_unreadable"], facts["eval_items_matched"]) == (1, 1, 1)
+    assert http_server.hits("/img/eval.jpg") == 1

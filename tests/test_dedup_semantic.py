@@ -135,16 +135,52 @@ def test_semdedup_end_to_end_with_the_scoring_stage_embeddings(tmp_path):
     config, checkpoint = write_tiny_model(str(tmp_path / "model"), name="tiny-clip", seed=5)
     items = [it for it in training_items() if it[5] in (None, 0, 1)]
     shards = write_shards(str(tmp_path / "in"), items, shards=1)
+    eval_dir = tmp_path / "eval"
+    eval_dir.mkdir()
+    leaked = next(it for it in items if it[0] == "u0")
+    (eval_dir / "leaked.jpg").write_bytes(leaked[1])  # no caption: the eval set needs none
     eps = 0.002
     stats = run_curate("--pipeline", "dedup", "--input", shards, "--dedup", "url,semantic",
                        "--clip_model", config, "--clip_pretrained", checkpoint,
+                       "--eval_images", str(eval_dir), "--eval_cosine", "0.999",
                        "--semdedup_eps", str(eps), "--batch_size", "8", output=tmp_path / "out")
     ledger = read_ledger(tmp_path / "out")
+    evaluated = stats["stages"]["Dedup"]["eval"]
+    assert (evaluated["eval_items"], evaluated["eval_embeddings"], evaluated["eval_items_matched"]) == (1, 1, 1)
+    assert set(ledger[ledger.reason == "dedup:eval_contamination"].name) == {"u0"}
     facts = stats["stages"]["Dedup"]["semantic"]
-    assert facts["rows"] == len(items) and facts["embedding"] == "auto"
+    assert facts["rows"] == len(items) - 1 and facts["embedding"] == "auto"
     semantic = ledger[ledger.reason == "dedup:semantic"]
     assert len(semantic) == facts["dropped"] > 0
     kept = ledger[ledger.status == "kept"]
     assert set(semantic.dedup_keeper) <= set(kept.uid)
     assert (semantic.dedup_distance < eps).all()
     assert kept.sha256.is_unique  # identical bytes embed identically: never both kept
+
+
+def test_eval_cosine_drops_what_phash_misses():
+    from curate.dedup.eval_set import EvalSet
+    from curate.dedup.phash import phash
+    from curate.dedup.signatures import EVAL_MATCHES, Signatures
+    from curate.sample import Sample, SampleBatch
+    from tests.test_dedup_fixtures import PHOTOS
+
+    photos = [open(p, "rb").read() for p in PHOTOS[:3]]
+    rng = np.random.default_rng(0)
+    vectors = _unit(rng.normal(size=(3, D))).astype(np.float16)
+    near = _unit(vectors[2].astype(np.float32) + 0.01 * rng.normal(size=D)).astype(np.float16)
+    eval_set = EvalSet(["e-photo0", "e-vector2"], [None, "a cat"],
+                       np.array([phash(photos[0]), 0x0F0F0F0F0F0F0F0F], dtype=np.uint64),
+                       embeddings=np.stack([vectors[0], near]))
+    samples = [Sample(uid=f"{i:032x}", image=photos[i], vectors={"clip_embedding": vectors[i]}) for i in range(3)]
+    stage = Signatures(DedupConfig(url=False, sha=False, phash_radius=None, eval_images="x",
+                                   eval_radius=0, eval_cosine=0.99))
+    stage.setup()
+    out = list(stage.process(SampleBatch("00000-0000000000", samples), eval_set))
+    matches = [m for o in out if getattr(o, "tag", None) == EVAL_MATCHES for m in o.value]
+    assert sorted((item, kind) for item, _, kind, _ in matches) == [(0, "phash"), (1, "embedding")]
+    assert samples[0].values["dedup_eval_item"] == "e-photo0" and samples[0].values["dedup_distance"] == 0
+    cos = float(semdedup.normalize(near[None])[0] @ semdedup.normalize(vectors[2][None])[0])
+    assert samples[2].values["dedup_eval_item"] == "e-vector2"
+    assert samples[2].values["dedup_distance"] == pytest.approx(1 - cos, abs=1e-5)
+    assert "dedup_eval_item" not in samples[1].values

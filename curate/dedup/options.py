@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from curate.errors import UsageError
 from curate.dedup.keep import KEEP_RULES
 from curate.dedup.semdedup import SEMDEDUP_KEEP
+from curate.errors import UsageError
 
 METHODS = ("url", "sha256", "phash", "semantic")
 ALIASES = {"exact": ("url", "sha256"), "none": ()}
@@ -52,6 +52,10 @@ class DedupOptions(PipelineOptions):
                                  "or URL list (as --input); matches become dedup:eval_contamination")
         parser.add_argument("--eval_radius", type=int, default=None,
                             help="pHash radius of an eval match (default: --phash_radius)")
+        parser.add_argument("--eval_cosine", type=float, default=None,
+                            help="also drop a training image whose embedding has at least this "
+                                 "cosine to an eval image's (the scoring model embeds both: needs "
+                                 "--clip_model or --dfn_model); default: pHash only")
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class DedupConfig:
     embedding: str = AUTO
     eval_images: str | None = None
     eval_radius: int = DEFAULT_RADIUS
+    eval_cosine: float | None = None
     seed: int = 0
 
     @property
@@ -86,6 +91,10 @@ class DedupConfig:
     @property
     def hashes_images(self) -> bool:
         return self.phash_radius is not None or self.eval_images is not None
+
+    @property
+    def needs_embeddings(self) -> bool:
+        return self.semantic or self.eval_cosine is not None
 
     @property
     def active(self) -> bool:
@@ -118,6 +127,8 @@ def dedup_config(options: PipelineOptions, seed: int = 0) -> DedupConfig:
             raise UsageError(f"--{flag}: must be between 0 and {MAX_RADIUS} bits, got {value}")
     if not 0 < o.semdedup_eps < 1:
         raise UsageError(f"--semdedup_eps: must be in (0, 1), got {o.semdedup_eps:g}")
+    if o.eval_cosine is not None and (o.eval_images is None or not -1 < o.eval_cosine <= 1):
+        raise UsageError("--eval_cosine: needs --eval_images and a cosine in (-1, 1]")
     if o.semdedup_clusters < 0 or o.semdedup_sample < 1:
         raise UsageError("--semdedup_clusters must be >= 0 and --semdedup_sample >= 1")
     return DedupConfig(
@@ -127,5 +138,6 @@ def dedup_config(options: PipelineOptions, seed: int = 0) -> DedupConfig:
         semdedup_eps=o.semdedup_eps, semdedup_clusters=o.semdedup_clusters,
         semdedup_sample=o.semdedup_sample, semdedup_keep=o.semdedup_keep,
         embedding=o.semdedup_embedding, eval_images=o.eval_images,
-        eval_radius=o.phash_radius if o.eval_radius is None else o.eval_radius, seed=seed,
+        eval_radius=o.phash_radius if o.eval_radius is None else o.eval_radius,
+        eval_cosine=o.eval_cosine, seed=seed,
     )

@@ -3,7 +3,8 @@
 For every sample of a batch: the normalized-URL digest, the sha256 of its bytes, its pHash,
 its score and (for SemDeDup) its embedding become a row of small values; only those leave the
 batch (tagged outputs), the images stay. A sample within `--eval_radius` of an eval image is
-dropped here as `dedup:eval_contamination`, naming the eval item and the distance.
+dropped here as `dedup:eval_contamination`, naming the eval item and the distance (Hamming bits;
+or 1 - cosine when `--eval_cosine` matched the scoring model's embeddings).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from curate.stage import SampleStage, split_batch
 
 KEYS = "keys"  # tagged output: one keys array per batch
 EMBEDDINGS = "embeddings"  # tagged output: (keys, fp16 embeddings) of the rows that have one
-EVAL_MATCHES = "eval_matches"  # tagged output: [(eval item index, uid, distance)]
+EVAL_MATCHES = "eval_matches"  # tagged output: [(eval item index, uid, "phash" | "embedding", distance)]
 
 PHASH = "phash"
 KEEPER = "dedup_keeper"
@@ -44,6 +45,14 @@ def score_of(sample: Sample, fields: tuple[str, ...]) -> float:
     return value if math.isfinite(value) else math.nan
 
 
+def embedding_of(sample: Sample, names: tuple[str, ...]) -> np.ndarray | None:
+    """The first of the named image embeddings the sample has, as fp16 (None without one)."""
+    vector = next((sample.vectors[n] for n in names if n in sample.vectors), None)
+    if vector is None or np.ndim(vector) != 1 or not np.size(vector):
+        return None
+    return np.asarray(vector, dtype=np.float16)
+
+
 class Signatures(SampleStage):
     name = "dedup"
     fields = FIELDS
@@ -54,7 +63,7 @@ class Signatures(SampleStage):
     def process(self, batch: SampleBatch, eval_set: EvalSet | None = None):
         hashes: dict[int, int] = {}
         reasons = [self._sign(i, sample, hashes) for i, sample in enumerate(batch.samples)]
-        if eval_set is not None and hashes:
+        if eval_set is not None:
             yield from self._decontaminate(batch.samples, hashes, reasons, eval_set)
         kept = [(i, s) for i, s in enumerate(batch.samples) if reasons[i] is None]
         keys = self._keys(batch.id, kept, hashes)
@@ -81,17 +90,30 @@ class Signatures(SampleStage):
         return None
 
     def _decontaminate(self, samples, hashes, reasons, eval_set: EvalSet):
-        rows = list(hashes)
-        found, distance = eval_set.nearest(np.array([hashes[i] for i in rows], dtype=np.uint64))
-        matches = []
-        for i, item, bits in zip(rows, found.tolist(), distance.tolist()):
-            if item >= 0 and bits <= self.cfg.eval_radius and reasons[i] is None:
-                reasons[i] = "dedup:eval_contamination"
-                samples[i].values[EVAL_ITEM] = eval_set.keys[item]
-                samples[i].values[DISTANCE] = float(bits)
-                matches.append((item, samples[i].uid, bits))
+        matches: list[tuple[int, str, str, float]] = []
+        rows = [i for i in hashes if reasons[i] is None]
+        found, bits = eval_set.nearest(np.array([hashes[i] for i in rows], dtype=np.uint64))
+        for i, item, distance in zip(rows, found.tolist(), bits.tolist()):
+            if item >= 0 and distance <= self.cfg.eval_radius:
+                matches.append(self._contaminated(samples[i], reasons, i, eval_set, item, "phash", distance))
+        if self.cfg.eval_cosine is not None:
+            vectors = {i: embedding_of(s, self.cfg.embeddings) for i, s in enumerate(samples) if reasons[i] is None}
+            rows = [i for i, v in vectors.items() if v is not None]
+            if rows:
+                found, cosine = eval_set.most_similar(np.stack([vectors[i] for i in rows]))
+                for i, item, cos in zip(rows, found.tolist(), cosine.tolist()):
+                    if item >= 0 and cos >= self.cfg.eval_cosine:
+                        matches.append(self._contaminated(samples[i], reasons, i, eval_set, item,
+                                                          "embedding", 1.0 - cos))
         if matches:
             yield beam.pvalue.TaggedOutput(EVAL_MATCHES, matches)
+
+    @staticmethod
+    def _contaminated(sample: Sample, reasons, i: int, eval_set: EvalSet, item: int, kind: str, distance):
+        reasons[i] = "dedup:eval_contamination"
+        sample.values[EVAL_ITEM] = eval_set.keys[item]
+        sample.values[DISTANCE] = float(distance)
+        return item, sample.uid, kind, float(distance)
 
     def _keys(self, batch_id: str, kept: list[tuple[int, Sample]], hashes: dict[int, int]) -> np.ndarray:
         keys = np.zeros(len(kept), dtype=K.KEY_DTYPE)
@@ -111,10 +133,10 @@ class Signatures(SampleStage):
     def _embeddings(self, keys: np.ndarray, kept: list[tuple[int, Sample]]):
         rows, vectors = [], []
         for pos, (_, sample) in enumerate(kept):
-            vector = next((sample.vectors[v] for v in self.cfg.embeddings if v in sample.vectors), None)
-            if vector is not None and np.ndim(vector) == 1 and np.size(vector):
+            vector = embedding_of(sample, self.cfg.embeddings)
+            if vector is not None:
                 rows.append(pos)
-                vectors.append(np.asarray(vector, dtype=np.float16))
+                vectors.append(vector)
         self.counters.inc("dedup_without_embedding", len(kept) - len(rows))
         if rows:
             yield beam.pvalue.TaggedOutput(EMBEDDINGS, (keys[rows], np.stack(vectors)))

@@ -16,8 +16,8 @@ from curate.dedup.eval_stage import ReadEvalSet, eval_facts
 from curate.dedup.near import find_duplicates
 from curate.dedup.options import DedupConfig
 from curate.dedup.semantic_stage import SemanticDedup
-from curate.errors import UsageError
 from curate.dedup.signatures import DISTANCE, EMBEDDINGS, EVAL_MATCHES, FIELDS, KEEPER, KEYS, Signatures
+from curate.errors import UsageError
 from curate.io.source import Source
 from curate.sample import SampleBatch
 from curate.stage import DROPPED, SampleStage, StageOutput, split_batch
@@ -75,19 +75,21 @@ class Dedup(beam.PTransform):
     """Batches -> StageOutput: deduplicated batches, dropped rows, facts for stats.json."""
 
     def __init__(self, cfg: DedupConfig, eval_source: Source | None = None, batch_size: int = 1000,
-                 eval_fetch: beam.PTransform | None = None):
+                 eval_fetch: beam.PTransform | None = None, eval_embed: beam.PTransform | None = None):
         super().__init__()
         self.cfg = cfg
         self.eval_source = eval_source
         self.batch_size = batch_size
         self.eval_fetch = eval_fetch  # the download stage, when the eval set is a URL list
+        self.eval_embed = eval_embed  # the scoring model, for --eval_cosine
         self.fields = dict(FIELDS)
 
     def expand(self, batches):
         cfg = self.cfg
         eval_side = []
         if self.eval_source is not None:
-            eval_set = batches.pipeline | "EvalSet" >> ReadEvalSet(self.eval_source, self.batch_size, self.eval_fetch)
+            eval_set = batches.pipeline | "EvalSet" >> ReadEvalSet(
+                self.eval_source, self.batch_size, self.eval_fetch, self.eval_embed, cfg.embeddings)
             eval_side = [beam.pvalue.AsSingleton(eval_set)]
         signed = batches | "Signatures" >> beam.ParDo(Signatures(cfg), *eval_side).with_output_types(
             SampleBatch).with_outputs(DROPPED, KEYS, EMBEDDINGS, EVAL_MATCHES, main="kept")
@@ -105,7 +107,7 @@ class Dedup(beam.PTransform):
         if self.eval_source is not None:
             facts.append(signed[EVAL_MATCHES] | "EvalMatches" >> beam.combiners.ToList()
                          | "EvalFacts" >> beam.Map(eval_facts, eval_side[0], cfg.eval_radius,
-                                                   self.eval_source.describe()))
+                                                   self.eval_source.describe(), cfg.eval_cosine))
         kept = signed.kept
         if decisions:
             all_drops = tuple(decisions) | "AllDecisions" >> beam.Flatten()
@@ -130,17 +132,33 @@ def dedup_from_options(options) -> Dedup | None:
     cfg = dedup_config(options, run.seed)
     if not cfg.active:
         return None
-    if cfg.semantic and _scoring(options) is None:
-        raise UsageError("--dedup semantic: needs image embeddings; give --clip_model (or --dfn_model) "
+    scoring = _scoring(options) if cfg.needs_embeddings else None
+    if cfg.needs_embeddings and scoring is None:
+        flag = "--dedup semantic" if cfg.semantic else "--eval_cosine"
+        raise UsageError(f"{flag}: needs image embeddings; give --clip_model (or --dfn_model) "
                          "and its --*_pretrained weights so the scoring stage computes them")
     eval_source = open_eval_source(cfg.eval_images) if cfg.eval_images else None
-    fetch = None
+    fetch = embed = None
     if eval_source is not None and eval_source.needs_download:
         from curate.download.options import config_from_options
         from curate.download.stage import Download
 
         fetch = Download(config_from_options(options), None)
-    return Dedup(cfg, eval_source, run.batch_size, fetch)
+    if cfg.eval_cosine is not None:
+        embed = _embedder(scoring, cfg.embeddings)
+    return Dedup(cfg, eval_source, run.batch_size, fetch, embed)
+
+
+def _embedder(scoring, vector_names: tuple[str, ...]):
+    """The scoring stage's model whose embedding dedup reads (the first of vector_names it makes)."""
+    from curate.score.embeddings import vector_name
+    from curate.score.stages import ScoreWith
+
+    for name in vector_names:
+        for role, spec in scoring.models.items():
+            if vector_name(role) == name:
+                return ScoreWith(spec, scoring.run)
+    raise UsageError(f"--semdedup_embedding: no scoring model makes {', '.join(vector_names)}")
 
 
 def _scoring(options):
