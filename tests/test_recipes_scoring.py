@@ -40,7 +40,7 @@ def _datacomp_args(models, batch_size):
 def datacomp_runs(models, tmp_path_factory):
     """The same datacomp run (two models, both cuts, image filter) with two different batch splits."""
     runs = []
-    for batch_size in (1000, 37):
+    for batch_size in (1000, 150):
         out = tmp_path_factory.mktemp(f"datacomp-{batch_size}")
         runs.append((out, run_curate(*_datacomp_args(models, batch_size), output=out)))
     return runs
