@@ -98,6 +98,11 @@ def validate(known: argparse.Namespace) -> None:
             raise UsageError(f"--{flag}: must be >= 1")
 
 
+def given(argv: list[str], flag: str) -> bool:
+    """Whether the user set a flag (a column named by the user must exist; a default may fall back)."""
+    return any(a == flag or a.startswith(flag + "=") for a in argv)
+
+
 def make_runner(options: PipelineOptions):
     name = options.view_as(StandardOptions).runner or DEFAULT_RUNNER
     name = RUNNER_ALIASES.get(name, name)
@@ -110,7 +115,7 @@ def run(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
     known, recipe, rest = parse(argv)
     validate(known)
-    explicit = ("--url_col" in " ".join(argv), "--caption_col" in " ".join(argv))
+    explicit = (given(argv, "--url_col"), given(argv, "--caption_col"))
     source = open_source(known.input, known.input_format, known.url_col, known.caption_col, explicit)
     output = known.output or os.path.join("curate-out", known.pipeline)
     known.output = output
