@@ -43,6 +43,11 @@ def cluster_count(pool: int, sample: int, requested: int) -> int:
     return max(1, min(wanted, sample // MIN_POINTS_PER_CENTROID if requested <= 0 else sample))
 
 
+def gpus(faiss) -> int:
+    """GPUs faiss-gpu sees on this worker (0 with faiss-cpu): the same code runs on both."""
+    return faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+
+
 def train_centroids(sample: np.ndarray, k: int, seed: int, niter: int = 20) -> np.ndarray:
     """k unit centroids from spherical k-means on the (already normalized) sample rows."""
     import faiss  # lazily: only the global step trains
@@ -54,7 +59,7 @@ def train_centroids(sample: np.ndarray, k: int, seed: int, niter: int = 20) -> n
     if k == 1:
         return normalize(sample.mean(axis=0, keepdims=True))
     kmeans = faiss.Kmeans(sample.shape[1], k, niter=niter, seed=seed, spherical=True,
-                          verbose=False, min_points_per_centroid=1)
+                          verbose=False, min_points_per_centroid=1, gpu=gpus(faiss) > 0)
     kmeans.train(sample)
     return normalize(kmeans.centroids)
 
@@ -66,6 +71,8 @@ class CentroidIndex:
         import faiss
 
         self.index = faiss.IndexFlatIP(centroids.shape[1])
+        if gpus(faiss):
+            self.index = faiss.index_cpu_to_all_gpus(self.index)
         self.index.add(np.ascontiguousarray(centroids, dtype=np.float32))
 
     def assign(self, embeddings: np.ndarray) -> np.ndarray:
