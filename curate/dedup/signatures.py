@@ -54,6 +54,8 @@ def embedding_of(sample: Sample, names: tuple[str, ...]) -> np.ndarray | None:
 
 
 class Signatures(SampleStage):
+    """Batches in; kept batches, per-batch keys (and embeddings, eval matches) out."""
+
     name = "dedup"
     fields = FIELDS
 
