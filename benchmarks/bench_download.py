@@ -6,7 +6,8 @@ about 10 % injected faults: 429 with Retry-After (4 %), 503 once (4 %), a reques
 the deadline once (2 %). Each tool runs as a child process, writing WebDataset shards, with
 the same per-request timeout and the same total concurrency on the same cores; the server forgets what it saw
 before each run, so every run meets the same faults. Reports images/s (successes over the
-child's wall time, start-up included) and success rate; runs alternate between the tools.
+child's wall time, start-up included), success rate, and medians over the repeats; runs
+alternate between the tools, as the machine's load drifts.
 
 Run: python benchmarks/bench_download.py --urls 4000 --repeats 2
 """
@@ -71,7 +72,7 @@ def write_url_list(path: str, n: int, exts: list[str], port: int, hosts: int) ->
         kind = fault_of(i)
         kinds[kind] = kinds.get(kind, 0) + 1
         file = i % len(exts)
-        urls.append(f"http://127.0.0.{i % hosts + 1}:{port}/{kind}/{file}.{exts[file]}")
+        urls.append(f"http://127.0.0.{i % hosts + 1}:{port}/{kind}/{i}/{file}.{exts[file]}")
     captions = [f"photo {i} from the bundled sample" for i in range(n)]
     pq.write_table(pa.table({"url": urls, "caption": captions}), path)
     return kinds
@@ -89,7 +90,8 @@ def run_img2dataset(urls: str, out: str, args) -> tuple[float, int, int]:
         f"url_list={urls!r}, input_format='parquet', url_col='url', caption_col='caption', "
         f"output_folder={out!r}, output_format='webdataset', processes_count={args.img2dataset_processes}, "
         f"thread_count={args.concurrency // args.img2dataset_processes}, timeout={args.timeout}, "
-        f"retries={args.img2dataset_retries}, resize_mode='no', skip_reencode=True, "
+        f"retries={args.img2dataset_retries}, resize_mode={args.resize_mode!r}, image_size={args.image_size}, "
+        f"skip_reencode={args.resize_mode == 'no'}, "
         f"number_sample_per_shard=10000, distributor='multiprocessing', enable_wandb=False)"
     )
     started = time.perf_counter()
@@ -111,10 +113,13 @@ def run_curate(urls: str, out: str, args) -> tuple[float, int, int]:
     cmd = [sys.executable, "-m", "curate.run", "--pipeline", "download", "--input", urls, "--output", out,
            "--runner", "FnApiRunner", *workers, "--allow_private_addresses",
            "--download_concurrency", str(args.concurrency // args.curate_processes),
-           "--download_timeout", str(args.timeout), "--batch_size", str(args.batch_size)]
+           "--download_timeout", str(args.timeout), "--batch_size", str(args.batch_size),
+           "--resize_mode", args.resize_mode, "--image_size", str(args.image_size)]
     started = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     wall = time.perf_counter() - started
+    if done.returncode:
+        raise SystemExit(f"curate failed:\n{done.stderr[-5000:]}")
     with open(os.path.join(out, "stats.json")) as f:
         stats = json.load(f)
     return wall, stats["kept"], stats["inputs"]
@@ -133,6 +138,10 @@ def main():
     ap.add_argument("--batch_size", type=int, default=256)
     ap.add_argument("--img2dataset_retries", type=int, default=0, help="its default: 0")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--resize_mode", default="no",
+                    help="both tools (img2dataset's Resizer in both); 'no': curate keeps the original "
+                         "bytes, img2dataset re-encodes only non-JPEGs (skip_reencode)")
+    ap.add_argument("--image_size", type=int, default=256)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         corpus = os.path.join(tmp, "corpus")
@@ -147,7 +156,7 @@ def main():
         print(f"{args.urls} URLs on {args.hosts} hosts, {len(exts)} distinct images, faults {kinds}; "
               f"processes: img2dataset {args.img2dataset_processes}, curate {args.curate_processes}; "
               f"{args.concurrency} concurrent requests per tool, "
-              f"timeout {args.timeout} s, {os.cpu_count()} cores")
+              f"timeout {args.timeout} s, resize {args.resize_mode}, {os.cpu_count()} cores")
         print(f"{'tool':<12}{'run':>4}{'wall s':>9}{'images/s':>10}{'success':>9}")
         results: dict[str, list] = {"img2dataset": [], "curate": []}
         try:
@@ -160,12 +169,21 @@ def main():
         finally:
             server.terminate()
             server.wait()
-    best = {name: min(runs, key=lambda r: r[0]) for name, runs in results.items()}
-    rate = {name: ok / wall for name, (wall, ok, _) in best.items()}
-    success = {name: ok / total for name, (_, ok, total) in best.items()}
-    print(f"best runs: curate/img2dataset throughput {rate['curate'] / rate['img2dataset']:.2f}x, "
-          f"success {success['curate']:.1%} vs {success['img2dataset']:.1%} "
-          f"({(success['curate'] - success['img2dataset']) * 100:+.1f} points)")
+    summary(results)
+
+
+def summary(results: dict[str, list]) -> None:
+    """Medians over the repeats, and the ratio of the medians."""
+    def median(values):
+        values = sorted(values)
+        middle = len(values) // 2
+        return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+    rate = {n: median([ok / wall for wall, ok, _ in runs]) for n, runs in results.items()}
+    success = {n: median([ok / total for _, ok, total in runs]) for n, runs in results.items()}
+    print(f"medians: images/s curate {rate['curate']:.1f}, img2dataset {rate['img2dataset']:.1f} "
+          f"({rate['curate'] / rate['img2dataset']:.2f}x); success {success['curate']:.1%} vs "
+          f"{success['img2dataset']:.1%} ({(success['curate'] - success['img2dataset']) * 100:+.1f} points)")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The benchmark's image server: asyncio (aiohttp), several loopback hosts, injected faults.
 
 `python benchmarks/bench_download_server.py CORPUS_DIR PORT HOSTS` serves the files of
-CORPUS_DIR (named 0.jpg, 1.webp, ...) at http://127.0.0.<h>:PORT/<kind>/<n>.<ext> for h in 1..HOSTS.
+CORPUS_DIR (named 0.jpg, 1.webp, ...) at http://127.0.0.<h>:PORT/<kind>/<url id>/<n>.<ext> for
+h in 1..HOSTS (the url id makes every URL of a list distinct, so each meets its own fault).
 Kinds: `ok`; `r429` answers 429 with `Retry-After: 1` until a second has passed since the
 first 429 for that URL; `e503` answers 503 to the first request; `slow` holds the first
 request for SLOW_S seconds (past any client's deadline), then answers at once. GET /_reset
@@ -47,7 +48,7 @@ def make_app(corpus_dir: str) -> web.Application:
 
     app = web.Application()
     app.router.add_get("/_reset", reset)
-    app.router.add_get("/{kind}/{name}", image)
+    app.router.add_get("/{kind}/{url_id}/{name}", image)
     return app
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import importlib.util
+import sys
+import time
 from collections import Counter
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -40,6 +42,25 @@ class _InFlight(NamedTuple):
     window: object
 
 
+class _Progress:
+    """A line on stderr every PERIOD seconds of a long download, per DoFn instance."""
+
+    PERIOD = 30.0
+
+    def __init__(self):
+        self.urls = self.ok = 0
+        self.started = self.last = time.monotonic()
+
+    def add(self, urls: int, ok: int) -> None:
+        self.urls += urls
+        self.ok += ok
+        now = time.monotonic()
+        if now - self.last >= self.PERIOD:
+            self.last = now
+            print(f"curate: downloaded {self.urls:,} URLs, {self.ok / self.urls:.1%} ok "
+                  f"({self.urls / (now - self.started):,.0f}/s)", file=sys.stderr, flush=True)
+
+
 def host_of(url: str) -> str:
     try:
         return (urlsplit(url).hostname or "").lower() or "?"
@@ -57,11 +78,14 @@ class DownloadBatches(beam.DoFn):
 
         self.client = acquire(self.cfg, self.output)
         self.counters = ReasonCounters()
+        self.progress = _Progress()
 
     def teardown(self):
         from curate.download.client import release
 
-        release(self.client)
+        if getattr(self, "client", None) is not None:  # setup may have failed
+            release(self.client)
+            self.client = None
 
     def start_bundle(self):
         self.in_flight: list[_InFlight] = []
@@ -123,6 +147,7 @@ class DownloadBatches(beam.DoFn):
             yield beam.pvalue.TaggedOutput(HOSTS, WindowedValue((host, dict(counts)), f.timestamp, windows))
 
     def _count(self, outcomes: list[Outcome]) -> None:
+        self.progress.add(len(outcomes), sum(o.ok for o in outcomes))
         self.counters.inc("download_urls", len(outcomes))
         self.counters.inc("download_ok", sum(o.ok for o in outcomes))
         self.counters.inc("download_from_cache", sum(o.from_cache for o in outcomes))
