@@ -12,7 +12,7 @@ import sys
 import tarfile
 import time
 
-from curate.download.cache import CACHE_DIR
+from curate.download.cache import CACHE_DIR, remove_partial_files
 from curate.download.client import DownloadClient
 from curate.download.options import DownloadConfig
 from curate.io.files import TMP_MARK
@@ -150,3 +150,12 @@ def test_cache_is_reused_only_under_the_same_outcome_flags(http_server, tmp_path
     assert not fetch(base).from_cache and fetch(base).from_cache and http_server.hits("/img/k.jpg") == 3
     (tmp_path / CACHE_DIR / "00000-0000000000.parquet").write_bytes(b"not parquet")  # damaged: fetched again
     assert not fetch(base).from_cache and http_server.hits("/img/k.jpg") == 4
+
+
+def test_a_killed_runs_half_written_cache_files_are_removed(tmp_path):
+    folder = tmp_path / CACHE_DIR
+    folder.mkdir()
+    (folder / "00000-0000000000.parquet").write_bytes(b"complete")
+    (folder / f"00000-0000000256.parquet{TMP_MARK}0123456789ab").write_bytes(b"half")
+    remove_partial_files(str(tmp_path))
+    assert sorted(os.listdir(folder)) == ["00000-0000000000.parquet"]
