@@ -53,6 +53,8 @@ class Matcher:
                 continue
             keys.append(f" {entry} ")
             self._ids.append(entry_id)
+        if self._ids == list(range(len(self._ids))):
+            self._ids = None  # distinct entries: key index == entry id, no look-up per match
         self._find = None
         if keys:
             automaton = ahocorasick_rs.AhoCorasick(keys, matchkind=ahocorasick_rs.MatchKind.Standard)
@@ -62,7 +64,7 @@ class Matcher:
         if self._find is None:
             return []
         keys = set(map(_first, self._find(normalize(text), overlapping=True)))
-        ids = sorted(map(self._ids.__getitem__, keys))
+        ids = sorted(keys if self._ids is None else map(self._ids.__getitem__, keys))
         if self._duplicates and ids:
             ids = sorted(d for i in ids for d in self._duplicates.get(i, (i,)))
         return ids
