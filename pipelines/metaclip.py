@@ -13,7 +13,6 @@ from curate.metaclip.options import MetaclipOptions
 from curate.metaclip.stages import MetaclipCuration
 from curate.options import CurateOptions
 from curate.score.settings import prepare_scoring, score_settings
-from curate.score.stages import Score
 from curate.stage import ApplyStage
 
 NAME = "metaclip"
@@ -37,6 +36,8 @@ def build(flow):
     batches = flow.apply("ImageFacts", ApplyStage(ImageFacts()), batches)
     scoring = score_settings(flow.options)
     if scoring is not None:
+        from curate.score.stages import Score  # imports torch: only runs that score pay for it
+
         batches = flow.apply("Score", Score(scoring, flow.output), batches)
     batches = apply_dedup(flow, batches)
     return batches

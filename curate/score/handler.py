@@ -22,24 +22,11 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from curate.models.clip import ClipInputs, ClipModel, cosine, pick_device
 from curate.models.resolve import ModelSpec
 from curate.sample import Sample, SampleBatch
+from curate.score.run_settings import RunSettings  # noqa: F401  (imported from here too)
 
 NO_IMAGE = "no_image"
 NO_CAPTION = "no_caption"
 DECODE_ERROR = "decode_error"
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """How a model runs on a worker (the same for every scoring model of a run)."""
-
-    device: str = "auto"
-    precision: str = "auto"
-    batch_size: int = 256  # images per forward pass
-    rows_per_batch: int = 1000  # --batch_size: samples per SampleBatch
-    decode: str = "cpu"  # "cpu" (PIL threads) | "gpu" (on the model's device)
-    decode_threads: int = 0
-    torch_threads: int = 0  # CPU intra-op threads (0: torch's default)
-    model_copies: int = 1  # CUDA: models shared by a machine's SDK processes; 0 = one per process
 
 
 @dataclass

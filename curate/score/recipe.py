@@ -11,7 +11,6 @@ from curate.download.stage import Download
 from curate.filters.filter_stage import FilterStage
 from curate.filters.image_facts import ImageFacts
 from curate.score.settings import prepare_scoring, score_settings
-from curate.score.stages import Score
 from curate.stage import ApplyStage
 
 
@@ -28,5 +27,7 @@ def build(flow, caption_label: str, caption_filter: FilterStage, image_filter: F
     batches = flow.apply("ImageFacts", ApplyStage(ImageFacts()), batches)
     if image_filter is not None:
         batches = flow.apply("ImageSizeFilter", ApplyStage(image_filter), batches)
+    from curate.score.stages import Score  # imports torch: only runs that score pay for it
+
     batches = flow.apply("Score", Score(score_settings(flow.options), flow.output), batches)
     return apply_dedup(flow, batches)

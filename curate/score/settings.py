@@ -8,7 +8,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 from curate.errors import UsageError
 from curate.models.resolve import ModelSpec, embed_dim, fetch_weights, resolve
 from curate.options import CurateOptions
-from curate.score.handler import RunSettings
+from curate.score.run_settings import RunSettings
 from curate.score.image_filter import ImageFilterSettings, load_targets
 from curate.score.options import ROLES, ScoreOptions
 
