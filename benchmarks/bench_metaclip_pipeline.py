@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -40,14 +39,21 @@ def bare_matcher_rate(captions: list[str]) -> float:
     return len(captions) / (time.perf_counter() - t0)
 
 
+# The child reports its own peak (VmHWM, reset by exec): ru_maxrss of a child would also count
+# the pages it shared with this parent between fork and exec, i.e. this process's captions.
+_CHILD = ("import sys; from curate.run import main; rc = main(sys.argv[1:]); "
+          "hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]; "
+          "sys.stderr.write(f'VmHWM_KB {hwm}\\n'); sys.exit(rc)")
+
+
 def pipeline_run(path: str, output: str, extra: list[str]) -> tuple[float, float]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "curate.run", "--input", path, "--download=false",
-                    "--output", output, *extra], check=True, stdout=subprocess.DEVNULL)
+    done = subprocess.run([sys.executable, "-c", _CHILD, "--input", path, "--download=false",
+                           "--output", output, *extra], check=True, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, max(peak, before) / 1024  # MiB (ru_maxrss is KiB on Linux)
+    peak_kb = next(int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("VmHWM_KB"))
+    return seconds, peak_kb / 1024  # MiB
 
 
 def main():
@@ -61,8 +67,6 @@ def main():
         for n in sorted(args.sizes):
             path = os.path.join(tmp, f"urls_{n}.parquet")
             write_url_list(path, captions[:n])
-            # each size in a fresh child: ru_maxrss of children is the max over all of them,
-            # so sizes run in increasing order and the figure is that size's peak
             seconds, peak = pipeline_run(path, os.path.join(tmp, f"out_{n}"),
                                          ["--batch_size", str(args.batch_size)])
             bare = bare_matcher_rate(captions[:n])

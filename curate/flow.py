@@ -29,6 +29,8 @@ class Flow:
         self.dropped: list = []
         self.facts: dict[str, beam.PCollection] = {}
         self.fields: dict = {}
+        # summaries of ledger / URL parts a recipe wrote itself (the column-wise text-only graph)
+        self.written: dict[str, list[beam.PCollection]] = {"ledger": [], "urls": []}
 
     def read(self) -> beam.PCollection:
         return self._take("Read", self.p | "Read" >> ReadSamples(self.source, self.curate.batch_size))
@@ -54,4 +56,4 @@ class Flow:
         schema = build_schema(self.fields, self.source.extra_columns())
         cfg = OutputConfig(self.output, schema, self.curate.output_format,
                            self.curate.samples_per_shard, self.run_info, self.source.url_caption_columns())
-        return write_outputs(self.p, kept, self.dropped, self.facts, cfg)
+        return write_outputs(self.p, kept, self.dropped, self.facts, cfg, self.written)

@@ -65,8 +65,7 @@ class SampleBatch:
 
     @property
     def ledger_part(self) -> str:
-        source, first_row = self.id.split("-")
-        return f"{source}-{int(first_row) // ROWS_PER_LEDGER_PART:05d}"
+        return ledger_part_of(self.id)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -74,6 +73,12 @@ class SampleBatch:
 
 def batch_id(source_index: int, first_row: int) -> str:
     return f"{source_index:05d}-{first_row:010d}"
+
+
+def ledger_part_of(batch_id: str) -> str:
+    """The ledger part a batch's rows belong to: its source and its block of input rows."""
+    source, first_row = batch_id.split("-")
+    return f"{source}-{int(first_row) // ROWS_PER_LEDGER_PART:05d}"
 
 
 # Columns every ledger row has, in this order; stage values and source extras follow.

@@ -5,14 +5,18 @@ read -> match entries -> global entry counts -> balance to t -> [download] -> im
 """
 from __future__ import annotations
 
+import apache_beam as beam
+
 from curate.dedup.stage import apply_dedup, dedup_from_options
 from curate.download.stage import Download
 from curate.filters.image_facts import ImageFacts
 from curate.metaclip.metadata import load_metadata
 from curate.metaclip.options import MetaclipOptions
+from curate.metaclip import text_only
 from curate.metaclip.stages import MetaclipCuration
 from curate.options import CurateOptions
 from curate.score.settings import prepare_scoring, score_settings
+from curate.sample import SampleBatch
 from curate.stage import ApplyStage
 
 NAME = "metaclip"
@@ -29,6 +33,9 @@ def prepare(options, source) -> None:
 def build(flow):
     mc = flow.options.view_as(MetaclipOptions)
     seed = flow.options.view_as(CurateOptions).seed
+    if text_only.applies(flow):  # captions only: the column-wise graph, same decisions and ledger
+        text_only.curate_text(flow, mc.metadata, mc.t, seed)
+        return flow.p | "NoSampleBatches" >> beam.Create([]).with_output_types(SampleBatch)
     batches = flow.read()
     batches = flow.apply("MetaCLIP", MetaclipCuration(mc.metadata, mc.t, seed), batches)
     if flow.downloads and flow.source.needs_download:

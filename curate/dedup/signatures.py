@@ -36,8 +36,12 @@ FIELDS = {PHASH: pa.string(), KEEPER: pa.string(), DISTANCE: pa.float32(), EVAL_
 def score_of(sample: Sample, fields: tuple[str, ...]) -> float:
     """The first of `fields` the sample has: computed in this run, else an input column (e.g. the
     clip_score a scored run wrote into the shards being deduplicated); NaN without one."""
-    value = next((where[f] for f in fields for where in (sample.values, sample.extras)
-                  if where.get(f) is not None), None)
+    return as_score(next((where[f] for f in fields for where in (sample.values, sample.extras)
+                          if where.get(f) is not None), None))
+
+
+def as_score(value) -> float:
+    """A score as a finite float, NaN when it is missing or not a number."""
     try:
         value = float(value)
     except (TypeError, ValueError):

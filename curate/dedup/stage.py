@@ -67,8 +67,21 @@ class ApplyDecisions(SampleStage):
         yield from split_batch(batch, reasons, self.counters)
 
 
-def _merge_facts(named) -> dict:
+def merge_facts(named) -> dict:
     return dict(sorted(named))
+
+
+class FindNearDuplicates(beam.PTransform):
+    """Every batch's keys -> (drop records keyed by batch id, ("near", facts)): one global step."""
+
+    def __init__(self, cfg: DedupConfig):
+        super().__init__()
+        self.cfg = cfg
+
+    def expand(self, keys):
+        near = (keys | "AllKeys" >> beam.CombineGlobally(_ConcatKeys())
+                | "FindDuplicates" >> beam.FlatMap(_near_duplicates, self.cfg).with_outputs(FACTS, main="drops"))
+        return near.drops, near[FACTS]
 
 
 class Dedup(beam.PTransform):
@@ -95,10 +108,9 @@ class Dedup(beam.PTransform):
             SampleBatch).with_outputs(DROPPED, KEYS, EMBEDDINGS, EVAL_MATCHES, main="kept")
         dropped, facts, decisions = [signed[DROPPED]], [], []
         if cfg.grouping:
-            near = (signed[KEYS] | "AllKeys" >> beam.CombineGlobally(_ConcatKeys())
-                    | "FindDuplicates" >> beam.FlatMap(_near_duplicates, cfg).with_outputs(FACTS, main="drops"))
-            decisions.append(near.drops)
-            facts.append(near[FACTS])
+            near_drops, near_facts = signed[KEYS] | "Near" >> FindNearDuplicates(cfg)
+            decisions.append(near_drops)
+            facts.append(near_facts)
         if cfg.semantic:
             earlier = decisions[0] if decisions else None
             semantic_drops, semantic_facts = signed[EMBEDDINGS] | "SemDeDup" >> SemanticDedup(cfg, earlier)
@@ -118,7 +130,7 @@ class Dedup(beam.PTransform):
         merged = None
         if facts:
             merged = (tuple(facts) | "AllFacts" >> beam.Flatten()
-                      | "MergeFacts" >> beam.combiners.ToList() | "FactsDict" >> beam.Map(_merge_facts))
+                      | "MergeFacts" >> beam.combiners.ToList() | "FactsDict" >> beam.Map(merge_facts))
         return StageOutput(kept, dropped, merged)
 
 

@@ -7,6 +7,7 @@ import apache_beam as beam
 import pyarrow as pa
 
 from curate.io.curated_urls import write_url_part
+from curate.io import spill
 from curate.io.ledger import write_ledger_part
 from curate.io.run_stats import assemble, write_stats
 from curate.io.shards import shard_count, shard_of, write_shard, write_sizes
@@ -45,8 +46,12 @@ def _to_shards(batch: SampleBatch, shards: int):
         yield shard_of(sample.uid, shards), sample
 
 
-def write_outputs(p, kept, dropped: list, facts: dict, cfg: OutputConfig):
-    """Everything kept goes to shards (with images) or the URL list (without); every row to the ledger."""
+def write_outputs(p, kept, dropped: list, facts: dict, cfg: OutputConfig, written: dict | None = None):
+    """Everything kept goes to shards (with images) or the URL list (without); every row to the ledger.
+
+    `written`: summaries of ledger and URL parts that a recipe's own graph already wrote.
+    """
+    written = written or {}
     kept_rows = kept | "KeptRows" >> beam.Map(_kept_rows)
     ledger = (
         (*dropped, kept_rows) | "AllLedgerRows" >> beam.Flatten()
@@ -71,6 +76,8 @@ def write_outputs(p, kept, dropped: list, facts: dict, cfg: OutputConfig):
         | "WriteShards" >> beam.Map(
             lambda kv: write_shard(kv[0], list(kv[1]), cfg.output, cfg.schema, cfg.output_format))
     )
+    ledger = (ledger, *written.get("ledger", ())) | "AllLedgerParts" >> beam.Flatten()
+    urls = (urls, *written.get("urls", ())) | "AllUrlParts" >> beam.Flatten()
     fact_inputs = {name: beam.pvalue.AsSingleton(pc) for name, pc in facts.items()}
     names = sorted(fact_inputs)
     return (
@@ -86,4 +93,5 @@ def _write_stats(_, cfg: OutputConfig, names, ledger, shards, urls, *facts):
     if stats["shards"]:
         write_sizes(cfg.output, stats["shards"])
     write_stats(cfg.output, stats)
+    spill.remove_all(cfg.output)  # every stage that parked batches is done by now
     return stats

@@ -28,6 +28,13 @@ def uid_key(uid: str) -> int:
     return int(uid[:16], 16)
 
 
+def uid_keys(uids: list[str]) -> np.ndarray:
+    """uid_key of many uids at once: their first 16 hex digits read as big-endian uint64."""
+    if not uids:
+        return np.zeros(0, dtype=np.uint64)
+    return np.frombuffer(bytes.fromhex("".join(u[:16] for u in uids)), dtype=">u8").astype(np.uint64)
+
+
 def uniforms(uid_keys: np.ndarray, entry_ids: np.ndarray, seed: int) -> np.ndarray:
     """Deterministic U[0,1) per (uid, entry, seed)."""
     with np.errstate(over="ignore"):
@@ -45,18 +52,25 @@ def entry_probabilities(counts: np.ndarray, t: float) -> np.ndarray:
         return np.minimum(1.0, t / np.maximum(counts, 1)).astype(np.float64)
 
 
-def select(uid_keys: list[int], id_lists: list[list[int]], probabilities: np.ndarray,
+def select(uid_keys: np.ndarray, id_lists: list[list[int]], probabilities: np.ndarray,
            seed: int) -> tuple[np.ndarray, np.ndarray]:
     """For each caption: kept?, and its keep probability 1 - prod(1 - p_e)."""
     lengths = np.fromiter((len(ids) for ids in id_lists), dtype=np.int64, count=len(id_lists))
     flat_ids = np.fromiter((i for ids in id_lists for i in ids), dtype=np.int64, count=int(lengths.sum()))
-    keys = np.repeat(np.array(uid_keys, dtype=np.uint64), lengths)
+    return select_flat(uid_keys, lengths, flat_ids, probabilities, seed)
+
+
+def select_flat(uid_keys: np.ndarray, lengths: np.ndarray, flat_ids: np.ndarray,
+                probabilities: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`select` on the captions' entry ids laid end to end (`lengths[k]` ids for caption k)."""
+    n = len(lengths)
+    keys = np.repeat(np.asarray(uid_keys, dtype=np.uint64), lengths)
     p = probabilities[flat_ids]
     chosen = uniforms(keys, flat_ids, seed) < p
-    owner = np.repeat(np.arange(len(id_lists)), lengths)
-    kept = np.zeros(len(id_lists), dtype=bool)
+    owner = np.repeat(np.arange(n), lengths)
+    kept = np.zeros(n, dtype=bool)
     np.logical_or.at(kept, owner, chosen)
-    log_miss = np.zeros(len(id_lists))
+    log_miss = np.zeros(n)
     with np.errstate(divide="ignore"):
         np.add.at(log_miss, owner, np.log1p(-np.minimum(p, 1.0)))
     return kept, 1.0 - np.exp(log_miss)

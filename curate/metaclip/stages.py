@@ -53,7 +53,7 @@ class MatchEntries(SampleStage):
         yield from split_batch(batch, reasons, self.counters)
 
 
-class _CountEntries(beam.CombineFn):
+class CountEntries(beam.CombineFn):
     """(entry ids, captions) per batch -> (count per entry, pool size) over the whole pool."""
 
     def __init__(self, size: int):
@@ -63,9 +63,14 @@ class _CountEntries(beam.CombineFn):
         return np.zeros(self.size, dtype=np.int64), 0
 
     def add_input(self, acc, batch_counts):
+        """(entry ids, captions), or (distinct entry ids, their counts, captions)."""
         counts, pool = acc
-        ids, n = batch_counts
-        counts += np.bincount(ids, minlength=self.size)
+        if len(batch_counts) == 3:
+            ids, times, n = batch_counts
+            np.add.at(counts, ids, times)
+        else:
+            ids, n = batch_counts
+            counts += np.bincount(ids, minlength=self.size)
         return counts, pool + n
 
     def merge_accumulators(self, accs):
@@ -94,7 +99,7 @@ class Balance(SampleStage):
         counts, pool = counted
         t = self.t if self.t is not None else balance.auto_t(pool)
         probabilities = _probabilities(counts, t)
-        kept, keep_prob = balance.select([balance.uid_key(s.uid) for s in samples],
+        kept, keep_prob = balance.select(balance.uid_keys([s.uid for s in samples]),
                                          [s.values[ENTRY_IDS] for s in samples], probabilities, self.seed)
         for sample, p in zip(samples, keep_prob):
             sample.values[KEEP_PROBABILITY] = float(p)
@@ -148,7 +153,7 @@ class MetaclipCuration(beam.PTransform):
         size = len(cached_metadata(self.metadata_path))
         matched = batches | "Match" >> beam.ParDo(MatchEntries(self.metadata_path)).with_output_types(
             SampleBatch).with_outputs(DROPPED, COUNTS, main="kept")
-        counted = matched[COUNTS] | "CountEntries" >> beam.CombineGlobally(_CountEntries(size))
+        counted = matched[COUNTS] | "CountEntries" >> beam.CombineGlobally(CountEntries(size))
         balanced = matched.kept | "Balance" >> beam.ParDo(
             Balance(self.t, self.seed), beam.pvalue.AsSingleton(counted)).with_output_types(
             SampleBatch).with_outputs(DROPPED, main="kept")

@@ -1,0 +1,105 @@
+"""A URL list read column-wise: ledger-shaped Arrow batches of one ledger part each.
+
+The text-only path reads captions by the million; building a Sample per row costs more than
+matching it. Parquet lists whose url and caption columns are strings and whose other columns
+are flat are converted column by column, with exactly the rules of `make_sample` (source.py);
+any other list goes through the source's own row reader and `samples_to_batch`, so both give
+the same ledger rows.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from curate.io.ledger_batch import samples_to_batch
+from curate.io.url_list import UrlListSource
+from curate import sample
+from curate.sample import CORE_COLUMNS, batch_id, extra_column, make_uid
+
+PartRows = tuple[str, pa.RecordBatch]  # (batch id of the part's first row, its ledger rows)
+_NULL_CORE = [c for c in CORE_COLUMNS if c in ("source_key", "width", "height", "image_format", "sha256")]
+
+
+def read_parts(source: UrlListSource, index: int, path: str, batch_size: int) -> Iterator[PartRows]:
+    """The file's rows as the sample graph would file them in the ledger: the `batch_size`-row
+    batches of one ledger part together, with the batch id of the first."""
+    sizes = (rows for _, rows in block_bounds(batch_size))
+    blocks = _parquet_blocks(source, path, sizes) if _columnar(source, path) else _row_blocks(source, path, sizes)
+    for (first_row, _), block in zip(block_bounds(batch_size), blocks):
+        yield batch_id(index, first_row), block
+
+
+def block_bounds(batch_size: int) -> Iterator[tuple[int, int]]:
+    """(first row, rows) of each block: consecutive batches whose first rows share a ledger part."""
+    part_rows = sample.ROWS_PER_LEDGER_PART
+    start = 0
+    while True:
+        end = start + batch_size
+        while end // part_rows == start // part_rows:
+            end += batch_size
+        yield start, end - start
+        start = end
+
+
+def _columnar(source: UrlListSource, path: str) -> bool:
+    if source.fmt != "parquet":
+        return False
+    with FileSystems.open(path) as f:
+        schema = pq.read_schema(f)
+    text = (pa.types.is_string(schema.field(source.url_col).type)
+            and pa.types.is_string(schema.field(source.caption_col).type))
+    return text and not any(_nested(f.type) for f in schema)
+
+
+def _nested(type_: pa.DataType) -> bool:
+    if pa.types.is_list(type_) or pa.types.is_large_list(type_):
+        return _nested(type_.value_type)
+    return pa.types.is_struct(type_) or pa.types.is_map(type_) or pa.types.is_dictionary(type_)
+
+
+def _row_blocks(source: UrlListSource, path: str, sizes: Iterator[int]) -> Iterator[pa.RecordBatch]:
+    pairs = source.read(path)
+    while block := list(itertools.islice(pairs, next(sizes))):
+        samples, reasons = zip(*block)
+        yield samples_to_batch(list(samples), list(reasons))
+
+
+def _parquet_blocks(source: UrlListSource, path: str, sizes: Iterator[int]) -> Iterator[pa.RecordBatch]:
+    with FileSystems.open(path) as f:
+        pending: list[pa.RecordBatch] = []
+        held, rows = 0, next(sizes)
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=min(rows, 65_536)):
+            pending.append(batch)
+            held += batch.num_rows
+            while held >= rows:
+                table = pa.Table.from_batches(pending)
+                yield _ledger_rows(source, table.slice(0, rows))
+                pending, held = table.slice(rows).to_batches(), held - rows
+                rows = next(sizes)
+        if held:
+            yield _ledger_rows(source, pa.Table.from_batches(pending))
+
+
+def _ledger_rows(source: UrlListSource, table: pa.Table) -> pa.RecordBatch:
+    """make_sample's rules (url list, require_url) on whole columns; extras kept as Arrow arrays."""
+    urls = [u if u is not None and u.strip() else None for u in table.column(source.url_col).to_pylist()]
+    captions = table.column(source.caption_col).to_pylist()
+    reasons = ["input:missing_caption" if c is None else "input:empty_caption" if not c.strip()
+               else "input:missing_url" if u is None else None for u, c in zip(urls, captions)]
+    n = table.num_rows
+    columns = {
+        "uid": pa.array([make_uid(u, c) for u, c in zip(urls, captions)], pa.string()),
+        "url": pa.array(urls, pa.string()),
+        "caption": pa.array(captions, pa.string()),
+        **{c: pa.nulls(n) for c in _NULL_CORE},
+        "status": pa.array(["kept" if r is None else "dropped" for r in reasons], pa.string()),
+        "reason": pa.array(reasons, pa.string()),
+    }
+    for name in table.column_names:
+        if name not in (source.url_col, source.caption_col):
+            columns.setdefault(extra_column(name), table.column(name).combine_chunks())
+    return pa.RecordBatch.from_arrays(list(columns.values()), names=list(columns))

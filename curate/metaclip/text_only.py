@@ -1,0 +1,249 @@
+"""Text-only MetaCLIP curation of a URL list, column-wise: MetaCLIP's first step over billions
+of captions, with the same decisions and ledger as the sample-by-sample graph.
+
+    read + match -> [global entry counts] -> balance + dedup keys -> [global URL duplicates]
+    -> ledger part + curated URL part
+
+A block of 100k rows (one ledger part) travels as one Arrow record batch: no Sample objects,
+no per-row pickling. Where a block must wait for a global value it waits on disk (spill.py)
+and only its file name is held, so memory stays flat in the pool size: what grows is the entry
+counts and the kept rows' 100-byte dedup keys.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from itertools import chain
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+from apache_beam.transforms.window import GlobalWindows
+
+from curate.dedup import keys as K
+from curate.dedup.options import dedup_config
+from curate.dedup.signatures import DISTANCE, FIELDS as DEDUP_FIELDS, KEEPER, as_score
+from curate.dedup.stage import FindNearDuplicates, merge_facts
+from curate.filters.image_facts import ImageFacts
+from curate.io import spill
+from curate.io.curated_urls import write_url_part
+from curate.io.ledger import write_ledger_part
+from curate.io.source import Progress
+from curate.io.url_list import UrlListSource
+from curate.io.url_list_columns import read_parts
+from curate.metaclip import balance
+from curate.metaclip.metadata import cached_metadata
+from curate.metaclip.stages import (COUNTS, ENTRY_IDS, KEEP_PROBABILITY, Balance, CountEntries, MatchEntries,
+                                    _probabilities, shared_matcher, summarize)
+from curate.sample import ledger_part_of
+from curate.stage import ReasonCounters
+
+URL_PARTS = "url_parts"
+
+
+def applies(flow) -> bool:
+    """Whether a run is text-only MetaCLIP on a URL list that this graph covers in full."""
+    from curate.score.settings import score_settings
+
+    if flow.downloads or not isinstance(flow.source, UrlListSource) or score_settings(flow.options):
+        return False
+    cfg = dedup_config(flow.options, 0)
+    return not (cfg.semantic or cfg.eval_images)
+
+
+def _reasons(rows: pa.RecordBatch) -> list:
+    return rows.column("reason").to_pylist()
+
+
+def _with(rows: pa.RecordBatch, reasons: list, **columns: pa.Array) -> pa.RecordBatch:
+    """The rows with their reasons (and status) updated and columns added or replaced."""
+    arrays = dict(zip(rows.schema.names, rows.columns))
+    arrays["reason"] = pa.array(reasons, pa.string())
+    arrays["status"] = pa.array(["kept" if r is None else "dropped" for r in reasons], pa.string())
+    arrays.update(columns)
+    return pa.RecordBatch.from_arrays(list(arrays.values()), names=list(arrays))
+
+
+def _count(counters: ReasonCounters, reasons: list) -> None:
+    for reason, n in Counter(reasons).items():
+        if reason is not None:
+            counters.inc(reason, n)
+
+
+class _ReadAndMatch(beam.DoFn):
+    """A file -> its blocks, each matched and parked; entry ids of every block to COUNTS."""
+
+    def __init__(self, source: UrlListSource, batch_size: int, metadata_path: str | None, output: str):
+        self.source = source
+        self.batch_size = batch_size
+        self.metadata_path = metadata_path
+        self.output = output
+
+    def setup(self):
+        self.matcher = shared_matcher(self.metadata_path)
+        self.counters = ReasonCounters()
+        self.progress = Progress()
+
+    def start_bundle(self):
+        # entry counts summed here and sent once per bundle: the runner would otherwise hold
+        # every block's id array until the global count is combined
+        self.counts = np.zeros(self.matcher.size, dtype=np.int64)
+        self.pool = 0
+
+    def finish_bundle(self):
+        ids = np.flatnonzero(self.counts)
+        yield beam.pvalue.TaggedOutput(COUNTS, GlobalWindows.windowed_value((ids, self.counts[ids], self.pool)))
+
+    def process(self, indexed_path):
+        index, path = indexed_path
+        for block_id, rows in read_parts(self.source, index, path, self.batch_size):
+            self.counters.inc("inputs", rows.num_rows)
+            self.progress.add(rows.num_rows)
+            reasons = _reasons(rows)
+            live = [i for i, r in enumerate(reasons) if r is None]
+            captions = rows.column("caption").to_pylist()
+            id_lists = self.matcher.match_many([captions[i] for i in live])
+            lengths = np.zeros(rows.num_rows, dtype=np.int32)
+            lengths[live] = [len(ids) for ids in id_lists]
+            flat = np.fromiter(chain.from_iterable(id_lists), dtype=np.int32, count=int(lengths.sum()))
+            for i, ids in zip(live, id_lists):
+                if not ids:
+                    reasons[i] = "metaclip:no_match"
+            unmatched = np.ones(rows.num_rows, dtype=bool)
+            unmatched[live] = False  # rows dropped on input never reached the matcher: no ids at all
+            offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+            entry_ids = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, pa.int32()),
+                                                 mask=pa.array(unmatched))
+            self.counters.inc("metaclip_in", len(live))
+            _count(self.counters, reasons)
+            self.counts += np.bincount(flat, minlength=self.matcher.size)
+            self.pool += len(live)
+            matched = _with(rows, reasons, **{ENTRY_IDS: entry_ids})
+            yield block_id, spill.park(spill.spill_path(self.output, "matched", block_id), matched)
+
+
+class _BalanceAndKey(beam.DoFn):
+    """A parked block + the global counts -> balanced, parked again; dedup keys of its kept rows."""
+
+    def __init__(self, t: float | None, seed: int, dedup, output: str):
+        self.t = t
+        self.seed = seed
+        self.dedup = dedup  # DedupConfig, or None without dedup
+        self.output = output
+
+    def setup(self):
+        self.counters = ReasonCounters()
+
+    def process(self, parked, counted):
+        block_id, path = parked
+        rows = spill.fetch(path)
+        counts, pool = counted
+        t = self.t if self.t is not None else balance.auto_t(pool)
+        reasons = _reasons(rows)
+        live = [i for i, r in enumerate(reasons) if r is None]
+        id_lists = rows.column(ENTRY_IDS)
+        lengths = np.asarray(id_lists.value_lengths().fill_null(0))[live]
+        flat = np.asarray(id_lists.take(pa.array(live, pa.int64())).flatten(), dtype=np.int64)
+        uids = rows.column("uid").to_pylist()
+        kept, keep_prob = balance.select_flat(balance.uid_keys([uids[i] for i in live]), lengths, flat,
+                                              _probabilities(counts, t), self.seed)
+        probability = np.full(rows.num_rows, np.nan)
+        probability[live] = keep_prob
+        for i, k in zip(live, kept):
+            if not k:
+                reasons[i] = "metaclip:balanced_out"
+        self.counters.inc("metaclip_balanced", len(live))
+        self.counters.inc("metaclip:balanced_out", int(len(live) - kept.sum()))
+        balanced = _with(rows, reasons, **{KEEP_PROBABILITY: pa.array(
+            probability, pa.float64(), mask=np.isnan(probability))})
+        if self.dedup is not None:
+            yield beam.pvalue.TaggedOutput("keys", self._keys(block_id, balanced, reasons, uids))
+        yield block_id, spill.park(spill.spill_path(self.output, "balanced", block_id), balanced)
+
+    def _keys(self, block_id: str, rows: pa.RecordBatch, reasons: list, uids: list) -> np.ndarray:
+        """Signatures' keys (dedup/signatures.py) for rows without images: uid, score, URL digest."""
+        kept = [i for i, r in enumerate(reasons) if r is None]
+        keys = np.zeros(len(kept), dtype=K.KEY_DTYPE)
+        keys["batch"] = K.batch_key(block_id)
+        keys["pos"] = kept
+        keys["uid"] = [uids[i].encode() for i in kept]
+        names = set(rows.schema.names)
+        score_columns = [rows.column(f).to_pylist() for f in self.dedup.score_fields if f in names]
+        keys["score"] = [as_score(next((c[i] for c in score_columns if c[i] is not None), None)) for i in kept]
+        if self.dedup.url:
+            urls = rows.column("url").to_pylist()
+            keys["url"] = [K.url_digest(urls[i]) for i in kept]
+        return keys
+
+
+class _WriteBlock(beam.DoFn):
+    """A parked block + its dedup decisions -> its ledger part and curated URL part."""
+
+    def __init__(self, output: str, schema: pa.Schema, url_columns: tuple[str, str]):
+        self.output = output
+        self.schema = schema
+        self.url_columns = url_columns
+
+    def setup(self):
+        self.counters = ReasonCounters()
+
+    def process(self, parked, decisions):
+        block_id, path = parked
+        rows = spill.fetch(path)
+        reasons = _reasons(rows)
+        keeper: list = [None] * rows.num_rows
+        distance: list = [None] * rows.num_rows
+        for records in decisions[block_id]:
+            for record in records:
+                pos = int(record["pos"])
+                if reasons[pos] is None:
+                    reasons[pos] = f"dedup:{record['reason'].decode()}"
+                    keeper[pos] = record["keeper"].decode()
+                    distance[pos] = float(record["distance"])
+                    self.counters.inc(reasons[pos])
+        extra = {}
+        if any(k is not None for k in keeper):
+            extra = {KEEPER: pa.array(keeper, pa.string()), DISTANCE: pa.array(distance, pa.float32())}
+        rows = _with(rows, reasons, **extra)
+        part = ledger_part_of(block_id)
+        yield write_ledger_part(part, [rows], self.output, self.schema)
+        kept = rows.filter(pa.array([r is None for r in reasons]))
+        if kept.num_rows:
+            yield beam.pvalue.TaggedOutput(URL_PARTS, write_url_part(part, [kept], self.output, self.schema,
+                                                                    self.url_columns))
+
+
+def curate_text(flow, metadata_path: str | None, t: float | None, seed: int) -> None:
+    """Builds the graph on the flow; the flow's writer gets ledger and URL parts already written."""
+    from curate.dedup.stage import dedup_from_options
+    from curate.io.table import build_schema
+
+    p, output = flow.p, flow.output
+    dedup = dedup_from_options(flow.options)  # None with --dedup none; else URL/sha/pHash grouping
+    cfg = dedup.cfg if dedup is not None else None
+    # the ledger schema and column order of the sample graph: MetaCLIP, ImageFacts, Dedup
+    flow.fields.update({**MatchEntries.fields, **Balance.fields})
+    flow.fields.update(ImageFacts.fields)
+    if dedup is not None:
+        flow.fields.update(DEDUP_FIELDS)
+    schema = build_schema(flow.fields, flow.source.extra_columns())
+    size = len(cached_metadata(metadata_path))
+
+    files = (p | "ListFiles" >> beam.Create(list(enumerate(flow.source.files)))
+             | "Spread" >> beam.Reshuffle())
+    matched = files | "ReadAndMatch" >> beam.ParDo(
+        _ReadAndMatch(flow.source, flow.curate.batch_size, metadata_path, output)).with_outputs(COUNTS, main="parked")
+    counted = matched[COUNTS] | "CountEntries" >> beam.CombineGlobally(CountEntries(size))
+    flow.facts["MetaCLIP"] = counted | "Summarize" >> beam.Map(summarize, t, size)
+    balanced = matched.parked | "BalanceAndKey" >> beam.ParDo(
+        _BalanceAndKey(t, seed, cfg, output), beam.pvalue.AsSingleton(counted)).with_outputs("keys", main="parked")
+    if cfg is not None:
+        drops, near_facts = balanced["keys"] | "Dedup" >> FindNearDuplicates(cfg)
+        flow.facts["Dedup"] = (near_facts | "DedupFacts" >> beam.combiners.ToList()
+                               | "DedupFactsDict" >> beam.Map(merge_facts))
+    else:
+        drops = p | "NoDecisions" >> beam.Create([])
+    written = balanced.parked | "Write" >> beam.ParDo(
+        _WriteBlock(output, schema, flow.source.url_caption_columns()),
+        beam.pvalue.AsMultiMap(drops)).with_outputs(URL_PARTS, main="ledger")
+    flow.written["ledger"].append(written.ledger)
+    flow.written["urls"].append(written[URL_PARTS])
