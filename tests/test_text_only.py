@@ -119,3 +119,22 @@ def test_runs_that_need_samples_keep_the_sample_graph(monkeypatch, tmp_path):
     monkeypatch.setattr(text_only, "applies", lambda flow: used.append(applies(flow)) or used[-1])
     run_curate("--pipeline", "metaclip", output=tmp_path / "folder")  # images in a folder
     assert used == [False]
+
+
+def test_column_graph_same_output_on_two_worker_processes(tmp_path):
+    """Several files, read in parallel by two SDK worker processes: the same files, byte for byte."""
+    rows = _rows()
+    os.makedirs(tmp_path / "in")
+    for i in range(3):
+        pq.write_table(pa.Table.from_pylist(rows[i::3]), tmp_path / "in" / f"urls{i}.parquet")
+    args = ["--pipeline", "metaclip", "--input", str(tmp_path / "in" / "urls*.parquet"), "--download=false"]
+    one = run_curate(*args, output=tmp_path / "one")
+    two = run_curate(*args, "--direct_num_workers", "2", "--direct_running_mode", "multi_processing",
+                     output=tmp_path / "two")
+    assert one["ledger_parts"] == two["ledger_parts"] and len(one["ledger_parts"]) == 3
+    for folder in ("ledger", "curated_urls"):
+        names = sorted(os.listdir(tmp_path / "one" / folder))
+        assert names == sorted(os.listdir(tmp_path / "two" / folder))
+        for name in names:
+            assert (tmp_path / "one" / folder / name).read_bytes() == (tmp_path / "two" / folder / name).read_bytes()
+    assert one["dropped_by_reason"] == two["dropped_by_reason"]

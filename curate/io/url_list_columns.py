@@ -21,15 +21,32 @@ from curate import sample
 from curate.sample import CORE_COLUMNS, batch_id, extra_column, make_uid
 
 PartRows = tuple[str, pa.RecordBatch]  # (batch id of the part's first row, its ledger rows)
+Task = tuple[int, str, "tuple[int, int] | None"]  # (file index, path, (first row, rows) or whole file)
 _NULL_CORE = [c for c in CORE_COLUMNS if c in ("source_key", "width", "height", "image_format", "sha256")]
 
 
-def read_parts(source: UrlListSource, index: int, path: str, batch_size: int) -> Iterator[PartRows]:
-    """The file's rows as the sample graph would file them in the ledger: the `batch_size`-row
-    batches of one ledger part together, with the batch id of the first."""
+def plan_blocks(source: UrlListSource, index: int, path: str, batch_size: int) -> Iterator[Task]:
+    """The read tasks of one file: each block of a column-wise Parquet list on its own (so one
+    large file is read and matched by many workers), any other file whole."""
+    if not _columnar(source, path):
+        yield index, path, None
+        return
+    with FileSystems.open(path) as f:
+        total = pq.ParquetFile(f).metadata.num_rows
+    for first_row, rows in block_bounds(batch_size):
+        if first_row >= total:
+            return
+        yield index, path, (first_row, rows)
+
+
+def read_task(source: UrlListSource, task: Task, batch_size: int) -> Iterator[PartRows]:
+    """The blocks of one task, each with the batch id of its first row (see `block_bounds`)."""
+    index, path, span = task
+    if span is not None:
+        yield batch_id(index, span[0]), _parquet_block(source, path, *span)
+        return
     sizes = (rows for _, rows in block_bounds(batch_size))
-    blocks = _parquet_blocks(source, path, sizes) if _columnar(source, path) else _row_blocks(source, path, sizes)
-    for (first_row, _), block in zip(block_bounds(batch_size), blocks):
+    for (first_row, _), block in zip(block_bounds(batch_size), _row_blocks(source, path, sizes)):
         yield batch_id(index, first_row), block
 
 
@@ -68,20 +85,20 @@ def _row_blocks(source: UrlListSource, path: str, sizes: Iterator[int]) -> Itera
         yield samples_to_batch(list(samples), list(reasons))
 
 
-def _parquet_blocks(source: UrlListSource, path: str, sizes: Iterator[int]) -> Iterator[pa.RecordBatch]:
+def _parquet_block(source: UrlListSource, path: str, first_row: int, rows: int) -> pa.RecordBatch:
+    """Rows [first_row, first_row + rows) of a Parquet file, reading only the row groups they span."""
     with FileSystems.open(path) as f:
-        pending: list[pa.RecordBatch] = []
-        held, rows = 0, next(sizes)
-        for batch in pq.ParquetFile(f).iter_batches(batch_size=min(rows, 65_536)):
-            pending.append(batch)
-            held += batch.num_rows
-            while held >= rows:
-                table = pa.Table.from_batches(pending)
-                yield _ledger_rows(source, table.slice(0, rows))
-                pending, held = table.slice(rows).to_batches(), held - rows
-                rows = next(sizes)
-        if held:
-            yield _ledger_rows(source, pa.Table.from_batches(pending))
+        parquet = pq.ParquetFile(f)
+        groups, start, offset = [], 0, 0
+        for g in range(parquet.metadata.num_row_groups):
+            size = parquet.metadata.row_group(g).num_rows
+            if start + size > first_row and start < first_row + rows:
+                if not groups:
+                    offset = first_row - start
+                groups.append(g)
+            start += size
+        table = parquet.read_row_groups(groups) if groups else parquet.schema_arrow.empty_table()
+    return _ledger_rows(source, table.slice(offset, rows))
 
 
 def _ledger_rows(source: UrlListSource, table: pa.Table) -> pa.RecordBatch:

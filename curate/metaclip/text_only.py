@@ -29,7 +29,7 @@ from curate.io.curated_urls import write_url_part
 from curate.io.ledger import write_ledger_part
 from curate.io.source import Progress
 from curate.io.url_list import UrlListSource
-from curate.io.url_list_columns import read_parts
+from curate.io.url_list_columns import plan_blocks, read_task
 from curate.metaclip import balance
 from curate.metaclip.metadata import cached_metadata
 from curate.metaclip.stages import (COUNTS, ENTRY_IDS, KEEP_PROBABILITY, Balance, CountEntries, MatchEntries,
@@ -69,8 +69,12 @@ def _count(counters: ReasonCounters, reasons: list) -> None:
             counters.inc(reason, n)
 
 
+def _plan(indexed_path, source: UrlListSource, batch_size: int):
+    return plan_blocks(source, *indexed_path, batch_size)
+
+
 class _ReadAndMatch(beam.DoFn):
-    """A file -> its blocks, each matched and parked; entry ids of every block to COUNTS."""
+    """A read task -> its blocks, each matched and parked; entry counts to COUNTS once per bundle."""
 
     def __init__(self, source: UrlListSource, batch_size: int, metadata_path: str | None, output: str):
         self.source = source
@@ -93,9 +97,8 @@ class _ReadAndMatch(beam.DoFn):
         ids = np.flatnonzero(self.counts)
         yield beam.pvalue.TaggedOutput(COUNTS, GlobalWindows.windowed_value((ids, self.counts[ids], self.pool)))
 
-    def process(self, indexed_path):
-        index, path = indexed_path
-        for block_id, rows in read_parts(self.source, index, path, self.batch_size):
+    def process(self, task):
+        for block_id, rows in read_task(self.source, task, self.batch_size):
             self.counters.inc("inputs", rows.num_rows)
             self.progress.add(rows.num_rows)
             reasons = _reasons(rows)
@@ -228,9 +231,10 @@ def curate_text(flow, metadata_path: str | None, t: float | None, seed: int) -> 
     schema = build_schema(flow.fields, flow.source.extra_columns())
     size = len(cached_metadata(metadata_path))
 
-    files = (p | "ListFiles" >> beam.Create(list(enumerate(flow.source.files)))
+    tasks = (p | "ListFiles" >> beam.Create(list(enumerate(flow.source.files)))
+             | "PlanBlocks" >> beam.FlatMap(_plan, flow.source, flow.curate.batch_size)
              | "Spread" >> beam.Reshuffle())
-    matched = files | "ReadAndMatch" >> beam.ParDo(
+    matched = tasks | "ReadAndMatch" >> beam.ParDo(
         _ReadAndMatch(flow.source, flow.curate.batch_size, metadata_path, output)).with_outputs(COUNTS, main="parked")
     counted = matched[COUNTS] | "CountEntries" >> beam.CombineGlobally(CountEntries(size))
     flow.facts["MetaCLIP"] = counted | "Summarize" >> beam.Map(summarize, t, size)
