@@ -60,6 +60,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[250_000, 500_000, 1_000_000])
     ap.add_argument("--batch_size", type=int, default=10_000)
+    ap.add_argument("--workers", type=int, default=1,
+                    help="FnApiRunner SDK worker processes (>1: multi_processing; peak RSS is then "
+                         "the runner's process only)")
     args = ap.parse_args()
     captions = markov_captions(max(args.sizes))
     print(f"{'captions':>10}{'pipeline/s':>12}{'bare/s':>10}{'ratio':>7}{'peak RSS MiB':>14}")
@@ -67,8 +70,10 @@ def main():
         for n in sorted(args.sizes):
             path = os.path.join(tmp, f"urls_{n}.parquet")
             write_url_list(path, captions[:n])
+            workers = ["--direct_num_workers", str(args.workers), "--direct_running_mode",
+                       "multi_processing"] if args.workers > 1 else []
             seconds, peak = pipeline_run(path, os.path.join(tmp, f"out_{n}"),
-                                         ["--batch_size", str(args.batch_size)])
+                                         ["--batch_size", str(args.batch_size), *workers])
             bare = bare_matcher_rate(captions[:n])
             rate = n / seconds
             print(f"{n:>10,}{rate:>12,.0f}{bare:>10,.0f}{rate / bare:>7.2f}{peak:>14,.0f}", flush=True)
