@@ -52,8 +52,11 @@ class Flow:
             return self.curate.download
         return self.curate.input is not None and not is_bundled_sample(self.curate.input)
 
+    def schema(self):
+        """The ledger / sidecar schema of the run: core columns, the stages' fields, input columns."""
+        return build_schema(self.fields, self.source.extra_columns())
+
     def write(self, kept: beam.PCollection) -> beam.PCollection:
-        schema = build_schema(self.fields, self.source.extra_columns())
-        cfg = OutputConfig(self.output, schema, self.curate.output_format,
+        cfg = OutputConfig(self.output, self.schema(), self.curate.output_format,
                            self.curate.samples_per_shard, self.run_info, self.source.url_caption_columns())
         return write_outputs(self.p, kept, self.dropped, self.facts, cfg, self.written)

@@ -40,6 +40,17 @@ def by_batch(records: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
         yield part["batch"][0].decode(), part
 
 
+def first_drops(record_groups, reasons: list) -> Iterator[tuple[int, str, float]]:
+    """Sets `reasons[pos]` for each row the records drop (the first record wins; a row already
+    dropped keeps its reason) and yields (pos, keeper uid, distance) for those rows."""
+    for records in record_groups:
+        for record in records:
+            pos = int(record["pos"])
+            if reasons[pos] is None:
+                reasons[pos] = f"dedup:{record['reason'].decode()}"
+                yield pos, record["keeper"].decode(), float(record["distance"])
+
+
 def remaining(keys: np.ndarray, records: list[np.ndarray]) -> np.ndarray:
     """Mask of the rows of one batch's keys that no record drops."""
     if not records:

@@ -11,7 +11,7 @@ import apache_beam as beam
 import numpy as np
 
 from curate.dedup import keys as K
-from curate.dedup.decisions import by_batch
+from curate.dedup.decisions import by_batch, first_drops
 from curate.dedup.eval_stage import ReadEvalSet, eval_facts
 from curate.dedup.near import find_duplicates
 from curate.dedup.options import DedupConfig
@@ -56,14 +56,9 @@ class ApplyDecisions(SampleStage):
 
     def process(self, batch: SampleBatch, decisions):
         reasons: list[str | None] = [None] * len(batch.samples)
-        for records in decisions[batch.id]:
-            for record in records:
-                pos = int(record["pos"])
-                if reasons[pos] is None:
-                    reasons[pos] = f"dedup:{record['reason'].decode()}"
-                    sample = batch.samples[pos]
-                    sample.values[KEEPER] = record["keeper"].decode()
-                    sample.values[DISTANCE] = float(record["distance"])
+        for pos, keeper, distance in first_drops(decisions[batch.id], reasons):
+            batch.samples[pos].values[KEEPER] = keeper
+            batch.samples[pos].values[DISTANCE] = distance
         yield from split_batch(batch, reasons, self.counters)
 
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import apache_beam as beam
 import pyarrow as pa
 
-from curate.io.curated_urls import write_url_part
 from curate.io import spill
+from curate.io.curated_urls import write_url_part
 from curate.io.ledger import write_ledger_part
 from curate.io.run_stats import assemble, write_stats
 from curate.io.shards import shard_count, shard_of, write_shard, write_sizes

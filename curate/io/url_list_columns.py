@@ -28,11 +28,10 @@ _NULL_CORE = [c for c in CORE_COLUMNS if c in ("source_key", "width", "height", 
 def plan_blocks(source: UrlListSource, index: int, path: str, batch_size: int) -> Iterator[Task]:
     """The read tasks of one file: each block of a column-wise Parquet list on its own (so one
     large file is read and matched by many workers), any other file whole."""
-    if not _columnar(source, path):
+    total = _columnar_rows(source, path)
+    if total is None:
         yield index, path, None
         return
-    with FileSystems.open(path) as f:
-        total = pq.ParquetFile(f).metadata.num_rows
     for first_row, rows in block_bounds(batch_size):
         if first_row >= total:
             return
@@ -45,9 +44,13 @@ def read_task(source: UrlListSource, task: Task, batch_size: int) -> Iterator[Pa
     if span is not None:
         yield batch_id(index, span[0]), _parquet_block(source, path, *span)
         return
-    sizes = (rows for _, rows in block_bounds(batch_size))
-    for (first_row, _), block in zip(block_bounds(batch_size), _row_blocks(source, path, sizes)):
-        yield batch_id(index, first_row), block
+    pairs = source.read(path)
+    for first_row, rows in block_bounds(batch_size):
+        block = list(itertools.islice(pairs, rows))
+        if not block:
+            return
+        samples, reasons = zip(*block)
+        yield batch_id(index, first_row), samples_to_batch(list(samples), list(reasons))
 
 
 def block_bounds(batch_size: int) -> Iterator[tuple[int, int]]:
@@ -62,27 +65,23 @@ def block_bounds(batch_size: int) -> Iterator[tuple[int, int]]:
         start = end
 
 
-def _columnar(source: UrlListSource, path: str) -> bool:
+def _columnar_rows(source: UrlListSource, path: str) -> int | None:
+    """The row count of a Parquet list that can be read column-wise (string url and caption,
+    flat other columns); None for any other list."""
     if source.fmt != "parquet":
-        return False
+        return None
     with FileSystems.open(path) as f:
-        schema = pq.read_schema(f)
+        metadata = pq.ParquetFile(f).metadata
+    schema = metadata.schema.to_arrow_schema()
     text = (pa.types.is_string(schema.field(source.url_col).type)
             and pa.types.is_string(schema.field(source.caption_col).type))
-    return text and not any(_nested(f.type) for f in schema)
+    return metadata.num_rows if text and not any(_nested(f.type) for f in schema) else None
 
 
 def _nested(type_: pa.DataType) -> bool:
     if pa.types.is_list(type_) or pa.types.is_large_list(type_):
         return _nested(type_.value_type)
     return pa.types.is_struct(type_) or pa.types.is_map(type_) or pa.types.is_dictionary(type_)
-
-
-def _row_blocks(source: UrlListSource, path: str, sizes: Iterator[int]) -> Iterator[pa.RecordBatch]:
-    pairs = source.read(path)
-    while block := list(itertools.islice(pairs, next(sizes))):
-        samples, reasons = zip(*block)
-        yield samples_to_batch(list(samples), list(reasons))
 
 
 def _parquet_block(source: UrlListSource, path: str, first_row: int, rows: int) -> pa.RecordBatch:

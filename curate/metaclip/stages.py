@@ -1,7 +1,7 @@
 """MetaCLIP curation as Beam stages: Match -> CountEntries (global) -> Balance.
 
-Only small values cross the graph for the global step: each batch sends the concatenated
-entry ids of its captions, combined into one count array that reaches Balance as a side input.
+Only small values cross the graph for the global step: each batch sends its distinct entry ids
+and their counts, combined into one count array that reaches Balance as a side input.
 """
 from __future__ import annotations
 
@@ -49,12 +49,14 @@ class MatchEntries(SampleStage):
             all_ids.extend(ids)
             reasons.append(None if ids else "metaclip:no_match")
         self.counters.inc("metaclip_in", len(batch.samples))
-        yield beam.pvalue.TaggedOutput(COUNTS, (np.array(all_ids, dtype=np.int64), len(batch.samples)))
+        yield beam.pvalue.TaggedOutput(COUNTS, (*np.unique(np.array(all_ids, dtype=np.int64), return_counts=True),
+                                                len(batch.samples)))
         yield from split_batch(batch, reasons, self.counters)
 
 
 class CountEntries(beam.CombineFn):
-    """(entry ids, captions) per batch -> (count per entry, pool size) over the whole pool."""
+    """(distinct entry ids, their counts, captions) per batch or bundle -> (count per entry,
+    pool size) over the whole pool."""
 
     def __init__(self, size: int):
         self.size = size
@@ -63,14 +65,9 @@ class CountEntries(beam.CombineFn):
         return np.zeros(self.size, dtype=np.int64), 0
 
     def add_input(self, acc, batch_counts):
-        """(entry ids, captions), or (distinct entry ids, their counts, captions)."""
         counts, pool = acc
-        if len(batch_counts) == 3:
-            ids, times, n = batch_counts
-            np.add.at(counts, ids, times)
-        else:
-            ids, n = batch_counts
-            counts += np.bincount(ids, minlength=self.size)
+        ids, times, n = batch_counts
+        np.add.at(counts, ids, times)
         return counts, pool + n
 
     def merge_accumulators(self, accs):
@@ -98,7 +95,7 @@ class Balance(SampleStage):
     def judge_batch(self, samples, counted):
         counts, pool = counted
         t = self.t if self.t is not None else balance.auto_t(pool)
-        probabilities = _probabilities(counts, t)
+        probabilities = cached_probabilities(counts, t)
         kept, keep_prob = balance.select(balance.uid_keys([s.uid for s in samples]),
                                          [s.values[ENTRY_IDS] for s in samples], probabilities, self.seed)
         for sample, p in zip(samples, keep_prob):
@@ -106,10 +103,12 @@ class Balance(SampleStage):
         return [None if k else "balanced_out" for k in kept]
 
 
+FIELDS = {**MatchEntries.fields, **Balance.fields}  # the ledger columns MetaCLIP curation adds
+
 _PROBABILITY_CACHE: dict = {}
 
 
-def _probabilities(counts: np.ndarray, t: float) -> np.ndarray:
+def cached_probabilities(counts: np.ndarray, t: float) -> np.ndarray:
     """p_e for the whole metadata, computed once per worker for the side input's value."""
     key = (id(counts), t)
     if key not in _PROBABILITY_CACHE:
@@ -147,7 +146,7 @@ class MetaclipCuration(beam.PTransform):
         self.metadata_path = metadata_path
         self.t = t
         self.seed = seed
-        self.fields = {**MatchEntries.fields, **Balance.fields}
+        self.fields = dict(FIELDS)
 
     def expand(self, batches):
         size = len(cached_metadata(self.metadata_path))

@@ -20,6 +20,7 @@ import pyarrow as pa
 from apache_beam.transforms.window import GlobalWindows
 
 from curate.dedup import keys as K
+from curate.dedup.decisions import first_drops
 from curate.dedup.options import dedup_config
 from curate.dedup.signatures import DISTANCE, FIELDS as DEDUP_FIELDS, KEEPER, as_score
 from curate.dedup.stage import FindNearDuplicates, merge_facts
@@ -32,8 +33,8 @@ from curate.io.url_list import UrlListSource
 from curate.io.url_list_columns import plan_blocks, read_task
 from curate.metaclip import balance
 from curate.metaclip.metadata import cached_metadata
-from curate.metaclip.stages import (COUNTS, ENTRY_IDS, KEEP_PROBABILITY, Balance, CountEntries, MatchEntries,
-                                    _probabilities, shared_matcher, summarize)
+from curate.metaclip.stages import (COUNTS, ENTRY_IDS, FIELDS as METACLIP_FIELDS, KEEP_PROBABILITY,
+                                    CountEntries, cached_probabilities, shared_matcher, summarize)
 from curate.sample import ledger_part_of
 from curate.stage import ReasonCounters
 
@@ -148,7 +149,7 @@ class _BalanceAndKey(beam.DoFn):
         flat = np.asarray(id_lists.take(pa.array(live, pa.int64())).flatten(), dtype=np.int64)
         uids = rows.column("uid").to_pylist()
         kept, keep_prob = balance.select_flat(balance.uid_keys([uids[i] for i in live]), lengths, flat,
-                                              _probabilities(counts, t), self.seed)
+                                              cached_probabilities(counts, t), self.seed)
         probability = np.full(rows.num_rows, np.nan)
         probability[live] = keep_prob
         for i, k in zip(live, kept):
@@ -195,14 +196,9 @@ class _WriteBlock(beam.DoFn):
         reasons = _reasons(rows)
         keeper: list = [None] * rows.num_rows
         distance: list = [None] * rows.num_rows
-        for records in decisions[block_id]:
-            for record in records:
-                pos = int(record["pos"])
-                if reasons[pos] is None:
-                    reasons[pos] = f"dedup:{record['reason'].decode()}"
-                    keeper[pos] = record["keeper"].decode()
-                    distance[pos] = float(record["distance"])
-                    self.counters.inc(reasons[pos])
+        for pos, keeper_uid, how_far in first_drops(decisions[block_id], reasons):
+            keeper[pos], distance[pos] = keeper_uid, how_far
+            self.counters.inc(reasons[pos])
         extra = {}
         if any(k is not None for k in keeper):
             extra = {KEEPER: pa.array(keeper, pa.string()), DISTANCE: pa.array(distance, pa.float32())}
@@ -218,17 +214,16 @@ class _WriteBlock(beam.DoFn):
 def curate_text(flow, metadata_path: str | None, t: float | None, seed: int) -> None:
     """Builds the graph on the flow; the flow's writer gets ledger and URL parts already written."""
     from curate.dedup.stage import dedup_from_options
-    from curate.io.table import build_schema
 
     p, output = flow.p, flow.output
     dedup = dedup_from_options(flow.options)  # None with --dedup none; else URL/sha/pHash grouping
     cfg = dedup.cfg if dedup is not None else None
     # the ledger schema and column order of the sample graph: MetaCLIP, ImageFacts, Dedup
-    flow.fields.update({**MatchEntries.fields, **Balance.fields})
+    flow.fields.update(METACLIP_FIELDS)
     flow.fields.update(ImageFacts.fields)
     if dedup is not None:
         flow.fields.update(DEDUP_FIELDS)
-    schema = build_schema(flow.fields, flow.source.extra_columns())
+    schema = flow.schema()
     size = len(cached_metadata(metadata_path))
 
     tasks = (p | "ListFiles" >> beam.Create(list(enumerate(flow.source.files)))
