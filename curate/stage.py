@@ -106,3 +106,50 @@ class ApplyStage(beam.PTransform):
         out = batches | beam.ParDo(self.dofn, *self.side_inputs).with_output_types(
             SampleBatch).with_outputs(DROPPED, main="kept")
         return StageOutput(out.kept, [out[DROPPED]])
+
+
+class Unparked(beam.DoFn):
+    """Runs a SampleStage on parked batches: fetches each one, then judges it as usual."""
+
+    def __init__(self, dofn: SampleStage):
+        self.dofn = dofn
+
+    def setup(self):
+        self.dofn.setup()
+
+    def teardown(self):
+        self.dofn.teardown()
+
+    def process(self, ref, *side_inputs):
+        from curate.io.spill import fetch_batch
+
+        yield from self.dofn.process(fetch_batch(ref), *side_inputs)
+
+
+class ApplyParked(ApplyStage):
+    """ApplyStage for a stage that waits for a global value (counts, cuts, centroids).
+
+    A runner holds a PCollection that waits for a side input until the value exists (the whole
+    pool, images included, in memory on FnApiRunner); here each batch waits on storage under
+    `<output>/_spill/` and only its name travels.
+    """
+
+    def __init__(self, dofn: SampleStage, output: str, *side_inputs, label: str | None = None):
+        super().__init__(dofn, *side_inputs, label=label)
+        self.output = output
+
+    def expand(self, batches):
+        return park_and_apply(batches, self.dofn, self.output, self.label, *self.side_inputs)
+
+
+def park_and_apply(batches, dofn: SampleStage, output: str, name: str, *side_inputs) -> StageOutput:
+    refs = batches | "Park" >> beam.Map(park_batch_as, output, name)
+    out = refs | "Apply" >> beam.ParDo(Unparked(dofn), *side_inputs).with_output_types(
+        SampleBatch).with_outputs(DROPPED, main="kept")
+    return StageOutput(out.kept, [out[DROPPED]])
+
+
+def park_batch_as(batch: SampleBatch, output: str, name: str):
+    from curate.io.spill import park_batch
+
+    return park_batch(output, name.replace("/", "_"), batch)

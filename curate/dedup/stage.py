@@ -20,7 +20,8 @@ from curate.dedup.signatures import DISTANCE, EMBEDDINGS, EVAL_MATCHES, FIELDS, 
 from curate.errors import UsageError
 from curate.io.source import Source
 from curate.sample import SampleBatch
-from curate.stage import DROPPED, SampleStage, StageOutput, split_batch
+from curate.io.spill import fetch_batch
+from curate.stage import DROPPED, SampleStage, StageOutput, Unparked, park_batch_as, split_batch
 
 FACTS = "facts"
 
@@ -49,17 +50,24 @@ def _near_duplicates(keys: np.ndarray, cfg: DedupConfig):
 
 
 class ApplyDecisions(SampleStage):
-    """Drops the samples the global steps decided against, naming keeper and distance."""
+    """Drops the samples the global steps decided against, naming keeper and distance.
+
+    Input: a parked batch joined with its drop records by batch id (CoGroupByKey), so a worker
+    fetches one batch and only that batch's decisions.
+    """
 
     name = "dedup"
     fields = FIELDS
 
-    def process(self, batch: SampleBatch, decisions):
-        reasons: list[str | None] = [None] * len(batch.samples)
-        for pos, keeper, distance in first_drops(decisions[batch.id], reasons):
-            batch.samples[pos].values[KEEPER] = keeper
-            batch.samples[pos].values[DISTANCE] = distance
-        yield from split_batch(batch, reasons, self.counters)
+    def process(self, joined):
+        _, parts = joined
+        for ref in parts["batch"]:
+            batch = fetch_batch(ref)
+            reasons: list[str | None] = [None] * len(batch.samples)
+            for pos, keeper, distance in first_drops(parts["drops"], reasons):
+                batch.samples[pos].values[KEEPER] = keeper
+                batch.samples[pos].values[DISTANCE] = distance
+            yield from split_batch(batch, reasons, self.counters)
 
 
 def merge_facts(named) -> dict:
@@ -82,10 +90,11 @@ class FindNearDuplicates(beam.PTransform):
 class Dedup(beam.PTransform):
     """Batches -> StageOutput: deduplicated batches, dropped rows, facts for stats.json."""
 
-    def __init__(self, cfg: DedupConfig, eval_source: Source | None = None, batch_size: int = 1000,
+    def __init__(self, cfg: DedupConfig, output: str, eval_source: Source | None = None, batch_size: int = 1000,
                  eval_fetch: beam.PTransform | None = None, eval_embed: beam.PTransform | None = None):
         super().__init__()
         self.cfg = cfg
+        self.output = output  # batches wait for decisions under <output>/_spill/
         self.eval_source = eval_source
         self.batch_size = batch_size
         self.eval_fetch = eval_fetch  # the download stage, when the eval set is a URL list
@@ -99,7 +108,11 @@ class Dedup(beam.PTransform):
             eval_set = batches.pipeline | "EvalSet" >> ReadEvalSet(
                 self.eval_source, self.batch_size, self.eval_fetch, self.eval_embed, cfg.embeddings)
             eval_side = [beam.pvalue.AsSingleton(eval_set)]
-        signed = batches | "Signatures" >> beam.ParDo(Signatures(cfg), *eval_side).with_output_types(
+        signatures = Signatures(cfg)
+        if eval_side:  # the batches wait for the eval set: on storage, not in the runner
+            batches = batches | "ParkForEval" >> beam.Map(park_batch_as, self.output, "dedup_eval")
+            signatures = Unparked(signatures)
+        signed = batches | "Signatures" >> beam.ParDo(signatures, *eval_side).with_output_types(
             SampleBatch).with_outputs(DROPPED, KEYS, EMBEDDINGS, EVAL_MATCHES, main="kept")
         dropped, facts, decisions = [signed[DROPPED]], [], []
         if cfg.grouping:
@@ -118,8 +131,10 @@ class Dedup(beam.PTransform):
         kept = signed.kept
         if decisions:
             all_drops = tuple(decisions) | "AllDecisions" >> beam.Flatten()
-            applied = kept | "Apply" >> beam.ParDo(ApplyDecisions(), beam.pvalue.AsMultiMap(all_drops)).with_output_types(
-                SampleBatch).with_outputs(DROPPED, main="kept")
+            parked = kept | "Park" >> beam.Map(lambda b, out: (b.id, park_batch_as(b, out, "dedup")), self.output)
+            applied = ({"batch": parked, "drops": all_drops} | "JoinDecisions" >> beam.CoGroupByKey()
+                       | "Apply" >> beam.ParDo(ApplyDecisions()).with_output_types(
+                           SampleBatch).with_outputs(DROPPED, main="kept"))
             kept = applied.kept
             dropped.append(applied[DROPPED])
         merged = None
@@ -129,7 +144,7 @@ class Dedup(beam.PTransform):
         return StageOutput(kept, dropped, merged)
 
 
-def dedup_from_options(options) -> Dedup | None:
+def dedup_from_options(options, output: str = "") -> Dedup | None:
     """The Dedup stage the flags ask for (None with --dedup none and no eval set); checks them."""
     from curate.dedup.eval_set import open_eval_source
     from curate.dedup.options import dedup_config
@@ -153,7 +168,7 @@ def dedup_from_options(options) -> Dedup | None:
         fetch = Download(config_from_options(options), None)
     if cfg.eval_cosine is not None:
         embed = _embedder(scoring, cfg.embeddings)
-    return Dedup(cfg, eval_source, run.batch_size, fetch, embed)
+    return Dedup(cfg, output, eval_source, run.batch_size, fetch, embed)
 
 
 def _embedder(scoring, vector_names: tuple[str, ...]):
@@ -176,5 +191,5 @@ def _scoring(options):
 
 def apply_dedup(flow, batches, label: str = "Dedup"):
     """Recipes' one line: dedup the batches as the flags say (unchanged with --dedup none)."""
-    stage = dedup_from_options(flow.options)
+    stage = dedup_from_options(flow.options, flow.output)
     return batches if stage is None else flow.apply(label, stage, batches)

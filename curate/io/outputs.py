@@ -1,4 +1,9 @@
-"""Wire the end of every recipe: ledger, shards, curated URL list, stats.json."""
+"""Wire the end of every recipe: ledger, shards, curated URL list, stats.json.
+
+Nothing heavy waits in a runner or goes through a shuffle: kept batches become fragments on
+storage where they are (fragments.py), ledger and URL rows are parked per part and only their
+file names are grouped, and shards are numbered from per-batch counts (shard_plan.py).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,11 +13,11 @@ import pyarrow as pa
 
 from curate.io import spill
 from curate.io.curated_urls import write_url_part
+from curate.io.fragments import LEDGER, UIDS, URLS, FinishFragment, WriteFragment, duplicate_rows
 from curate.io.ledger import write_ledger_part
 from curate.io.run_stats import assemble, write_stats
-from curate.io.shards import shard_count, shard_of, write_shard, write_sizes
-from curate.io.ledger_batch import samples_to_batch
-from curate.sample import SampleBatch
+from curate.io.shard_plan import plan_shards, write_shard
+from curate.io.shards import write_sizes
 
 
 @dataclass
@@ -25,25 +30,22 @@ class OutputConfig:
     url_columns: tuple[str, str] = ("url", "caption")  # the input's names, reused in the URL list
 
 
-def _kept_rows(batch: SampleBatch):
-    return batch.ledger_part, samples_to_batch(batch.samples, [None] * len(batch.samples))
+class WriteParts(beam.PTransform):
+    """(part, Arrow rows) from anywhere -> one file per part; rows wait on storage, names are grouped."""
 
+    def __init__(self, kind: str, output: str, write):
+        super().__init__()
+        self.kind = kind
+        self.output = output
+        self.write = write
 
-def _url_rows(batch: SampleBatch):
-    without_image = [s for s in batch.samples if s.image is None]
-    if without_image:
-        yield batch.ledger_part, samples_to_batch(without_image, [None] * len(without_image))
-
-
-def _with_images(batch: SampleBatch):
-    samples = [s for s in batch.samples if s.image is not None]
-    if samples:
-        yield SampleBatch(batch.id, samples)
-
-
-def _to_shards(batch: SampleBatch, shards: int):
-    for sample in batch.samples:
-        yield shard_of(sample.uid, shards), sample
+    def expand(self, rows):
+        kind, output, write = self.kind, self.output, self.write
+        return (
+            rows | "Park" >> beam.MapTuple(lambda part, batch: (part, spill.park_rows(output, kind, part, batch)))
+            | "GroupByPart" >> beam.GroupByKey()
+            | "Write" >> beam.MapTuple(lambda part, paths: write(part, [spill.fetch(p) for p in sorted(set(paths))]))
+        )
 
 
 def write_outputs(p, kept, dropped: list, facts: dict, cfg: OutputConfig, written: dict | None = None):
@@ -52,29 +54,27 @@ def write_outputs(p, kept, dropped: list, facts: dict, cfg: OutputConfig, writte
     `written`: summaries of ledger and URL parts that a recipe's own graph already wrote.
     """
     written = written or {}
-    kept_rows = kept | "KeptRows" >> beam.Map(_kept_rows)
+    fragments = kept | "Fragment" >> beam.ParDo(
+        WriteFragment(cfg.output, cfg.schema, cfg.output_format)).with_outputs(UIDS, main="fragments")
+    duplicates = (fragments[UIDS] | "GroupUids" >> beam.GroupByKey()
+                  | "DuplicateRows" >> beam.FlatMap(duplicate_rows))
+    finished = (
+        {"fragment": fragments.fragments | "ById" >> beam.Map(lambda f: (f.id, f)), "duplicates": duplicates}
+        | "JoinDuplicates" >> beam.CoGroupByKey()
+        | "Finish" >> beam.ParDo(FinishFragment(cfg.output)).with_outputs(LEDGER, URLS, main="finished")
+    )
     ledger = (
-        (*dropped, kept_rows) | "AllLedgerRows" >> beam.Flatten()
-        | "GroupLedgerParts" >> beam.GroupByKey()
-        | "WriteLedger" >> beam.Map(lambda kv: write_ledger_part(*kv, cfg.output, cfg.schema))
+        (*dropped, finished[LEDGER]) | "AllLedgerRows" >> beam.Flatten()
+        | "WriteLedger" >> WriteParts("ledger", cfg.output, lambda part, rows: write_ledger_part(
+            part, rows, cfg.output, cfg.schema))
     )
-    urls = (
-        kept | "UrlRows" >> beam.FlatMap(_url_rows)
-        | "GroupUrlParts" >> beam.GroupByKey()
-        | "WriteUrls" >> beam.Map(lambda kv: write_url_part(*kv, cfg.output, cfg.schema, cfg.url_columns))
-    )
-    # only batches holding images continue to the shard writer: a text-only run buffers nothing here
-    images = kept | "WithImages" >> beam.FlatMap(_with_images).with_output_types(SampleBatch)
-    n_shards = (
-        images | "CountImages" >> beam.Map(lambda b: len(b.samples))
-        | "SumImages" >> beam.CombineGlobally(sum)
-        | "ShardCount" >> beam.Map(shard_count, cfg.samples_per_shard)
-    )
+    urls = finished[URLS] | "WriteUrls" >> WriteParts("urls", cfg.output, lambda part, rows: write_url_part(
+        part, rows, cfg.output, cfg.schema, cfg.url_columns))
     shards = (
-        images | "KeyByShard" >> beam.FlatMap(_to_shards, beam.pvalue.AsSingleton(n_shards))
-        | "GroupShards" >> beam.GroupByKey()
-        | "WriteShards" >> beam.Map(
-            lambda kv: write_shard(kv[0], list(kv[1]), cfg.output, cfg.schema, cfg.output_format))
+        finished.finished | "BatchCounts" >> beam.combiners.ToList()
+        | "PlanShards" >> beam.FlatMap(plan_shards, cfg.samples_per_shard)
+        | "SpreadShards" >> beam.Reshuffle()
+        | "WriteShards" >> beam.Map(write_shard, cfg.output, cfg.schema, cfg.output_format)
     )
     ledger = (ledger, *written.get("ledger", ())) | "AllLedgerParts" >> beam.Flatten()
     urls = (urls, *written.get("urls", ())) | "AllUrlParts" >> beam.Flatten()

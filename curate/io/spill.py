@@ -1,4 +1,7 @@
-"""Arrow record batches parked on disk while a stage waits for a global value.
+"""Batches parked on disk while they wait for a global value: the engine carries only their names.
+
+Arrow record batches (the column-wise text graph, ledger rows) and whole SampleBatches with
+their images (stages that wait for counts, cuts or dedup decisions) are parked the same way.
 
 A runner keeps a PCollection that waits for a side input (global counts, dedup decisions) in
 memory on FnApiRunner; parking each batch in a file and passing only its name keeps a worker's
@@ -7,6 +10,8 @@ Files live under `<output>/_spill/`, are named by stage and batch (a retried bun
 same file) and are removed with the folder when the run's outputs are complete.
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
@@ -38,3 +43,45 @@ def remove_all(output: str) -> None:
     folder = fs.join(output, SPILL_DIR)
     if FileSystems.exists(folder):
         FileSystems.delete([folder])
+
+
+def park_batch(output: str, stage: str, batch) -> "BatchRef":
+    """Write a SampleBatch (images included) under _spill/ and return the small reference to it."""
+    import pickle
+
+    from curate.sample import batch_state
+
+    path = spill_path(output, stage, batch.id).removesuffix(".arrow") + ".batch"
+    with fs.atomic_write(path) as f:
+        f.write(pickle.dumps(batch_state(batch), protocol=pickle.HIGHEST_PROTOCOL))
+    return BatchRef(batch.id, path, len(batch.samples))
+
+
+def fetch_batch(ref: "BatchRef"):
+    import pickle
+
+    from curate.sample import rebuild_batch
+
+    with FileSystems.open(ref.path) as f:
+        return rebuild_batch(*pickle.loads(f.read()))
+
+
+def park_rows(output: str, kind: str, part: str, rows: pa.RecordBatch) -> str:
+    """Park ledger-style rows of one part; the name is a digest of their uids and reasons, so a
+    retried bundle rewrites the same file and two stages' rows never collide."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=12)
+    for name in ("uid", "reason"):
+        if name in rows.schema.names:
+            for value in rows.column(name).to_pylist():
+                digest.update(f"{value}\x00".encode("utf-8", "surrogatepass"))
+    return park(fs.join(output, SPILL_DIR, kind, part, f"{digest.hexdigest()}.arrow"), rows)
+
+
+class BatchRef(NamedTuple):
+    """What travels through the engine in place of a parked batch."""
+
+    id: str
+    path: str
+    size: int

@@ -1,0 +1,147 @@
+"""Fragments: what the worker holding a batch's images writes before shard numbers exist.
+
+Images never travel to a shard writer. The last stage's worker turns each kept batch into a
+fragment under `<output>/_spill/fragments/`: the tar records of its samples (or, for Parquet
+output, their bytes in an Arrow file), their sidecar rows and the batch's ledger rows. Only
+`(uid -> batch, row)` keys and per-batch counts travel on: the engine groups uids so that two
+rows that are one sample never both reach a shard (the later one is `input:duplicate_row`),
+and a small global step over per-batch counts numbers the shards (shard_plan.py), which are
+then assembled by copying the fragments' bytes.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curate.io import files as fs
+from curate.io import spill
+from curate.io.ledger_batch import samples_to_batch
+from curate.io.shards import sample_members, sidecar_row, sidecar_schema, tar_record
+from curate.io.table import rows_to_table
+from curate.sample import SampleBatch, ledger_part_of
+from curate.stage import ReasonCounters
+
+DUPLICATE_ROW = "input:duplicate_row"
+UIDS = "uids"
+LEDGER = "ledger"
+URLS = "urls"
+# private sidecar columns: row in the batch's ledger rows, byte range in the tar fragment, image facts
+ROW, START, END, IMAGE_BYTES, FORMAT, IMAGE = "_row", "_start", "_end", "_image_bytes", "_format", "_image"
+HAS_IMAGE = "_has_image"
+
+
+class Fragment(NamedTuple):
+    id: str  # the batch id
+    rows: int  # kept rows of the batch, with and without images
+
+
+class Finished(NamedTuple):
+    id: str
+    images: int  # rows that go to shards, after duplicate rows left
+    sidecar: str  # path of their sidecar rows (with byte ranges)
+
+
+def fragment_path(output: str, batch_id: str, suffix: str) -> str:
+    return fs.join(output, spill.SPILL_DIR, "fragments", f"{batch_id}.{suffix}")
+
+
+class WriteFragment(beam.DoFn):
+    """Kept batch -> its fragment on storage; emits the batch's size and its (uid, (batch, row)) keys."""
+
+    def __init__(self, output: str, schema: pa.Schema, fmt: str):
+        self.output = output
+        self.schema = schema
+        self.fmt = fmt
+
+    def process(self, batch: SampleBatch):
+        samples = sorted(batch.samples, key=lambda s: s.uid)  # stable: equal uids keep input order
+        ledger = samples_to_batch(samples, [None] * len(samples))
+        has_image = pa.array([s.image is not None for s in samples], pa.bool_())
+        spill.park(fragment_path(self.output, batch.id, "ledger.arrow"), ledger.append_column(HAS_IMAGE, has_image))
+        with_image = [(i, s) for i, s in enumerate(samples) if s.image is not None]
+        if with_image:
+            spill.park(fragment_path(self.output, batch.id, "sidecar.arrow"), self._images(batch.id, with_image))
+        yield Fragment(batch.id, len(samples))
+        for i, sample in enumerate(samples):
+            yield beam.pvalue.TaggedOutput(UIDS, (sample.uid, (batch.id, i)))
+
+    def _images(self, batch_id: str, with_image) -> pa.RecordBatch:
+        rows = [sidecar_row(s) for _, s in with_image]
+        extra = {ROW: [i for i, _ in with_image], IMAGE_BYTES: [len(s.image) for _, s in with_image],
+                 FORMAT: [s.image_format for _, s in with_image]}
+        if self.fmt == "parquet":
+            extra[IMAGE] = [s.image for _, s in with_image]
+        else:
+            starts, ends, offset = [], [], 0
+            with fs.atomic_write(fragment_path(self.output, batch_id, "tar")) as f:
+                for row, (_, sample) in zip(rows, with_image):
+                    starts.append(offset)
+                    for name, data in sample_members(sample, row):
+                        record = tar_record(name, data)
+                        f.write(record)
+                        offset += len(record)
+                    ends.append(offset)
+            extra[START], extra[END] = starts, ends
+        table = rows_to_table(rows, sidecar_schema(self.schema))
+        for name, values in extra.items():
+            table = table.append_column(name, pa.array(values))
+        return table.combine_chunks().to_batches()[0]
+
+
+def duplicate_rows(uid_locations):
+    """(uid, [(batch, row), ...]) -> (batch, row) of every copy after the first in input order."""
+    _, locations = uid_locations
+    locations = sorted(locations)
+    for batch_id, row in locations[1:]:
+        yield batch_id, row
+
+
+class FinishFragment(beam.DoFn):
+    """A fragment and its duplicate rows -> ledger rows, curated URL rows, and what goes to shards."""
+
+    def __init__(self, output: str):
+        self.output = output
+
+    def setup(self):
+        self.counters = ReasonCounters()
+
+    def process(self, joined):
+        batch_id, parts = joined
+        if not parts["fragment"]:
+            return
+        duplicates = np.array(sorted(set(parts["duplicates"])), dtype=np.int64)
+        ledger = spill.fetch(fragment_path(self.output, batch_id, "ledger.arrow"))
+        is_dup = np.zeros(ledger.num_rows, dtype=bool)
+        is_dup[duplicates] = True
+        has_image = ledger.column(HAS_IMAGE).to_numpy(zero_copy_only=False)
+        ledger = ledger.drop_columns([HAS_IMAGE])
+        part = ledger_part_of(batch_id)
+        if is_dup.any():
+            self.counters.inc(f"dropped_{DUPLICATE_ROW}", int(is_dup.sum()))
+            ledger = _mark_duplicates(ledger, is_dup)
+        yield beam.pvalue.TaggedOutput(LEDGER, (part, ledger))
+        urls = ~has_image & ~is_dup
+        if urls.any():
+            yield beam.pvalue.TaggedOutput(URLS, (part, ledger.filter(pa.array(urls))))
+        if not (has_image & ~is_dup).any():
+            return
+        path = fragment_path(self.output, batch_id, "sidecar.arrow")
+        sidecar = spill.fetch(path)
+        if is_dup.any():
+            keep = ~pc.is_in(sidecar.column(ROW), value_set=pa.array(duplicates)).to_numpy(zero_copy_only=False)
+            sidecar = sidecar.filter(pa.array(keep))
+            path = spill.park(fragment_path(self.output, batch_id, "shard.arrow"), sidecar)
+        yield Finished(batch_id, sidecar.num_rows, path)
+
+
+def _mark_duplicates(ledger: pa.RecordBatch, is_dup: np.ndarray) -> pa.RecordBatch:
+    mask = pa.array(is_dup)
+    columns = dict(zip(ledger.schema.names, ledger.columns))
+    columns["status"] = pc.if_else(mask, "dropped", columns["status"])
+    columns["reason"] = pc.if_else(mask, DUPLICATE_ROW, columns["reason"].cast(pa.string()))
+    return pa.RecordBatch.from_arrays(list(columns.values()), names=list(columns))
+
