@@ -48,10 +48,19 @@ def sample_members(sample: Sample, row: dict) -> list[tuple[str, bytes]]:
     meta = {k: v for k, v in row.items() if v is not None}
     return [
         (f"{sample.uid}.{sample.image_format or 'jpg'}", sample.image),
-        (f"{sample.uid}.txt", sample.caption.encode("utf-8")),
+        *((f"{sample.uid}.{ext}", text.encode("utf-8")) for ext, text in text_members(sample)),
         (f"{sample.uid}.json", json.dumps(meta, ensure_ascii=False, sort_keys=True,
                                           default=_json_default).encode("utf-8")),
     ]
+
+
+def text_members(sample: Sample) -> list[tuple[str, str]]:
+    """`txt` (the training text: the alt-text, or the synthetic caption where the caption mix
+    chose it) and, for a captioned sample, `syn.txt` (its first synthetic caption)."""
+    synthetic = sample.values.get("syn_caption")
+    if synthetic is None:
+        return [("txt", sample.caption)]
+    return [("txt", synthetic if sample.values.get("txt_is_synthetic") else sample.caption), ("syn.txt", synthetic)]
 
 
 def tar_record(name: str, data: bytes) -> bytes:
