@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curate.io.duplicate_rows import DUPLICATE_ROW
 from curate.io import files as fs
 from curate.io import spill
 from curate.io.ledger_batch import samples_to_batch
@@ -25,7 +26,6 @@ from curate.io.table import rows_to_table
 from curate.sample import SampleBatch, ledger_part_of
 from curate.stage import ReasonCounters
 
-DUPLICATE_ROW = "input:duplicate_row"
 UIDS = "uids"
 LEDGER = "ledger"
 URLS = "urls"
@@ -90,14 +90,6 @@ class WriteFragment(beam.DoFn):
         for name, values in extra.items():
             table = table.append_column(name, pa.array(values))
         return table.combine_chunks().to_batches()[0]
-
-
-def duplicate_rows(uid_locations):
-    """(uid, [(batch, row), ...]) -> (batch, row) of every copy after the first in input order."""
-    _, locations = uid_locations
-    locations = sorted(locations)
-    for batch_id, row in locations[1:]:
-        yield batch_id, row
 
 
 class FinishFragment(beam.DoFn):

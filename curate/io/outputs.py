@@ -13,7 +13,8 @@ import pyarrow as pa
 
 from curate.io import spill
 from curate.io.curated_urls import write_url_part
-from curate.io.fragments import LEDGER, UIDS, URLS, FinishFragment, WriteFragment, duplicate_rows
+from curate.io.duplicate_rows import later_copies
+from curate.io.fragments import LEDGER, UIDS, URLS, FinishFragment, WriteFragment
 from curate.io.ledger import write_ledger_part
 from curate.io.run_stats import assemble, write_stats
 from curate.io.shard_plan import plan_shards, write_shard
@@ -57,7 +58,7 @@ def write_outputs(p, kept, dropped: list, facts: dict, cfg: OutputConfig, writte
     fragments = kept | "Fragment" >> beam.ParDo(
         WriteFragment(cfg.output, cfg.schema, cfg.output_format)).with_outputs(UIDS, main="fragments")
     duplicates = (fragments[UIDS] | "GroupUids" >> beam.GroupByKey()
-                  | "DuplicateRows" >> beam.FlatMap(duplicate_rows))
+                  | "LaterCopies" >> beam.FlatMap(later_copies))
     finished = (
         {"fragment": fragments.fragments | "ById" >> beam.Map(lambda f: (f.id, f)), "duplicates": duplicates}
         | "JoinDuplicates" >> beam.CoGroupByKey()
