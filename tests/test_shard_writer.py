@@ -111,3 +111,32 @@ def test_identical_url_rows_are_one_kept_row(tmp_path):
     urls = pd.read_parquet(tmp_path / "out" / "curated_urls")
     assert urls.uid.is_unique
     assert stats["inputs"] == 3
+
+
+@pytest.mark.parametrize("moment", ["fragments", "shards"])
+def test_a_run_killed_while_writing_reruns_to_the_same_output(folder, tmp_path, moment):
+    """kill -9 once fragments (or the first shard) exist, rerun into the same output: same files."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [*ARGS, "--batch_size", "3", "--input", str(folder), "--runner", "FnApiRunner"]
+    run_curate(*args[:-2], output=tmp_path / "clean")
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "curate.run", *args, "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    watch = out / "_spill" / "fragments" if moment == "fragments" else out / "shards"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if watch.exists() and any(watch.iterdir()):
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    proc.wait()
+    run_curate(*args[:-2], output=out)
+    assert shard_bytes(out) == shard_bytes(tmp_path / "clean")
+    pd.testing.assert_frame_equal(read_ledger(out), read_ledger(tmp_path / "clean"))
+    assert not (out / "_spill").exists()
+    leftovers = [p for p in out.rglob("*") if ".tmp-" in p.name]
+    assert leftovers == []
