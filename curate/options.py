@@ -53,10 +53,12 @@ class CurateOptions(PipelineOptions):
 
 def option_groups() -> list[type[PipelineOptions]]:
     """Every curate options class, in --help order."""
+    from curate.balance.options import BalanceOptions
     from curate.dedup.options import DedupOptions
     from curate.download.options import DownloadOptions
     from curate.metaclip.options import MetaclipOptions
     from curate.runners.placement import PlacementOptions
     from curate.score.options import ScoreOptions
 
-    return [CurateOptions, MetaclipOptions, DownloadOptions, ScoreOptions, DedupOptions, PlacementOptions]
+    return [CurateOptions, MetaclipOptions, DownloadOptions, ScoreOptions, DedupOptions, BalanceOptions,
+            PlacementOptions]

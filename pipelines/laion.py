@@ -6,6 +6,7 @@ read -> English (fastText lid; LAION used CLD3) -> [download] -> image facts -> 
 """
 from __future__ import annotations
 
+from curate.balance.stage import apply_balance, balance_from_options
 from curate.filters.basic import english_filter
 from curate.score import recipe
 
@@ -16,7 +17,8 @@ DEFAULTS: dict = {"clip_model": "ViT-B-32-quickgelu", "clip_pretrained": "openai
 
 def prepare(options, source) -> None:
     recipe.prepare(options)
+    balance_from_options(options)
 
 
 def build(flow):
-    return recipe.build(flow, "English", english_filter())
+    return apply_balance(flow, recipe.build(flow, "English", english_filter()))

@@ -25,6 +25,11 @@ def vector_name(role: str) -> str:
     return f"{role}_embedding"
 
 
+def text_vector_name(role: str) -> str:
+    """The Sample.vectors key of a role's caption embedding (fp16, L2-normalized, 1-D)."""
+    return f"{role}_text_embedding"
+
+
 def folder(role: str) -> str:
     return f"{EMBEDDINGS_DIR}/{role}"
 

@@ -36,6 +36,7 @@ class BatchScores:
     scores: np.ndarray  # float32 [n]
     embeddings: np.ndarray | None  # float16 [n, d], L2-normalized image embeddings
     errors: list  # None or a detail per sample
+    text_embeddings: np.ndarray | None = None  # float16 [n, d], L2-normalized caption embeddings
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
@@ -109,12 +110,15 @@ class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
             scores[ok] = cosine(image, text)
             if embeddings is None:
                 embeddings = np.zeros((len(samples), image.shape[1]), dtype=np.float16)
+                texts = np.zeros((len(samples), text.shape[1]), dtype=np.float16)
             embeddings[ok] = image
+            texts[ok] = text
         out, start = [], 0
         for b in batch:
             end = start + len(b.samples)
             rows = None if embeddings is None else embeddings[start:end]
-            out.append(PredictionResult(b, BatchScores(scores[start:end], rows, errors[start:end])))
+            text_rows = None if embeddings is None else texts[start:end]
+            out.append(PredictionResult(b, BatchScores(scores[start:end], rows, errors[start:end], text_rows)))
             start = end
         return out
 

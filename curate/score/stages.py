@@ -49,6 +49,7 @@ class _ApplyScores(beam.DoFn):
     def process(self, result):
         batch, scored = result.example, result.inference
         column, vector = score_column(self.role), embeddings.vector_name(self.role)
+        text_vector = embeddings.text_vector_name(self.role)
         reasons = []
         for j, (sample, error) in enumerate(zip(batch.samples, scored.errors)):
             if error is None and math.isnan(scored.scores[j]):
@@ -58,6 +59,8 @@ class _ApplyScores(beam.DoFn):
                 continue
             sample.values[column] = float(scored.scores[j])
             sample.vectors[vector] = scored.embeddings[j]
+            if scored.text_embeddings is not None:  # semantic balance may cluster captions
+                sample.vectors[text_vector] = scored.text_embeddings[j]
             reasons.append(None)
         self.counters.inc(f"{NAME}_{self.role}_in", len(batch.samples))
         yield from split_batch(batch, reasons, self.counters)

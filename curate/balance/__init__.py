@@ -1,0 +1,1 @@
+"""Balancing beyond MetaCLIP's entries: RealSyn's semantic cap on k-means clusters of embeddings."""

@@ -1,0 +1,72 @@
+"""Balance flags, checked into one BalanceConfig before the pipeline starts."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from curate.errors import UsageError
+
+METHODS = ("none", "semantic")
+EMBEDDINGS = ("image", "text")
+ROWS_PER_CLUSTER = 200  # auto cluster count: RealSyn used 1M clusters for 198M images
+EMBEDDING_ROLES = ("clip", "dfn")  # the scoring model whose embedding is clustered: the first configured
+
+
+class BalanceOptions(PipelineOptions):
+    """Semantic balance (RealSyn): cap every k-means cluster of embeddings at T samples."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--balance", default="none",
+                            help="none | semantic: after dedup, keep a k-means cluster of at most "
+                                 "--semantic_balance_t samples whole and exactly T of a larger one "
+                                 "(the T smallest keyed hashes of (uid, seed)); needs a scoring model")
+        parser.add_argument("--semantic_balance_clusters", type=int, default=0,
+                            help=f"k-means clusters; 0 = one per {ROWS_PER_CLUSTER} rows (RealSyn's "
+                                 "ratio), at most one per 39 rows of the training sample")
+        parser.add_argument("--semantic_balance_t", type=int, default=20,
+                            help="samples kept per cluster (RealSyn: 20 / 35 / 180 for 15M / 30M / "
+                                 "100M of 198M with 1M clusters)")
+        parser.add_argument("--semantic_balance_sample", type=int, default=100_000,
+                            help="rows the k-means centroids are trained on (a deterministic sample)")
+        parser.add_argument("--semantic_balance_embedding", default="image",
+                            help="image | text: which embedding of the scoring model is clustered "
+                                 f"(the first of {', '.join(EMBEDDING_ROLES)} configured)")
+
+
+@dataclass(frozen=True)
+class BalanceConfig:
+    clusters: int  # 0 = auto
+    t: int
+    sample: int
+    vector: str  # the Sample.vectors name clustered
+    seed: int
+
+
+def balance_config(options, seed: int) -> BalanceConfig | None:
+    """The checked settings (None with --balance none); UsageError (exit 2) on a bad flag."""
+    o = options.view_as(BalanceOptions)
+    if o.balance not in METHODS:
+        raise UsageError(f"--balance: {o.balance!r} is not one of {', '.join(METHODS)}")
+    if o.balance == "none":
+        return None
+    if o.semantic_balance_t < 1 or o.semantic_balance_sample < 1 or o.semantic_balance_clusters < 0:
+        raise UsageError("--semantic_balance_t and --semantic_balance_sample must be >= 1, "
+                         "--semantic_balance_clusters >= 0")
+    if o.semantic_balance_embedding not in EMBEDDINGS:
+        raise UsageError(f"--semantic_balance_embedding: {o.semantic_balance_embedding!r} is not image or text")
+    return BalanceConfig(o.semantic_balance_clusters, o.semantic_balance_t, o.semantic_balance_sample,
+                         _vector(options, o.semantic_balance_embedding), seed)
+
+
+def _vector(options, embedding: str) -> str:
+    from curate.score.embeddings import text_vector_name, vector_name
+    from curate.score.settings import score_settings  # the scoring stage computes the embeddings
+
+    scoring = score_settings(options)
+    role = next((r for r in EMBEDDING_ROLES if scoring is not None and r in scoring.models), None)
+    if role is None:
+        raise UsageError("--balance semantic: needs embeddings; give --clip_model (or --dfn_model) "
+                         "and its --*_pretrained weights so the scoring stage computes them")
+    return (vector_name if embedding == "image" else text_vector_name)(role)

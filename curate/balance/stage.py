@@ -1,0 +1,190 @@
+"""Semantic balance as Beam transforms: Rows -> Centroids -> Assign -> SmallestPerCluster -> Apply.
+
+Only small values travel: each batch's (rank row, fp16 embedding) pairs; a bottom-k combiner
+picks the k-means training sample (SemDeDup's, curate/dedup/semantic_stage.py), one worker
+trains the centroids (a side input), each batch's rows get their nearest centroid, and per
+cluster a combiner keeps a count and the T rows of smallest rank (memory: T rows per cluster,
+never the cluster). The caps (size and rank-T row per cluster) and each batch's own
+assignments (keyed by batch id) reach one per-batch decision step, ApplyCap.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+
+from curate.balance import cap
+from curate.balance.options import ROWS_PER_CLUSTER, BalanceConfig
+from curate.dedup import semdedup
+from curate.dedup.semantic_stage import BottomK
+from curate.sample import SampleBatch
+from curate.stage import ApplyStage, SampleStage, StageOutput, split_batch
+
+CLUSTER = "semantic_cluster"
+CLUSTER_SIZE = "semantic_cluster_size"
+FIELDS = {CLUSTER: pa.int32(), CLUSTER_SIZE: pa.int64()}
+ASSIGNED_DTYPE = np.dtype([*cap.RANK_DTYPE.descr, ("cluster", "<i4")])
+BY_BATCH = "by_batch"
+MISSING = "missing"
+MIN_POINTS_PER_CENTROID = semdedup.MIN_POINTS_PER_CENTROID
+
+
+def cluster_count(pool: int, sample: int, requested: int) -> int:
+    """The requested count (at most one per sample row), or pool / ROWS_PER_CLUSTER (at most
+    one per MIN_POINTS_PER_CENTROID sample rows, below which FAISS calls k-means unreliable)."""
+    if requested > 0:
+        return max(1, min(requested, sample))
+    return max(1, min(-(-pool // ROWS_PER_CLUSTER), sample // MIN_POINTS_PER_CENTROID))
+
+
+class _Rows(beam.DoFn):
+    """A batch -> (rank rows, fp16 embeddings) of its samples with the embedding; a count of the rest."""
+
+    def __init__(self, cfg: BalanceConfig):
+        self.cfg = cfg
+
+    def process(self, batch: SampleBatch):
+        pos = [i for i, s in enumerate(batch.samples) if np.size(s.vectors.get(self.cfg.vector, ()))]
+        if len(pos) < len(batch.samples):
+            yield beam.pvalue.TaggedOutput(MISSING, len(batch.samples) - len(pos))
+        if pos:
+            rows = cap.ranks([batch.samples[i].uid for i in pos], batch.id, pos, self.cfg.seed)
+            vectors = np.stack([np.asarray(batch.samples[i].vectors[self.cfg.vector], np.float16) for i in pos])
+            yield rows, vectors
+
+
+def train(sample, cfg: BalanceConfig) -> dict:
+    """Centroids (a side input) and the facts of how they were made."""
+    rows = 0 if sample.embeddings is None else len(sample.order)
+    k = cluster_count(sample.pool, rows, cfg.clusters) if rows else 0
+    centroids = (semdedup.train_centroids(semdedup.normalize(sample.embeddings), k, cfg.seed)
+                 if rows else np.zeros((0, 0), np.float32))
+    return {"centroids": centroids, "facts": {
+        "rows": sample.pool, "training_sample": rows, "clusters": int(len(centroids)),
+        "t": cfg.t, "embedding": cfg.vector}}
+
+
+class _Assign(beam.DoFn):
+    """Each batch's rows -> per cluster (count, its T smallest-rank rows); the batch's assignments."""
+
+    def __init__(self, t: int):
+        self.t = t
+
+    def setup(self):
+        self._index = self._for = None
+
+    def process(self, rows, model):
+        ranked, embeddings = rows
+        if self._for is not model["centroids"]:
+            self._index, self._for = semdedup.CentroidIndex(model["centroids"]), model["centroids"]
+        clusters = self._index.assign(embeddings)
+        assigned = np.zeros(len(ranked), ASSIGNED_DTYPE)
+        for name in cap.RANK_DTYPE.names:
+            assigned[name] = ranked[name]
+        assigned["cluster"] = clusters
+        yield beam.pvalue.TaggedOutput(BY_BATCH, (ranked["batch"][0].decode(), assigned))
+        for cluster in np.unique(clusters):
+            mine = ranked[clusters == cluster]
+            yield int(cluster), (len(mine), cap.smallest([mine], self.t))
+
+
+class SmallestT(beam.CombineFn):
+    """(count, rows) parts of one cluster -> (its size, its T rows of smallest rank)."""
+
+    def __init__(self, t: int):
+        self.t = t
+
+    def create_accumulator(self):
+        return 0, np.zeros(0, cap.RANK_DTYPE)
+
+    def add_input(self, acc, part):
+        return self.merge_accumulators([acc, part])
+
+    def merge_accumulators(self, accs):
+        accs = list(accs)
+        return sum(n for n, _ in accs), cap.smallest([rows for _, rows in accs], self.t)
+
+    def extract_output(self, acc):
+        return acc
+
+
+def caps_array(per_cluster: list, model: dict, t: int) -> np.ndarray:
+    """CAP_DTYPE per centroid (size 0 for an empty cluster), from (cluster, (size, T rows)) pairs."""
+    caps = np.zeros(len(model["centroids"]), cap.CAP_DTYPE)
+    for cluster, (size, first) in per_cluster:
+        caps[cluster] = cap.cap_of(size, first, t)
+    return caps
+
+
+class ApplyCap(SampleStage):
+    """Records each sample's cluster and its size; drops what its cluster's cap leaves out."""
+
+    name = "balance"
+    fields = FIELDS
+
+    def __init__(self, t: int):
+        self.t = t
+
+    def process(self, batch: SampleBatch, assignments, caps):
+        reasons: list[str | None] = [None] * len(batch.samples)
+        records = list(assignments[batch.id])  # an iterable on some runners
+        if records:
+            rows = np.concatenate(records)
+            kept = cap.keep(rows, rows["cluster"], caps, self.t)
+            for row, ok in zip(rows, kept):
+                sample = batch.samples[int(row["pos"])]
+                sample.values[CLUSTER] = int(row["cluster"])
+                sample.values[CLUSTER_SIZE] = int(caps[row["cluster"]]["size"])
+                reasons[int(row["pos"])] = None if ok else "balance:semantic_cap"
+        self.counters.inc("balance_in", len(batch.samples))
+        self.counters.inc("balance_without_embedding", len(batch.samples) - sum(len(r) for r in records))
+        yield from split_batch(batch, reasons, self.counters)
+
+
+def facts(caps: np.ndarray, model: dict, missing: int, t: int) -> dict:
+    sizes = caps["size"]
+    return {**model["facts"], "rows_clustered": int(sizes.sum()), "without_embedding": int(missing),
+            "nonempty_clusters": int((sizes > 0).sum()), "capped_clusters": int((sizes > t).sum()),
+            "largest_cluster": int(sizes.max()) if len(sizes) else 0,
+            "kept": int(np.minimum(sizes, t).sum()), "dropped": int(np.maximum(sizes - t, 0).sum())}
+
+
+class SemanticBalance(beam.PTransform):
+    """Batches -> StageOutput: each cluster capped at T samples; facts for stats.json."""
+
+    def __init__(self, cfg: BalanceConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.fields = dict(FIELDS)
+
+    def expand(self, batches):
+        cfg = self.cfg
+        rows = batches | "Rows" >> beam.ParDo(_Rows(cfg)).with_outputs(MISSING, main="rows")
+        model = (rows.rows | "TrainingSample" >> beam.CombineGlobally(BottomK(cfg.sample, cfg.seed))
+                 | "Centroids" >> beam.Map(train, cfg))
+        model_side = beam.pvalue.AsSingleton(model)
+        assigned = rows.rows | "Assign" >> beam.ParDo(_Assign(cfg.t), model_side).with_outputs(
+            BY_BATCH, main="by_cluster")
+        caps = (assigned.by_cluster | "SmallestPerCluster" >> beam.CombinePerKey(SmallestT(cfg.t))
+                | "AllClusters" >> beam.combiners.ToList()
+                | "Caps" >> beam.Map(caps_array, model_side, cfg.t))
+        missing = rows[MISSING] | "WithoutEmbedding" >> beam.CombineGlobally(sum)
+        applied = batches | "Apply" >> ApplyStage(
+            ApplyCap(cfg.t), beam.pvalue.AsMultiMap(assigned[BY_BATCH]), beam.pvalue.AsSingleton(caps))
+        summary = caps | "Facts" >> beam.Map(facts, model_side, beam.pvalue.AsSingleton(missing), cfg.t)
+        return StageOutput(applied.kept, applied.dropped, summary)
+
+
+def balance_from_options(options) -> SemanticBalance | None:
+    """The balance stage the flags ask for (None with --balance none); checks them."""
+    from curate.balance.options import balance_config
+    from curate.options import CurateOptions
+
+    cfg = balance_config(options, options.view_as(CurateOptions).seed)
+    return None if cfg is None else SemanticBalance(cfg)
+
+
+def apply_balance(flow, batches, label: str = "Balance"):
+    """Recipes' one line: balance the batches as the flags say (unchanged with --balance none)."""
+    stage = balance_from_options(flow.options)
+    return batches if stage is None else flow.apply(label, stage, batches)
