@@ -59,6 +59,7 @@ def option_groups() -> list[type[PipelineOptions]]:
     from curate.metaclip.options import MetaclipOptions
     from curate.runners.placement import PlacementOptions
     from curate.score.options import ScoreOptions
+    from curate.subset.options import SubsetOptions
 
     return [CurateOptions, MetaclipOptions, DownloadOptions, ScoreOptions, DedupOptions, BalanceOptions,
-            PlacementOptions]
+            PlacementOptions, SubsetOptions]
