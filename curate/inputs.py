@@ -18,9 +18,15 @@ def bundled_sample() -> str:
     return os.path.join(os.path.dirname(__file__), "data", "sample")
 
 
+def bundled_worldwide_sample() -> str:
+    """The multilingual URL list the metaclip2 recipe reads by default (curated as text)."""
+    return os.path.join(os.path.dirname(__file__), "data", "sample_worldwide", "pairs.jsonl")
+
+
 def is_bundled_sample(path: str) -> bool:
-    """The bundled sample, however it is named (it stays offline unless --download says so)."""
-    return os.path.realpath(path.rstrip("/")) == os.path.realpath(bundled_sample())
+    """A bundled sample, however it is named (it stays offline unless --download says so)."""
+    real = os.path.realpath(path.rstrip("/"))
+    return real in (os.path.realpath(bundled_sample()), os.path.realpath(bundled_worldwide_sample()))
 
 
 def open_source(path: str | None, input_format: str = "auto", url_col: str = "url",

@@ -38,10 +38,13 @@ class Matcher:
     sorted): no Python code runs per match. A string listed twice keeps all its ids.
     """
 
-    def __init__(self, entries: Sequence[str]):
+    def __init__(self, entries: Sequence[str], key=None, strip: bool = False):
+        """`key` maps an entry to its search string (default v1's " e "; MetaCLIP 2: padding.pattern);
+        `strip`: strip the caption first (MetaCLIP 2's curation does, v1's does not)."""
         import ahocorasick_rs
 
         self.size = len(entries)
+        self.strip = strip
         keys: list[str] = []
         self._ids: list[int] = []  # key index -> first entry id of that string
         first_of: dict[str, int] = {}
@@ -51,7 +54,7 @@ class Matcher:
             if first != entry_id:
                 self._duplicates[first] = self._duplicates.get(first, (first,)) + (entry_id,)
                 continue
-            keys.append(f" {entry} ")
+            keys.append(f" {entry} " if key is None else key(entry))
             self._ids.append(entry_id)
         if self._ids == list(range(len(self._ids))):
             self._ids = None  # distinct entries: key index == entry id, no look-up per match
@@ -63,7 +66,7 @@ class Matcher:
     def match(self, text: str) -> list[int]:
         if self._find is None:
             return []
-        keys = set(map(_first, self._find(normalize(text), overlapping=True)))
+        keys = set(map(_first, self._find(normalize(text.strip() if self.strip else text), overlapping=True)))
         ids = sorted(keys if self._ids is None else map(self._ids.__getitem__, keys))
         if self._duplicates and ids:
             ids = sorted(d for i in ids for d in self._duplicates.get(i, (i,)))

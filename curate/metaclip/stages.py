@@ -5,18 +5,22 @@ and their counts, combined into one count array that reaches Balance as a side i
 """
 from __future__ import annotations
 
+from collections import Counter
+
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 
-from curate.metaclip import balance
+from curate.filters.language import LANGUAGE, LANGUAGE_SCORE
+from curate.metaclip import balance, worldwide
 from curate.metaclip.matcher import Matcher
 from curate.metaclip.metadata import cached_metadata
 from curate.sample import SampleBatch
-from curate.stage import DROPPED, SampleStage, StageOutput, split_batch
+from curate.stage import DROPPED, ApplyParked, SampleStage, StageOutput, split_batch
 
 ENTRY_IDS = "entry_ids"
 KEEP_PROBABILITY = "metaclip_keep_prob"
+METACLIP_T = "metaclip_t"  # MetaCLIP 2: the t (of the caption's language) that decided the row
 COUNTS = "entry_counts"
 _MATCHERS: dict = {}
 
@@ -138,23 +142,97 @@ def summarize(counted, t: float | None, size: int) -> dict:
     }
 
 
+class MatchWorldwide(SampleStage):
+    """MetaCLIP 2: each caption's language (lid.176) and its ids in that language's metadata;
+    drops captions whose language has no metadata, and captions that match nothing."""
+
+    name = "metaclip"
+    fields = {LANGUAGE: pa.string(), LANGUAGE_SCORE: pa.float32(), ENTRY_IDS: pa.list_(pa.int32())}
+
+    def __init__(self, metadata_folder: str | None, settings: worldwide.Worldwide):
+        self.metadata_folder = metadata_folder
+        self.settings = settings
+
+    def setup(self):
+        super().setup()
+        self.matcher = worldwide.shared_matcher(self.metadata_folder, self.settings.ranges, self.settings.language_map)
+        self.sizes = worldwide.language_sizes(self.metadata_folder)
+
+    def process(self, batch: SampleBatch):
+        counts, reasons = worldwide.LanguageCounts(self.sizes), []
+        for sample in batch.samples:
+            code, score, language, ids = self.matcher.match(sample.caption or "")
+            sample.values[LANGUAGE] = language or code
+            sample.values[LANGUAGE_SCORE] = score
+            counts.add(language, code, ids)
+            if language is None:
+                reasons.append("metaclip:no_language_metadata")
+                continue
+            sample.values[ENTRY_IDS] = ids
+            reasons.append(None if ids else "metaclip:no_match")
+        self.counters.inc("metaclip_in", len(batch.samples))
+        yield beam.pvalue.TaggedOutput(COUNTS, counts.sparse())
+        yield from split_batch(batch, reasons, self.counters)
+
+
+class BalanceWorldwide(SampleStage):
+    """MetaCLIP 2: keeps a caption when any entry selects it, p_e = min(1, t_lang / count_e)."""
+
+    name = "metaclip"
+    fields = {KEEP_PROBABILITY: pa.float64(), METACLIP_T: pa.float64()}
+
+    def __init__(self, t: float | None, seed: int):
+        self.t = t
+        self.seed = seed
+
+    def judge_batch(self, samples, counted):
+        kept, keep_prob, used_t = worldwide.select([s.uid for s in samples], [s.values[LANGUAGE] for s in samples],
+                                                   [s.values[ENTRY_IDS] for s in samples], counted, self.t, self.seed)
+        for sample, p, t in zip(samples, keep_prob, used_t):
+            sample.values[KEEP_PROBABILITY] = float(p)
+            sample.values[METACLIP_T] = float(t)
+        return [None if k else "balanced_out" for k in kept]
+
+
+WORLDWIDE_FIELDS = {**MatchWorldwide.fields, **BalanceWorldwide.fields}  # the ledger columns of MetaCLIP 2
+
+
+def kept_languages(batch: SampleBatch) -> dict:
+    return dict(Counter(s.values[LANGUAGE] for s in batch.samples))
+
+
 class MetaclipCuration(beam.PTransform):
     """Match -> global entry counts -> balanced sampling. Returns a StageOutput."""
 
-    def __init__(self, metadata_path: str | None, t: float | None, seed: int):
+    def __init__(self, metadata_path: str | None, t: float | None, seed: int, output: str,
+                 worldwide_settings: worldwide.Worldwide | None = None):
         super().__init__()
+        self.output = output
         self.metadata_path = metadata_path
         self.t = t
         self.seed = seed
-        self.fields = dict(FIELDS)
+        self.worldwide = worldwide_settings  # None: MetaCLIP v1 (one English list)
+        self.fields = dict(FIELDS if worldwide_settings is None else WORLDWIDE_FIELDS)
 
     def expand(self, batches):
-        size = len(cached_metadata(self.metadata_path))
-        matched = batches | "Match" >> beam.ParDo(MatchEntries(self.metadata_path)).with_output_types(
+        if self.worldwide is not None:
+            sizes = worldwide.language_sizes(self.metadata_path)
+            match, count = MatchWorldwide(self.metadata_path, self.worldwide), worldwide.CountLanguages(sizes)
+            judge = BalanceWorldwide(self.t, self.seed)
+        else:
+            size = len(cached_metadata(self.metadata_path))
+            match, count, judge = MatchEntries(self.metadata_path), CountEntries(size), Balance(self.t, self.seed)
+        matched = batches | "Match" >> beam.ParDo(match).with_output_types(
             SampleBatch).with_outputs(DROPPED, COUNTS, main="kept")
-        counted = matched[COUNTS] | "CountEntries" >> beam.CombineGlobally(CountEntries(size))
-        balanced = matched.kept | "Balance" >> beam.ParDo(
-            Balance(self.t, self.seed), beam.pvalue.AsSingleton(counted)).with_output_types(
-            SampleBatch).with_outputs(DROPPED, main="kept")
-        facts = counted | "Summarize" >> beam.Map(summarize, self.t, size)
-        return StageOutput(balanced.kept, [matched[DROPPED], balanced[DROPPED]], facts)
+        counted = matched[COUNTS] | "CountEntries" >> beam.CombineGlobally(count)
+        # batches wait for the global counts on storage (<output>/_spill/), not in the runner
+        balanced = matched.kept | "Balance" >> ApplyParked(
+            judge, self.output, beam.pvalue.AsSingleton(counted))
+        if self.worldwide is not None:
+            kept = (balanced.kept | "KeptLanguages" >> beam.Map(kept_languages)
+                    | "SumKept" >> beam.CombineGlobally(worldwide.SumCounts()))
+            facts = counted | "Summarize" >> beam.Map(worldwide.summarize, beam.pvalue.AsSingleton(kept),
+                                                      self.t, sizes)
+        else:
+            facts = counted | "Summarize" >> beam.Map(summarize, self.t, size)
+        return StageOutput(balanced.kept, [matched[DROPPED], *balanced.dropped], facts)

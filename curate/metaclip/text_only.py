@@ -31,14 +31,16 @@ from curate.io.ledger import write_ledger_part
 from curate.io.source import Progress
 from curate.io.url_list import UrlListSource
 from curate.io.url_list_columns import plan_blocks, read_task
-from curate.metaclip import balance
+from curate.metaclip import balance, text_worldwide, worldwide
 from curate.metaclip.metadata import cached_metadata
 from curate.metaclip.stages import (COUNTS, ENTRY_IDS, FIELDS as METACLIP_FIELDS, KEEP_PROBABILITY,
-                                    CountEntries, cached_probabilities, shared_matcher, summarize)
+                                    WORLDWIDE_FIELDS, CountEntries, cached_probabilities, shared_matcher,
+                                    summarize)
 from curate.sample import ledger_part_of
 from curate.stage import ReasonCounters
 
 URL_PARTS = "url_parts"
+KEPT_LANGUAGES = "kept_languages"  # MetaCLIP 2: {language: captions kept by balancing} per block
 
 
 def applies(flow) -> bool:
@@ -77,24 +79,37 @@ def _plan(indexed_path, source: UrlListSource, batch_size: int):
 class _ReadAndMatch(beam.DoFn):
     """A read task -> its blocks, each matched and parked; entry counts to COUNTS once per bundle."""
 
-    def __init__(self, source: UrlListSource, batch_size: int, metadata_path: str | None, output: str):
+    def __init__(self, source: UrlListSource, batch_size: int, metadata_path: str | None, output: str,
+                 worldwide_settings=None):
         self.source = source
         self.batch_size = batch_size
         self.metadata_path = metadata_path
         self.output = output
+        self.worldwide = worldwide_settings  # MetaCLIP 2 (text_worldwide.py), or None for v1
 
     def setup(self):
-        self.matcher = shared_matcher(self.metadata_path)
+        if self.worldwide is not None:
+            self.matcher = worldwide.shared_matcher(self.metadata_path, self.worldwide.ranges,
+                                                    self.worldwide.language_map)
+            self.sizes = worldwide.language_sizes(self.metadata_path)
+        else:
+            self.matcher = shared_matcher(self.metadata_path)
         self.counters = ReasonCounters()
         self.progress = Progress()
 
     def start_bundle(self):
         # entry counts summed here and sent once per bundle: the runner would otherwise hold
         # every block's id array until the global count is combined
+        if self.worldwide is not None:
+            self.counts = worldwide.LanguageCounts(self.sizes)
+            return
         self.counts = np.zeros(self.matcher.size, dtype=np.int64)
         self.pool = 0
 
     def finish_bundle(self):
+        if self.worldwide is not None:
+            yield beam.pvalue.TaggedOutput(COUNTS, GlobalWindows.windowed_value(self.counts.sparse()))
+            return
         ids = np.flatnonzero(self.counts)
         yield beam.pvalue.TaggedOutput(COUNTS, GlobalWindows.windowed_value((ids, self.counts[ids], self.pool)))
 
@@ -104,6 +119,13 @@ class _ReadAndMatch(beam.DoFn):
             self.progress.add(rows.num_rows)
             reasons = _reasons(rows)
             live = [i for i, r in enumerate(reasons) if r is None]
+            if self.worldwide is not None:
+                columns = text_worldwide.match_block(self.matcher, self.counts, rows, reasons, live)
+                self.counters.inc("metaclip_in", len(live))
+                _count(self.counters, reasons)
+                matched = _with(rows, reasons, **columns)
+                yield block_id, spill.park(spill.spill_path(self.output, "matched", block_id), matched)
+                continue
             captions = rows.column("caption").to_pylist()
             id_lists = self.matcher.match_many([captions[i] for i in live])
             lengths = np.zeros(rows.num_rows, dtype=np.int32)
@@ -128,11 +150,12 @@ class _ReadAndMatch(beam.DoFn):
 class _BalanceAndKey(beam.DoFn):
     """A parked block + the global counts -> balanced, parked again; dedup keys of its kept rows."""
 
-    def __init__(self, t: float | None, seed: int, dedup, output: str):
+    def __init__(self, t: float | None, seed: int, dedup, output: str, worldwide_settings=None):
         self.t = t
         self.seed = seed
         self.dedup = dedup  # DedupConfig, or None without dedup
         self.output = output
+        self.worldwide = worldwide_settings
 
     def setup(self):
         self.counters = ReasonCounters()
@@ -140,10 +163,15 @@ class _BalanceAndKey(beam.DoFn):
     def process(self, parked, counted):
         block_id, path = parked
         rows = spill.fetch(path)
-        counts, pool = counted
-        t = self.t if self.t is not None else balance.auto_t(pool)
         reasons = _reasons(rows)
         live = [i for i, r in enumerate(reasons) if r is None]
+        if self.worldwide is not None:
+            columns, kept_languages = text_worldwide.balance_block(rows, reasons, live, counted, self.t, self.seed)
+            yield beam.pvalue.TaggedOutput(KEPT_LANGUAGES, kept_languages)
+            yield from self._finish(block_id, rows, reasons, live, columns)
+            return
+        counts, pool = counted
+        t = self.t if self.t is not None else balance.auto_t(pool)
         id_lists = rows.column(ENTRY_IDS)
         lengths = np.asarray(id_lists.value_lengths().fill_null(0))[live]
         flat = np.asarray(id_lists.take(pa.array(live, pa.int64())).flatten(), dtype=np.int64)
@@ -155,10 +183,16 @@ class _BalanceAndKey(beam.DoFn):
         for i, k in zip(live, kept):
             if not k:
                 reasons[i] = "metaclip:balanced_out"
+        yield from self._finish(block_id, rows, reasons, live, {KEEP_PROBABILITY: pa.array(
+            probability, pa.float64(), mask=np.isnan(probability))}, uids)
+
+    def _finish(self, block_id: str, rows: pa.RecordBatch, reasons: list, live: list, columns: dict,
+                uids: list | None = None):
+        """Counts, the balanced block parked again, and its dedup keys."""
+        uids = rows.column("uid").to_pylist() if uids is None else uids
         self.counters.inc("metaclip_balanced", len(live))
-        self.counters.inc("metaclip:balanced_out", int(len(live) - kept.sum()))
-        balanced = _with(rows, reasons, **{KEEP_PROBABILITY: pa.array(
-            probability, pa.float64(), mask=np.isnan(probability))})
+        self.counters.inc("metaclip:balanced_out", sum(reasons[i] is not None for i in live))
+        balanced = _with(rows, reasons, **columns)
         if self.dedup is not None:
             yield beam.pvalue.TaggedOutput("keys", self._keys(block_id, balanced, reasons, uids))
         yield block_id, spill.park(spill.spill_path(self.output, "balanced", block_id), balanced)
@@ -211,7 +245,7 @@ class _WriteBlock(beam.DoFn):
                                                                     self.url_columns))
 
 
-def curate_text(flow, metadata_path: str | None, t: float | None, seed: int) -> None:
+def curate_text(flow, metadata_path: str | None, t: float | None, seed: int, worldwide_settings=None) -> None:
     """Builds the graph on the flow; the flow's writer gets ledger and URL parts already written."""
     from curate.dedup.stage import dedup_from_options
 
@@ -219,22 +253,34 @@ def curate_text(flow, metadata_path: str | None, t: float | None, seed: int) -> 
     dedup = dedup_from_options(flow.options)  # None with --dedup none; else URL/sha/pHash grouping
     cfg = dedup.cfg if dedup is not None else None
     # the ledger schema and column order of the sample graph: MetaCLIP, ImageFacts, Dedup
-    flow.fields.update(METACLIP_FIELDS)
+    flow.fields.update(METACLIP_FIELDS if worldwide_settings is None else WORLDWIDE_FIELDS)
     flow.fields.update(ImageFacts.fields)
     if dedup is not None:
         flow.fields.update(DEDUP_FIELDS)
     schema = flow.schema()
-    size = len(cached_metadata(metadata_path))
+    if worldwide_settings is not None:
+        sizes = worldwide.language_sizes(metadata_path)
+        count = worldwide.CountLanguages(sizes)
+    else:
+        size = len(cached_metadata(metadata_path))
+        count = CountEntries(size)
 
     tasks = (p | "ListFiles" >> beam.Create(list(enumerate(flow.source.files)))
              | "PlanBlocks" >> beam.FlatMap(_plan, flow.source, flow.curate.batch_size)
              | "Spread" >> beam.Reshuffle())
     matched = tasks | "ReadAndMatch" >> beam.ParDo(
-        _ReadAndMatch(flow.source, flow.curate.batch_size, metadata_path, output)).with_outputs(COUNTS, main="parked")
-    counted = matched[COUNTS] | "CountEntries" >> beam.CombineGlobally(CountEntries(size))
-    flow.facts["MetaCLIP"] = counted | "Summarize" >> beam.Map(summarize, t, size)
+        _ReadAndMatch(flow.source, flow.curate.batch_size, metadata_path, output, worldwide_settings)).with_outputs(
+        COUNTS, main="parked")
+    counted = matched[COUNTS] | "CountEntries" >> beam.CombineGlobally(count)
     balanced = matched.parked | "BalanceAndKey" >> beam.ParDo(
-        _BalanceAndKey(t, seed, cfg, output), beam.pvalue.AsSingleton(counted)).with_outputs("keys", main="parked")
+        _BalanceAndKey(t, seed, cfg, output, worldwide_settings), beam.pvalue.AsSingleton(counted)).with_outputs(
+        "keys", KEPT_LANGUAGES, main="parked")
+    if worldwide_settings is not None:
+        kept = balanced[KEPT_LANGUAGES] | "SumKept" >> beam.CombineGlobally(worldwide.SumCounts())
+        flow.facts["MetaCLIP"] = counted | "Summarize" >> beam.Map(
+            worldwide.summarize, beam.pvalue.AsSingleton(kept), t, sizes)
+    else:
+        flow.facts["MetaCLIP"] = counted | "Summarize" >> beam.Map(summarize, t, size)
     if cfg is not None:
         drops, near_facts = balanced["keys"] | "Dedup" >> FindNearDuplicates(cfg)
         flow.facts["Dedup"] = (near_facts | "DedupFacts" >> beam.combiners.ToList()
