@@ -26,9 +26,6 @@ from curate.io.table import rows_to_table
 from curate.sample import SampleBatch, ledger_part_of
 from curate.stage import ReasonCounters
 
-UIDS = "uids"
-LEDGER = "ledger"
-URLS = "urls"
 # private sidecar columns: row in the batch's ledger rows, byte range in the tar fragment, image facts
 ROW, START, END, IMAGE_BYTES, FORMAT, IMAGE = "_row", "_start", "_end", "_image_bytes", "_format", "_image"
 HAS_IMAGE = "_has_image"
@@ -36,13 +33,20 @@ HAS_IMAGE = "_has_image"
 
 class Fragment(NamedTuple):
     id: str  # the batch id
-    rows: int  # kept rows of the batch, with and without images
+    uids: list[str]  # of its kept rows, in fragment order
 
 
 class Finished(NamedTuple):
     id: str
     images: int  # rows that go to shards, after duplicate rows left
-    sidecar: str  # path of their sidecar rows (with byte ranges)
+    sidecar: str | None  # path of their sidecar rows (with byte ranges)
+    part: str  # the ledger part of the batch
+    ledger: pa.RecordBatch  # ledger rows of its kept and duplicate rows
+    urls: pa.RecordBatch | None  # curated URL rows (kept rows without an image)
+
+    def for_plan(self) -> "Finished":
+        """What the shard planner needs (rows left out: it holds one of these per batch)."""
+        return self._replace(ledger=None, urls=None)
 
 
 def fragment_path(output: str, batch_id: str, suffix: str) -> str:
@@ -50,7 +54,7 @@ def fragment_path(output: str, batch_id: str, suffix: str) -> str:
 
 
 class WriteFragment(beam.DoFn):
-    """Kept batch -> its fragment on storage; emits the batch's size and its (uid, (batch, row)) keys."""
+    """Kept batch -> its fragment on storage; emits the batch id and the uids of its rows."""
 
     def __init__(self, output: str, schema: pa.Schema, fmt: str):
         self.output = output
@@ -65,9 +69,8 @@ class WriteFragment(beam.DoFn):
         with_image = [(i, s) for i, s in enumerate(samples) if s.image is not None]
         if with_image:
             spill.park(fragment_path(self.output, batch.id, "sidecar.arrow"), self._images(batch.id, with_image))
-        yield Fragment(batch.id, len(samples))
-        for i, sample in enumerate(samples):
-            yield beam.pvalue.TaggedOutput(UIDS, (sample.uid, (batch.id, i)))
+        # one output (split by cheap Maps after): Beam's Dask runner runs a multi-output DoFn once per output
+        yield Fragment(batch.id, [s.uid for s in samples])
 
     def _images(self, batch_id: str, with_image) -> pa.RecordBatch:
         rows = [sidecar_row(s) for _, s in with_image]
@@ -92,6 +95,11 @@ class WriteFragment(beam.DoFn):
         return table.combine_chunks().to_batches()[0]
 
 
+def uid_locations(fragment: Fragment):
+    for i, uid in enumerate(fragment.uids):
+        yield uid, (fragment.id, i)
+
+
 class FinishFragment(beam.DoFn):
     """A fragment and its duplicate rows -> ledger rows, curated URL rows, and what goes to shards."""
 
@@ -111,23 +119,21 @@ class FinishFragment(beam.DoFn):
         is_dup[duplicates] = True
         has_image = ledger.column(HAS_IMAGE).to_numpy(zero_copy_only=False)
         ledger = ledger.drop_columns([HAS_IMAGE])
-        part = ledger_part_of(batch_id)
         if is_dup.any():
             self.counters.inc(f"dropped_{DUPLICATE_ROW}", int(is_dup.sum()))
             ledger = _mark_duplicates(ledger, is_dup)
-        yield beam.pvalue.TaggedOutput(LEDGER, (part, ledger))
         urls = ~has_image & ~is_dup
-        if urls.any():
-            yield beam.pvalue.TaggedOutput(URLS, (part, ledger.filter(pa.array(urls))))
-        if not (has_image & ~is_dup).any():
-            return
-        path = fragment_path(self.output, batch_id, "sidecar.arrow")
-        sidecar = spill.fetch(path)
-        if is_dup.any():
-            keep = ~pc.is_in(sidecar.column(ROW), value_set=pa.array(duplicates)).to_numpy(zero_copy_only=False)
-            sidecar = sidecar.filter(pa.array(keep))
-            path = spill.park(fragment_path(self.output, batch_id, "shard.arrow"), sidecar)
-        yield Finished(batch_id, sidecar.num_rows, path)
+        url_rows = ledger.filter(pa.array(urls)) if urls.any() else None
+        path, images = None, 0
+        if (has_image & ~is_dup).any():
+            path = fragment_path(self.output, batch_id, "sidecar.arrow")
+            sidecar = spill.fetch(path)
+            if is_dup.any():
+                keep = ~pc.is_in(sidecar.column(ROW), value_set=pa.array(duplicates)).to_numpy(zero_copy_only=False)
+                sidecar = sidecar.filter(pa.array(keep))
+                path = spill.park(fragment_path(self.output, batch_id, "shard.arrow"), sidecar)
+            images = sidecar.num_rows
+        yield Finished(batch_id, images, path, ledger_part_of(batch_id), ledger, url_rows)
 
 
 def _mark_duplicates(ledger: pa.RecordBatch, is_dup: np.ndarray) -> pa.RecordBatch:

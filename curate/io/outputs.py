@@ -14,7 +14,7 @@ import pyarrow as pa
 from curate.io import spill
 from curate.io.curated_urls import write_url_part
 from curate.io.duplicate_rows import later_copies
-from curate.io.fragments import LEDGER, UIDS, URLS, FinishFragment, WriteFragment
+from curate.io.fragments import FinishFragment, WriteFragment, uid_locations
 from curate.io.ledger import write_ledger_part
 from curate.io.run_stats import assemble, write_stats
 from curate.io.shard_plan import plan_shards, write_shard
@@ -55,24 +55,25 @@ def write_outputs(p, kept, dropped: list, facts: dict, cfg: OutputConfig, writte
     `written`: summaries of ledger and URL parts that a recipe's own graph already wrote.
     """
     written = written or {}
-    fragments = kept | "Fragment" >> beam.ParDo(
-        WriteFragment(cfg.output, cfg.schema, cfg.output_format)).with_outputs(UIDS, main="fragments")
-    duplicates = (fragments[UIDS] | "GroupUids" >> beam.GroupByKey()
-                  | "LaterCopies" >> beam.FlatMap(later_copies))
+    fragments = kept | "Fragment" >> beam.ParDo(WriteFragment(cfg.output, cfg.schema, cfg.output_format))
+    duplicates = (fragments | "UidLocations" >> beam.FlatMap(uid_locations)
+                  | "GroupUids" >> beam.GroupByKey() | "LaterCopies" >> beam.FlatMap(later_copies))
     finished = (
-        {"fragment": fragments.fragments | "ById" >> beam.Map(lambda f: (f.id, f)), "duplicates": duplicates}
+        {"fragment": fragments | "ById" >> beam.Map(lambda f: (f.id, f.id)), "duplicates": duplicates}
         | "JoinDuplicates" >> beam.CoGroupByKey()
-        | "Finish" >> beam.ParDo(FinishFragment(cfg.output)).with_outputs(LEDGER, URLS, main="finished")
+        | "Finish" >> beam.ParDo(FinishFragment(cfg.output))
     )
     ledger = (
-        (*dropped, finished[LEDGER]) | "AllLedgerRows" >> beam.Flatten()
+        (*dropped, finished | "LedgerRows" >> beam.Map(lambda f: (f.part, f.ledger))) | "AllLedgerRows" >> beam.Flatten()
         | "WriteLedger" >> WriteParts("ledger", cfg.output, lambda part, rows: write_ledger_part(
             part, rows, cfg.output, cfg.schema))
     )
-    urls = finished[URLS] | "WriteUrls" >> WriteParts("urls", cfg.output, lambda part, rows: write_url_part(
-        part, rows, cfg.output, cfg.schema, cfg.url_columns))
+    urls = (finished | "UrlRows" >> beam.FlatMap(lambda f: [(f.part, f.urls)] if f.urls is not None else [])
+            | "WriteUrls" >> WriteParts("urls", cfg.output, lambda part, rows: write_url_part(
+                part, rows, cfg.output, cfg.schema, cfg.url_columns)))
     shards = (
-        finished.finished | "BatchCounts" >> beam.combiners.ToList()
+        finished | "ForPlan" >> beam.FlatMap(lambda f: [f.for_plan()] if f.images else [])
+        | "BatchCounts" >> beam.combiners.ToList()
         | "PlanShards" >> beam.FlatMap(plan_shards, cfg.samples_per_shard)
         | "SpreadShards" >> beam.Reshuffle()
         | "WriteShards" >> beam.Map(write_shard, cfg.output, cfg.schema, cfg.output_format)
