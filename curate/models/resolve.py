@@ -20,6 +20,7 @@ QUICKGELU_SUFFIX = "-quickgelu"
 HF_HUB = "hf-hub:"
 LOCAL_DIR = "local-dir:"
 HF_CONFIG = "open_clip_config.json"
+TRANSFORMERS = "transformers"
 REGISTERED: dict[str, dict] = {}  # configs from users' JSON files this process added to open_clip
 
 
@@ -31,6 +32,7 @@ class ModelSpec:
     config: dict | None = None  # model config read from a JSON file (registered on each worker)
     quick_gelu: bool | None = None  # activation override when the weights need another than the config
     note: str | None = None  # what was corrected, for the run's output
+    kind: str = "open_clip"  # or TRANSFORMERS: a Hugging Face CLIPModel (hub id or local folder)
 
     def describe(self) -> str:
         return self.name if self.pretrained is None else f"{self.name} + {self.pretrained}"
@@ -99,6 +101,10 @@ def _first_line(e: Exception) -> str:
 
 def resolve(role: str, model: str, pretrained: str | None) -> ModelSpec:
     """Check a model/pretrained pair and fix a QuickGELU mismatch; raises UsageError in one line."""
+    from curate.models import hf_resolve
+
+    if hf_resolve.is_transformers_model(model):  # a folder with config.json, or a bare org/repo hub id
+        return hf_resolve.resolve_transformers(role, model, pretrained)
     open_clip = _open_clip()
     flag_model, flag_pretrained = _flags(role)
     pretrained = pretrained or None
@@ -175,6 +181,9 @@ def _same_architecture(a: dict, b: dict) -> bool:
 
 def fetch_weights(spec: ModelSpec) -> None:
     """Download (or find cached) the weights now, so a typo or no network fails before the run."""
+    if spec.kind == TRANSFORMERS:
+        from curate.models.hf_resolve import fetch_transformers
+        return fetch_transformers(spec)
     _open_clip()
     from open_clip.pretrained import download_pretrained, download_pretrained_from_hf, get_pretrained_cfg
 
@@ -198,6 +207,8 @@ def fetch_weights(spec: ModelSpec) -> None:
 
 def embed_dim(spec: ModelSpec) -> int | None:
     """The embedding width, when it is known without fetching anything."""
+    if spec.kind == TRANSFORMERS:
+        return None if spec.config is None else int(spec.config.get("projection_dim", 512))
     if spec.config is not None:
         return int(spec.config["embed_dim"])
     if spec.name.startswith((HF_HUB, LOCAL_DIR)):

@@ -1,4 +1,6 @@
-"""Beam RunInference glue for open_clip: a ModelHandler whose examples are SampleBatches.
+"""Beam RunInference glue for open_clip and transformers CLIPModel checkpoints (one handler: the
+two model classes share an interface, see curate/models/hf_clip.py): a ModelHandler whose
+examples are SampleBatches. Each result says how many samples the model embedded and for how long.
 
 An element is a whole SampleBatch (the images stay where they are: no per-sample fan-out, no
 regrouping). BatchElements groups batches up to `max(score_batch_size, rows per batch)`
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
@@ -20,7 +23,7 @@ import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from curate.models.clip import ClipInputs, ClipModel, cosine, pick_device
-from curate.models.resolve import ModelSpec
+from curate.models.resolve import TRANSFORMERS, ModelSpec
 from curate.sample import Sample, SampleBatch
 from curate.score.run_settings import RunSettings  # noqa: F401  (imported from here too)
 
@@ -37,6 +40,8 @@ class BatchScores:
     embeddings: np.ndarray | None  # float16 [n, d], L2-normalized image embeddings
     errors: list  # None or a detail per sample
     text_embeddings: np.ndarray | None = None  # float16 [n, d], L2-normalized caption embeddings
+    model_samples: int = 0  # how many of the batch's samples went through the model
+    model_seconds: float = 0.0  # the batch's share of the call's time in the model
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
@@ -58,10 +63,18 @@ def _inputs(spec: ModelSpec, model):
     with _LOCK:
         inputs = _INPUTS.get(key)
     if inputs is None:
-        inputs = ClipInputs(spec, model.input_config())
+        inputs = _model_classes(spec)[1](spec, model.input_config())
         with _LOCK:
             inputs = _INPUTS.setdefault(key, inputs)
     return inputs
+
+
+def _model_classes(spec: ModelSpec) -> tuple[type, type]:
+    """(model, inputs) classes: open_clip's, or a transformers CLIPModel's (the same interface)."""
+    if spec.kind == TRANSFORMERS:
+        from curate.models.hf_clip import HfClipInputs, HfClipModel
+        return HfClipModel, HfClipInputs
+    return ClipModel, ClipInputs
 
 
 def _precheck(sample: Sample) -> str | None:
@@ -81,7 +94,8 @@ class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
         self.run = run
 
     def load_model(self):
-        return ClipModel(self.spec, self.run.device, self.run.precision, self.run.torch_threads)
+        model = _model_classes(self.spec)[0]
+        return model(self.spec, self.run.device, self.run.precision, self.run.torch_threads)
 
     def share_model_across_processes(self) -> bool:
         # one model per GPU, shared by the worker's SDK processes; on CPU each process has its own
@@ -98,13 +112,16 @@ class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
         errors = [_precheck(s) for s in samples]
         scores = np.full(len(samples), np.nan, dtype=np.float32)
         embeddings = None
+        used, seconds = np.zeros(len(samples), dtype=bool), 0.0
         todo = [i for i, e in enumerate(errors) if e is None]
         chunks = [todo[i:i + self.run.batch_size] for i in range(0, len(todo), self.run.batch_size)]
         pending = self._prepare(chunks[0], samples, model) if chunks else None
         for k, chunk in enumerate(chunks):
             ready = pending
             pending = self._prepare(chunks[k + 1], samples, model) if k + 1 < len(chunks) else None
-            ok, image, text = self._embed(chunk, ready, samples, model, errors)
+            ok, image, text, spent = self._embed(chunk, ready, samples, model, errors)
+            seconds += spent
+            used[ok] = True  # what the model embedded (not the undecodable)
             if not ok:
                 continue
             scores[ok] = cosine(image, text)
@@ -118,7 +135,10 @@ class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
             end = start + len(b.samples)
             rows = None if embeddings is None else embeddings[start:end]
             text_rows = None if embeddings is None else texts[start:end]
-            out.append(PredictionResult(b, BatchScores(scores[start:end], rows, errors[start:end], text_rows)))
+            scored = int(used[start:end].sum())
+            share = seconds * scored / max(1, int(used.sum()))
+            out.append(PredictionResult(b, BatchScores(scores[start:end], rows, errors[start:end], text_rows,
+                                                       scored, share)))
             start = end
         return out
 
@@ -133,6 +153,7 @@ class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
     def _embed(self, chunk, ready, samples, model, errors):
         tokens_future, pixel_futures = ready
         tokens = tokens_future.result()
+        started = time.perf_counter()
         if self.run.decode == "gpu":
             image, text, failed = model.embed_encoded([samples[i].image for i in chunk], tokens)
             bad = set(failed)
@@ -144,10 +165,11 @@ class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
                 except Exception:  # noqa: BLE001 (any undecodable image is one failed sample)
                     bad.add(j)
             image = text = None
+            started = time.perf_counter()  # model time only: the decode waits above are not counted
             if pixels:
                 keep = [j for j in range(len(chunk)) if j not in bad]
                 image, text = model.embed(np.stack(pixels), tokens[keep])
         for j in bad:
             errors[chunk[j]] = DECODE_ERROR
         ok = [i for j, i in enumerate(chunk) if j not in bad]
-        return ok, image, text
+        return ok, image, text, time.perf_counter() - started

@@ -38,6 +38,22 @@ class ScoreOptions(PipelineOptions):
             parser.add_argument(f"--{role}_keep_fraction", type=optional_float, default=None,
                                 help=f"keep the top fraction of the scored pool by {role}_score (0-1], "
                                      f"the cut computed exactly over the whole pool ('none' = off)")
+        parser.add_argument("--prefilter_model", default=None,
+                            help="cascade: a cheap model (an open_clip name, a transformers CLIPModel hub id such "
+                                 "as wkcn/TinyCLIP-ViT-8M-16-Text-3M-YFCC15M, or a local folder) scores every "
+                                 "sample first; only samples passing its cut reach the expensive models")
+        parser.add_argument("--prefilter_pretrained", default=None,
+                            help="weights for an open_clip --prefilter_model (as --clip_pretrained); a git "
+                                 "revision for a transformers hub id")
+        parser.add_argument("--prefilter_keep_fraction", type=optional_float, default=None,
+                            help="cascade: keep the top fraction of the pool by prefilter_score for the expensive "
+                                 "models (exact pool cut; >= their own keep fractions)")
+        parser.add_argument("--prefilter_min", type=optional_float, default=None,
+                            help="cascade: keep samples with prefilter_score >= this for the expensive models")
+        parser.add_argument("--prefilter_audit_fraction", type=float, default=0.01,
+                            help="cascade audit: this share of the pool (a keyed hash of the uid) is scored by "
+                                 "the expensive models too, dropped or not: stats.json reports the recall the "
+                                 "prefilter kept and the Spearman correlation of the scores (0 = no audit)")
         parser.add_argument("--device", default="auto",
                             help="torch device of the scoring models: auto (cuda when the worker has one), "
                                  "cpu, cuda, cuda:1; --accelerator puts GPUs on the scoring steps' workers")

@@ -7,6 +7,10 @@ the scores' order; pass 1 counts keys by their high 16 bits (a 65,536-bin histog
 summed), which finds the bin holding the k-th best; pass 2 counts, inside that bin only, the low
 16 bits, which finds the exact key. Counts are integers summed in any order, so the threshold is
 the same bit for bit on any runner, worker count and bundle split. Error: none (exact).
+
+Behind a cascade's prefilter the fraction stays one of the pool before the prefilter: `pool`
+(a one-int PCollection) then gives n while the histograms hold only the survivors, so the
+cascade keeps as many samples as the run without a prefilter would (at most every survivor).
 """
 from __future__ import annotations
 
@@ -85,21 +89,27 @@ def _low_bins(keys_by_role: dict, located: dict) -> dict:
     return out
 
 
-def _pick_bins(high: dict, fractions: dict) -> dict:
+def _pool_and_keep(counts: np.ndarray, fraction: float, pool: int | None) -> tuple[int, int]:
+    reached = int(counts.sum())
+    pool = reached if pool is None else pool
+    return pool, min(reached, keep_count(fraction, pool))
+
+
+def _pick_bins(high: dict, fractions: dict, pool: int | None = None) -> dict:
     located = {}
     for role, counts in high.items():
-        pool = int(counts.sum())
-        k = keep_count(fractions[role], pool)
+        _, k = _pool_and_keep(counts, fractions[role], pool)
         located[role] = None if k == 0 else dict(zip(("bin", "rank"), _locate(counts, k)))
     return located
 
 
-def _finish(low: dict, high: dict, located: dict, fractions: dict) -> dict:
+def _finish(low: dict, high: dict, located: dict, fractions: dict, pool: int | None = None) -> dict:
     cuts = {}
     for role, fraction in fractions.items():
-        pool = int(high[role].sum())
-        k = keep_count(fraction, pool)
-        fact = {"keep_fraction": fraction, "pool": pool, "keep": k}
+        n, k = _pool_and_keep(high[role], fraction, pool)
+        fact = {"keep_fraction": fraction, "pool": n, "keep": k}
+        if pool is not None:
+            fact["reached"] = int(high[role].sum())  # the prefilter's survivors
         if located[role] is None:  # nothing to keep (or an empty pool)
             fact.update(threshold=math.inf, at_or_above=0)
         else:
@@ -114,17 +124,19 @@ def _finish(low: dict, high: dict, located: dict, fractions: dict) -> dict:
 class PoolCut(beam.PTransform):
     """{role: float32 scores} per batch -> one dict {role: {threshold, pool, keep, at_or_above}}."""
 
-    def __init__(self, fractions: dict[str, float]):
+    def __init__(self, fractions: dict[str, float], pool: beam.PCollection | None = None):
         super().__init__()
         self.fractions = dict(fractions)
+        self.pool = pool
 
     def expand(self, scores):
         roles = tuple(self.fractions)
         keys = scores | "SortKeys" >> beam.Map(
             lambda by_role: {r: sort_keys(by_role[r]) for r in roles})
         high = keys | "HighBits" >> beam.Map(_high_bins) | "CountHigh" >> beam.CombineGlobally(_Histograms(roles))
-        located = high | "PickBins" >> beam.Map(_pick_bins, self.fractions)
+        pool = [] if self.pool is None else [beam.pvalue.AsSingleton(self.pool)]
+        located = high | "PickBins" >> beam.Map(_pick_bins, self.fractions, *pool)
         low = (keys | "LowBits" >> beam.Map(_low_bins, beam.pvalue.AsSingleton(located))
                | "CountLow" >> beam.CombineGlobally(_Histograms(roles)))
         return low | "Threshold" >> beam.Map(
-            _finish, beam.pvalue.AsSingleton(high), beam.pvalue.AsSingleton(located), self.fractions)
+            _finish, beam.pvalue.AsSingleton(high), beam.pvalue.AsSingleton(located), self.fractions, *pool)

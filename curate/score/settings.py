@@ -26,6 +26,19 @@ class Cut:
         return self.minimum is not None or self.keep_fraction is not None
 
 
+PREFILTER = "prefilter"  # the cascade's cheap model: its role, column prefix and drop detail
+
+
+@dataclass(frozen=True)
+class Prefilter:
+    """The cascade: a cheap model whose cut decides which samples the expensive models see."""
+
+    spec: ModelSpec
+    cut: Cut
+    audit_fraction: float  # share of the pool (keyed hash of the uid) scored by both models
+    seed: int
+
+
 @dataclass(frozen=True)
 class ScoreSettings:
     models: dict[str, ModelSpec]  # role -> spec, in scoring order
@@ -34,6 +47,7 @@ class ScoreSettings:
     save_embeddings: bool = False
     image_filter: ImageFilterSettings | None = None
     notes: tuple[str, ...] = field(default=())
+    prefilter: Prefilter | None = None
 
 
 def _check_numbers(o: ScoreOptions) -> None:
@@ -48,6 +62,7 @@ def _check_numbers(o: ScoreOptions) -> None:
             for flag in ("pretrained", "min", "keep_fraction"):
                 if getattr(o, f"{role}_{flag}") is not None:
                     raise UsageError(f"--{role}_{flag}: needs --{role}_model")
+    _check_prefilter(o)
     if o.score_precision not in PRECISIONS:
         raise UsageError(f"--score_precision: {o.score_precision!r} is not one of {', '.join(PRECISIONS)}")
     if o.score_decode not in ("cpu", "gpu"):
@@ -58,6 +73,32 @@ def _check_numbers(o: ScoreOptions) -> None:
     for flag in ("score_decode_threads", "torch_threads", "model_copies"):
         if getattr(o, flag) < 0:
             raise UsageError(f"--{flag}: must be >= 0")
+
+
+def _check_prefilter(o: ScoreOptions) -> None:
+    cut = {"keep_fraction": o.prefilter_keep_fraction, "min": o.prefilter_min}
+    if o.prefilter_model is None:
+        for flag, value in (("pretrained", o.prefilter_pretrained), *cut.items()):
+            if value is not None:
+                raise UsageError(f"--prefilter_{flag}: needs --prefilter_model")
+        return
+    experts = [r for r in ROLES if getattr(o, f"{r}_model")]
+    if not experts:
+        raise UsageError("--prefilter_model: needs --clip_model or --dfn_model (the model it saves time for)")
+    if all(v is None for v in cut.values()):
+        raise UsageError("--prefilter_model: needs --prefilter_keep_fraction or --prefilter_min (its cut)")
+    fraction = o.prefilter_keep_fraction
+    if fraction is not None and not 0 < fraction <= 1:
+        raise UsageError(f"--prefilter_keep_fraction: must be in (0, 1], got {fraction:g}")
+    if o.prefilter_min is not None and not -1 <= o.prefilter_min <= 1:
+        raise UsageError(f"--prefilter_min: a cosine score is in [-1, 1], got {o.prefilter_min:g}")
+    for role in experts:
+        theirs = getattr(o, f"{role}_keep_fraction")
+        if fraction is not None and theirs is not None and fraction < theirs:
+            raise UsageError(f"--prefilter_keep_fraction: {fraction:g} passes fewer samples than "
+                             f"--{role}_keep_fraction {theirs:g} keeps of the pool; raise it")
+    if not 0 <= o.prefilter_audit_fraction <= 1:
+        raise UsageError(f"--prefilter_audit_fraction: must be in [0, 1], got {o.prefilter_audit_fraction:g}")
 
 
 def score_settings(options) -> ScoreSettings | None:
@@ -80,8 +121,14 @@ def score_settings(options) -> ScoreSettings | None:
                       decode_threads=o.score_decode_threads, torch_threads=o.torch_threads,
                       model_copies=o.model_copies)
     cuts = {role: Cut(getattr(o, f"{role}_min"), getattr(o, f"{role}_keep_fraction")) for role in models}
-    notes = tuple(spec.note for spec in models.values() if spec.note)
-    return ScoreSettings(models, cuts, run, bool(o.save_embeddings), image_filter, notes)
+    prefilter = None
+    if o.prefilter_model:
+        spec = resolve(PREFILTER, o.prefilter_model, o.prefilter_pretrained)
+        prefilter = Prefilter(spec, Cut(o.prefilter_min, o.prefilter_keep_fraction), o.prefilter_audit_fraction,
+                              curate.seed)
+    specs = [*models.values(), *([prefilter.spec] if prefilter else [])]
+    notes = tuple(spec.note for spec in specs if spec.note)
+    return ScoreSettings(models, cuts, run, bool(o.save_embeddings), image_filter, notes, prefilter)
 
 
 def prepare_scoring(options, required: bool = False) -> ScoreSettings | None:
@@ -95,7 +142,7 @@ def prepare_scoring(options, required: bool = False) -> ScoreSettings | None:
         print(f"curate: note: {note}", flush=True)
     runner = options.view_as(StandardOptions).runner or ""
     if not runner.endswith(REMOTE_RUNNERS):  # remote workers fetch for themselves
-        for spec in settings.models.values():
+        for spec in [*settings.models.values(), *([settings.prefilter.spec] if settings.prefilter else [])]:
             fetch_weights(spec)
     if settings.image_filter is not None:
         targets = load_targets(settings.image_filter.targets)

@@ -23,7 +23,7 @@ from curate.score import embeddings, image_filter
 from curate.score.handler import OpenClipHandler, RunSettings
 from curate.score.pool_cut import PoolCut
 from curate.score.settings import ScoreSettings
-from curate.stage import DROPPED, ReasonCounters, SampleStage, StageOutput, split_batch
+from curate.stage import DROPPED, ApplyParked, ReasonCounters, SampleStage, StageOutput, split_batch
 
 NAME = "score"
 BELOW = "below_threshold"
@@ -63,6 +63,7 @@ class _ApplyScores(beam.DoFn):
                 sample.vectors[text_vector] = scored.text_embeddings[j]
             reasons.append(None)
         self.counters.inc(f"{NAME}_{self.role}_in", len(batch.samples))
+        self.counters.inc(f"{NAME}_{self.role}_model_samples", scored.model_samples)
         yield from split_batch(batch, reasons, self.counters)
 
 
@@ -95,7 +96,22 @@ class ScoreWith(beam.PTransform):
         applied = inference | "ApplyScores" >> beam.ParDo(_ApplyScores(self.spec.role)).with_output_types(
             SampleBatch).with_outputs(DROPPED, main="kept")
         failed = dead.failed_inferences | "FailedCalls" >> beam.ParDo(_FailedCalls())
-        return StageOutput(applied.kept, [applied[DROPPED], failed])
+        return StageOutput(applied.kept, [applied[DROPPED], failed], model_usage(inference))
+
+
+def _sum_usage(pairs) -> tuple:
+    samples, seconds = 0, 0.0
+    for n, s in pairs:
+        samples, seconds = samples + n, seconds + s
+    return samples, seconds
+
+
+def model_usage(inference) -> beam.PCollection:
+    """RunInference results -> {samples, model_seconds}: what one model did over the run."""
+    return (inference
+            | "UsagePairs" >> beam.Map(lambda r: (r.inference.model_samples, r.inference.model_seconds))
+            | "SumUsage" >> beam.CombineGlobally(_sum_usage)
+            | "UsageFacts" >> beam.Map(lambda t: {"samples": int(t[0]), "model_seconds": round(float(t[1]), 3)}))
 
 
 def _scores_for_cut(batch: SampleBatch, roles: tuple[str, ...]) -> dict:
@@ -152,8 +168,10 @@ class ApplyCut(SampleStage):
 class ScoreCut(beam.PTransform):
     """Global cuts over the pool that reaches it. Returns a StageOutput whose facts are the cuts."""
 
-    def __init__(self, settings: ScoreSettings):
+    def __init__(self, settings: ScoreSettings, output: str = "", pool: beam.PCollection | None = None):
         super().__init__()
+        self.output = output
+        self.pool = pool  # behind a prefilter: the pool size its keep fractions refer to
         self.fractions = {r: c.keep_fraction for r, c in settings.cuts.items() if c.keep_fraction is not None}
         self.minimums = {r: c.minimum for r, c in settings.cuts.items() if c.minimum is not None}
         self.image_filter = settings.image_filter
@@ -165,7 +183,7 @@ class ScoreCut(beam.PTransform):
         side, facts = [], {}
         if self.fractions:
             cuts = (batches | "PoolScores" >> beam.Map(_scores_for_cut, tuple(self.fractions))
-                    | "PoolCut" >> PoolCut(self.fractions))
+                    | "PoolCut" >> PoolCut(self.fractions, self.pool))
             side.append(beam.pvalue.AsSingleton(cuts))
             facts["keep_fraction"] = cuts
         else:
@@ -174,9 +192,9 @@ class ScoreCut(beam.PTransform):
             clusters = batches | "TargetClusters" >> image_filter.TargetClusters(self.image_filter)
             side.append(beam.pvalue.AsSingleton(clusters))
             facts["image_filter"] = clusters | "SummarizeClusters" >> beam.Map(image_filter.summarize)
-        out = batches | "Apply" >> beam.ParDo(self.dofn, *side).with_output_types(
-            SampleBatch).with_outputs(DROPPED, main="kept")
-        return StageOutput(out.kept, [out[DROPPED]], _merge_facts(p, "CutFacts", {"minimum": self.minimums}, facts))
+        # batches wait for the pool's cuts on storage (<output>/_spill/), not in the runner
+        out = batches | "Apply" >> ApplyParked(self.dofn, self.output, *side)
+        return StageOutput(out.kept, out.dropped, _merge_facts(p, "CutFacts", {"minimum": self.minimums}, facts))
 
 
 def _merge_facts(p, label: str, static: dict, dynamic: dict[str, beam.PCollection]) -> beam.PCollection:
@@ -201,20 +219,37 @@ class Score(beam.PTransform):
         self.has_cut = any(c.active for c in settings.cuts.values()) or settings.image_filter is not None
         if self.has_cut:
             self.fields.update(ScoreCut(settings).fields)
+        self.cascade = None
+        if settings.prefilter is not None:
+            from curate.score.cascade import Cascade
+
+            self.cascade = Cascade(settings, output)
+            self.fields.update(self.cascade.fields)
 
     def expand(self, batches):
         p = batches.pipeline
         dropped, facts = [], {}
         files: dict[str, beam.PCollection] = {}
+        usage: dict[str, beam.PCollection] = {}
+        if self.cascade is not None:  # only the prefilter's survivors (and its audit) go on
+            batches = self.cascade.before(batches)
         for role, spec in self.settings.models.items():
             out = batches | f"Score_{role}" >> ScoreWith(spec, self.settings.run)
             batches = out.kept
             dropped.extend(out.dropped)
+            usage[role] = out.facts
             if self.settings.save_embeddings:
                 files[embeddings.folder(role)] = batches | f"SaveEmbeddings_{role}" >> embeddings.WriteEmbeddings(
                     role, self.output)
+        pool = None
+        if self.cascade is not None:
+            batches = self.cascade.after(batches)
+            dropped.extend(self.cascade.dropped)
+            files.update(self.cascade.files)
+            facts["cascade"] = self.cascade.summary(p, usage)
+            pool = self.cascade.pool
         if self.has_cut:
-            out = batches | "Cut" >> ScoreCut(self.settings)
+            out = batches | "Cut" >> ScoreCut(self.settings, self.output, pool)
             batches = out.kept
             dropped.extend(out.dropped)
             facts["cuts"] = out.facts
