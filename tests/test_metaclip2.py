@@ -19,6 +19,7 @@ from curate.errors import UsageError
 from curate.inputs import bundled_worldwide_sample
 from curate.metaclip import languages, text_only, worldwide
 from curate.metaclip.matcher import Matcher
+from curate.stats.worldwide import metaclip2_languages
 from curate.metaclip.padding import CORRECTED_RANGES, REFERENCE_RANGES, pattern, pattern_function
 from metadata import build
 from tests.conftest import read_ledger, run_curate
@@ -222,6 +223,9 @@ def test_both_graphs_and_two_workers_same_ledger_and_stats(monkeypatch, tmp_path
             (in_lang.reason.fillna("").str.startswith("dedup:")).sum())
         assert (in_lang.metaclip_t == row["t"]).all()
     assert {"th", "zh", "ja"} <= set(matched.language)
+    per_language, missing = metaclip2_languages(stats)  # the notebook's table
+    assert set(per_language.index) == set(facts["languages"]) and missing.captions_dropped.sum() == sum(
+        facts["no_language_metadata"].values())
     assert ledger[ledger.reason == "metaclip:no_language_metadata"].entry_ids.isna().all()
 
 
