@@ -6,25 +6,30 @@ and ends with one line on stderr and exit status 2. Beam's own flags pass throug
 from __future__ import annotations
 
 import argparse
-import logging
+import difflib
 import os
 import sys
 import time
 
-import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from curate.runners import quiet_logs
 
-from curate.errors import UsageError
-from curate.flow import Flow
-from curate.inputs import open_source
-from curate.io.cleanup import remove_stale
-from curate.io.run_stats import read_stats, write_stats
-from curate.options import CurateOptions, option_groups
-from curate.recipes import get_recipe, recipes
-from curate.runners.checks import check_runner, is_dry_run
-from curate.runners.dry_run import dry_run_report, format_dry_run
-from curate.runners.placement import place_accelerator
-from curate.summary import format_summary
+quiet_logs.install()  # before Beam is imported: its import-time warnings are not ours to print
+
+import apache_beam as beam  # noqa: E402
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions  # noqa: E402
+
+from curate.errors import UsageError  # noqa: E402
+from curate.flow import Flow  # noqa: E402
+from curate.inputs import open_source  # noqa: E402
+from curate.io.cleanup import remove_stale  # noqa: E402
+from curate.io.run_stats import read_stats, write_stats  # noqa: E402
+from curate.options import CurateOptions, option_groups  # noqa: E402
+from curate.recipes import get_recipe, recipes  # noqa: E402
+from curate.runners.checks import check_runner, is_dry_run  # noqa: E402
+from curate.runners.dry_run import dry_run_report, format_dry_run  # noqa: E402
+from curate.runners.placement import place_accelerator  # noqa: E402
+from curate.stats.named_entries import name_top_entries  # noqa: E402
+from curate.summary import format_summary  # noqa: E402
 
 EXIT_USAGE = 2
 RUNNER_ALIASES = {
@@ -41,12 +46,31 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    listing = "\n".join(f"  {name:<10} {module.SUMMARY}" for name, module in recipes().items())
+def recipe_listing() -> str:
+    """One line per recipe: name, summary, the flag defaults it changes (`--list`)."""
+    lines = []
+    for name, module in recipes().items():
+        changed = ", ".join(f"--{k} {v}" for k, v in getattr(module, "DEFAULTS", {}).items())
+        lines.append(f"  {name:<10} {module.SUMMARY}" + (f"\n  {'':<10} defaults: {changed}" if changed else ""))
+    return "\n".join(lines)
+
+
+def _pre_parser() -> argparse.ArgumentParser:
+    """Just --pipeline and --list: the recipe decides the defaults the full parser shows."""
+    parser = _Parser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--pipeline", default="metaclip")
+    parser.add_argument("--list", action="store_true")
+    return parser
+
+
+def build_parser(recipe=None) -> argparse.ArgumentParser:
+    name = recipe.NAME if recipe is not None else "metaclip"
     parser = _Parser(
         prog="python -m curate.run",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=f"Curate image-text data with one Apache Beam graph.\n\nrecipes (--pipeline):\n{listing}",
+        description="Curate image-text data with one Apache Beam graph.\n\nrecipes (--pipeline):\n"
+                    f"{recipe_listing()}\n\nDefaults below are the {name} recipe's "
+                    "(`--pipeline NAME --help` shows another's).",
         epilog="Beam's flags pass through: --runner (default FnApiRunner; also DataflowRunner, "
                "PortableRunner, SparkRunner, FlinkRunner, DaskRunner), --direct_num_workers, "
                "--direct_running_mode, --temp_location, --project, --region, ...",
@@ -54,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     for group_cls in option_groups():
         group = parser.add_argument_group(group_cls.__doc__.strip().rstrip("."))
         group_cls._add_argparse_args(group)
+    parser.add_argument("--list", action="store_true", help="list the recipes and exit")
+    if recipe is not None:
+        parser.set_defaults(**getattr(recipe, "DEFAULTS", {}))
     for action in parser._actions:
         if action.default is not argparse.SUPPRESS and action.help and "default" not in action.help:
             action.help += f" (default: {action.default})"
@@ -69,22 +96,29 @@ def _beam_flags_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def check_beam_flags(rest: list[str]) -> None:
-    _, unknown = _beam_flags_parser().parse_known_args(rest)
+def _flag_names(*parsers) -> list[str]:
+    return [s for parser in parsers for a in parser._actions for s in a.option_strings if s.startswith("--")]
+
+
+def check_beam_flags(rest: list[str], ours: argparse.ArgumentParser | None = None) -> None:
+    beam_flags = _beam_flags_parser()
+    _, unknown = beam_flags.parse_known_args(rest)
     if unknown:
-        raise UsageError(f"unknown flag {unknown[0]!r} (see --help)")
+        flag = unknown[0].split("=", 1)[0]
+        close = difflib.get_close_matches(flag, _flag_names(beam_flags, ours or build_parser()), n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise UsageError(f"unknown flag {unknown[0]!r} ({hint}see --help)")
 
 
 def parse(argv: list[str]):
     """Our flags (with the recipe's defaults applied), the recipe, and Beam's flags."""
-    parser = build_parser()
-    known, rest = parser.parse_known_args(argv)
-    recipe = get_recipe(known.pipeline)
-    parser.set_defaults(**getattr(recipe, "DEFAULTS", {}))
+    pre, _ = _pre_parser().parse_known_args(argv)
+    recipe = get_recipe(pre.pipeline)
+    parser = build_parser(recipe)
     known, rest = parser.parse_known_args(argv)
     if any("dask" in arg.lower() for arg in rest):
         import curate.runners.dask  # noqa: F401  (registers Beam's --dask_* flags)
-    check_beam_flags(rest)
+    check_beam_flags(rest, parser)
     return known, recipe, rest
 
 
@@ -104,10 +138,30 @@ def given(argv: list[str], flag: str) -> bool:
 
 
 def make_runner(options: PipelineOptions):
+    from apache_beam.runners.runner import create_runner
+
     name = options.view_as(StandardOptions).runner or DEFAULT_RUNNER
     name = RUNNER_ALIASES.get(name, name)
+    try:
+        create_runner(name)  # only resolves the name: a typo fails here, not inside Beam
+    except (ValueError, ImportError, AttributeError) as e:
+        known = "FnApiRunner, DirectRunner, PortableRunner, DataflowRunner, SparkRunner, FlinkRunner, DaskRunner"
+        why = "" if isinstance(e, ValueError) else f" ({type(e).__name__}: {str(e).splitlines()[0][:120]})"
+        raise UsageError(f"--runner: unknown runner {name!r}{why}; known: {known}, or a full class path") from None
     options.view_as(StandardOptions).runner = name
     return name
+
+
+def check_output(output: str) -> None:
+    """A local --output must be a folder or creatable as one (not a file, not under a file)."""
+    if "://" in output:
+        return
+    path = os.path.abspath(output)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    if not os.path.isdir(path):
+        what = "is a file" if path == os.path.abspath(output) else f"is under the file {path}"
+        raise UsageError(f"--output: {output} {what}; name a folder")
 
 
 def run(argv: list[str] | None = None) -> dict:
@@ -119,6 +173,8 @@ def run(argv: list[str] | None = None) -> dict:
     source = open_source(known.input, known.input_format, known.url_col, known.caption_col, explicit)
     output = known.output or os.path.join("curate-out", known.pipeline)
     known.output = output
+    check_output(output)
+    del known.list
     options = PipelineOptions(rest, **vars(known))
     runner = make_runner(options)
     check_runner(runner, options, known)
@@ -134,15 +190,35 @@ def run(argv: list[str] | None = None) -> dict:
     if is_dry_run(options):
         return dry_run_report(p.result, run_info)
     stats = read_stats(output)
+    name_top_entries(stats, _entries_of(recipe, options))
     stats["wall_time_s"] = round(time.time() - started, 3)
     write_stats(output, stats)
     remove_stale(output, stats)
     return stats
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+def _entries_of(recipe, options) -> list[str] | None:
+    """The metadata a MetaCLIP run matched against (to name its top entries), else None."""
+    from curate.metaclip.metadata import load_metadata
+    from curate.metaclip.options import MetaclipOptions
+
+    mc = options.view_as(MetaclipOptions)
+    if recipe.NAME != "metaclip" or getattr(mc, "metaclip_version", 1) not in (1, None):
+        return None  # MetaCLIP 2's ids index per-language lists: they stay bare here
     try:
+        return load_metadata(mc.metadata)
+    except UsageError:
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    quiet_logs.install()
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if _pre_parser().parse_known_args(argv)[0].list:
+            print(f"recipes (--pipeline NAME; --pipeline NAME --help shows its flags and defaults):\n"
+                  f"{recipe_listing()}")
+            return 0
         stats = run(argv)
     except UsageError as e:
         print(f"curate: error: {e}", file=sys.stderr)

@@ -16,6 +16,10 @@ def format_summary(stats: dict) -> str:
             f"  metaclip: t = {metaclip['t']:g} ({metaclip['t_source']}); "
             f"{metaclip['entries_matched']:,} of {metaclip['metadata_entries']:,} entries matched, "
             f"{metaclip['entries_over_t']:,} over t")
+        from curate.stats.named_entries import top_line
+
+        if top_line(metaclip):
+            lines.append(f"  metaclip: commonest entries {top_line(metaclip)}")
     lines.append(f"  input: {stats['source']}")
     lines.append(f"  output: {stats['output']} (ledger/, shards/, stats.json)  wall time {stats['wall_time_s']:.1f} s")
     return "\n".join(lines)

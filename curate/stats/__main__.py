@@ -5,6 +5,7 @@ OUTPUT is a run's output folder (local, gs://, s3://). Exit 2 with one line when
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 
 from curate.errors import UsageError
@@ -40,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
             value = getattr(args, flag)
             if value is not None and value < 1:
                 raise UsageError(f"--{flag}: must be >= 1")
+        drawing = "--html" if args.html else "--plots" if args.plots else None
+        if drawing and importlib.util.find_spec("matplotlib") is None:
+            raise UsageError(f"{drawing}: drawing needs matplotlib: pip install 'curate[stats]'")
         from curate.stats.collect import collect
         from curate.stats.tables import format_tables, tables
 

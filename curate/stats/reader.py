@@ -141,5 +141,24 @@ def iter_parquet(paths: list[str], columns: list[str] | None) -> Iterator[pa.Tab
             yield pq.read_table(f, columns=columns)
 
 
+def default_output(pipeline: str = "metaclip", start: str | None = None) -> str:
+    """`curate-out/<pipeline>` of the README's first command, found from here or a parent folder
+    (a notebook's kernel starts in `notebooks/`, the command ran in the repository root)."""
+    import os
+
+    here = os.path.abspath(start or os.getcwd())
+    tried = []
+    while True:
+        candidate = os.path.join(here, "curate-out", pipeline)
+        tried.append(candidate)
+        if os.path.exists(os.path.join(candidate, STATS_FILE)) or os.path.isdir(os.path.join(candidate, LEDGER_DIR)):
+            return candidate
+        parent = os.path.dirname(here)
+        if parent == here or len(tried) == 3:  # the folder, its parent and grandparent: no further
+            raise UsageError(f"no curate-out/{pipeline} in {tried[0]} or its parents: run "
+                             f"`python -m curate.run --pipeline {pipeline}` first, or set OUTPUT")
+        here = parent
+
+
 def open_run(path: str, parts: int | None = None) -> RunOutput:
     return RunOutput(path, parts)

@@ -1,0 +1,182 @@
+"""A new user's first hour, following the README: each rough edge found there, tested as met."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from curate.run import main
+from curate.stats.__main__ import main as stats_main
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+# -- the Python API the README and docs name -------------------------------------------------
+def _documented_imports() -> list[str]:
+    """Every `from curate... import ...` line in README.md and docs/, as written."""
+    lines = []
+    for path in [os.path.join(REPO, "README.md")] + [os.path.join(REPO, "docs", f)
+                                                      for f in sorted(os.listdir(os.path.join(REPO, "docs")))]:
+        text = open(path, encoding="utf-8").read()
+        lines += re.findall(r"from curate[\w.]* import [\w, ]+", text)
+    return sorted(set(lines))
+
+
+def test_the_documented_imports_work():
+    imports = _documented_imports()
+    assert "from curate.metaclip import Matcher" in imports
+    for line in imports:
+        exec(line, {})  # raises ImportError if the README names something that is not there
+
+
+def test_matcher_and_stats_loaders_are_exported():
+    from curate.metaclip import Matcher, load_metadata
+    from curate.stats import collect, default_output, open_run, tables  # noqa: F401
+
+    assert Matcher(["dog", "hot dog", "New York"]).match("a hot dog in New York.") == [0, 1, 2]
+    assert len(load_metadata()) > 100_000
+
+
+# -- the notebook, as shipped --------------------------------------------------------------------
+@pytest.fixture()
+def repo_like(default_run, tmp_path):
+    """A folder laid out as the repository after the README's first command: curate-out/metaclip, notebooks/."""
+    out, _ = default_run
+    os.makedirs(tmp_path / "curate-out")
+    os.symlink(str(out), tmp_path / "curate-out" / "metaclip")
+    os.makedirs(tmp_path / "notebooks")
+    return tmp_path
+
+
+def test_default_output_is_found_from_the_repo_root_and_from_notebooks(repo_like, default_run):
+    from curate.errors import UsageError
+    from curate.stats import default_output
+
+    expected = str(repo_like / "curate-out" / "metaclip")
+    assert default_output(start=str(repo_like)) == expected
+    assert default_output(start=str(repo_like / "notebooks")) == expected
+    deep = repo_like / "notebooks" / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    with pytest.raises(UsageError, match="python -m curate.run --pipeline metaclip"):
+        default_output(start=str(deep))  # three folders up and no further
+
+
+def test_the_notebook_opens_the_default_run_as_shipped_from_notebooks(repo_like, default_run):
+    """Its parameters and loading cells, unchanged (test_notebooks runs every cell on a given OUTPUT)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(os.path.join(REPO, "notebooks", "shard_stats.ipynb"), as_version=4)
+    loading = next(i for i, c in enumerate(notebook.cells) if "collect(" in c.source)
+    notebook.cells = notebook.cells[:loading + 1]
+    # the kernel starts in notebooks/, as `jupyter lab` and `jupyter execute` start it
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(repo_like / "notebooks")}}).execute()
+    outputs = [o for c in notebook.cells for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    html = " ".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert f"{default_run[1]['inputs']:,}" in html or str(default_run[1]["inputs"]) in html
+
+
+# -- exit 2 with one line, before anything runs ----------------------------------------------
+def test_html_without_matplotlib_names_the_extra(default_run, monkeypatch, tmp_path, capsys):
+    out, _ = default_run
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as on the base install
+    assert stats_main([str(out), "--html", str(tmp_path / "r.html"), "--quiet"]) == 2
+    line = _one_error_line(capsys)
+    assert "pip install 'curate[stats]'" in line and line.startswith("curate.stats: error: --html")
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--runner", "FooRunner"], "--runner: unknown runner 'FooRunner'"),
+    (["--runner", "no.such.module.Runner"], "--runner: unknown runner 'no.such.module.Runner' (ModuleNotFoundError"),
+    (["--pipline", "laion"], "unknown flag '--pipline' (did you mean --pipeline?"),
+    (["--samples_per_shrd", "5"], "did you mean --samples_per_shard?"),
+])
+def test_bad_runner_and_misspelt_flags_fail_in_one_line(args, message, tmp_path, capsys):
+    assert main([*args, "--output", str(tmp_path / "out")]) == 2
+    assert message in _one_error_line(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_output_that_is_a_file_fails_before_the_pipeline(tmp_path, capsys):
+    path = tmp_path / "taken"
+    path.write_text("mine")
+    assert main(["--output", str(path)]) == 2
+    assert "--output: " in _one_error_line(capsys) and "is a file" in capsys.readouterr().err + "is a file"
+    assert main(["--output", str(path / "below")]) == 2
+    assert f"is under the file {path}" in _one_error_line(capsys)
+    assert path.read_text() == "mine"
+
+
+# -- recipes: a list and per-recipe defaults -----------------------------------------------------
+def test_list_names_every_recipe_with_the_defaults_it_changes(capsys):
+    from curate.recipes import recipes
+
+    assert main(["--list"]) == 0
+    out = capsys.readouterr().out
+    for name, module in recipes().items():
+        assert re.search(rf"^  {name} +", out, re.M), name
+        for flag, value in getattr(module, "DEFAULTS", {}).items():
+            if not isinstance(value, str) or len(value) < 60:
+                assert f"--{flag} {value}" in out
+
+
+def test_help_of_a_recipe_shows_its_defaults(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--pipeline", "laion", "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Defaults below are the laion recipe's" in text
+    assert "threshold; 'none' = off) (default: 0.28)" in text  # --clip_min, laion's value
+    assert "(default: ViT-B-32-quickgelu)" in text or "ViT-B-32-quickgelu" in text
+
+
+# -- a local run prints only our lines ---------------------------------------------------------
+def test_a_local_command_prints_only_curates_lines(tmp_path):
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
+    bad = subprocess.run([sys.executable, "-m", "curate.run", "--runner", "FooRunner", "--output", str(tmp_path / "o")],
+                         capture_output=True, text=True, env=env, cwd=REPO)
+    assert bad.returncode == 2  # Beam, torch-free imports and our checks ran: one line of ours, nothing else
+    assert bad.stderr.strip().splitlines() == ["curate: error: --runner: unknown runner 'FooRunner'; known: "
+                                               "FnApiRunner, DirectRunner, PortableRunner, DataflowRunner, "
+                                               "SparkRunner, FlinkRunner, DaskRunner, or a full class path"]
+
+
+def test_the_noise_filter_drops_only_beams_import_warnings(caplog):
+    import logging
+
+    from curate.runners.quiet_logs import _DropNoise
+
+    keep = logging.LogRecord("root", logging.WARNING, "", 0, "a real warning", None, None)
+    drop = logging.LogRecord("root", logging.WARNING, "", 0, "apitools not found, and bigquery client libraries "
+                             "are not available despite the import not raising an ImportError.", None, None)
+    resource = logging.LogRecord("x", logging.WARNING, "", 0, "Resource module is not available for current "
+                                 "platform, memory usage cannot be fetched.", None, None)
+    assert _DropNoise().filter(keep) and not _DropNoise().filter(drop) and not _DropNoise().filter(resource)
+
+
+# -- MetaCLIP entries named by their text -----------------------------------------------------
+def test_top_entries_are_named_in_stats_and_summary(default_run):
+    from curate.metaclip import load_metadata
+    from curate.summary import format_summary
+
+    out, stats = default_run
+    written = json.load(open(os.path.join(str(out), "stats.json")))
+    top = written["stages"]["MetaCLIP"]["top_entries"]
+    entries = load_metadata()
+    assert top and all(set(row) == {"id", "entry", "count"} and entries[row["id"]] == row["entry"] for row in top)
+    assert [r["count"] for r in top] == sorted((r["count"] for r in top), reverse=True)
+    line = [ln for ln in format_summary(written).splitlines() if "commonest entries" in ln]
+    assert line and f"{top[0]['entry']!r} {top[0]['count']:,}" in line[0]
