@@ -19,6 +19,7 @@ from curate.models.tiny import write_tiny_model
 from curate.run import main
 from curate.sample import Sample, SampleBatch, batch_id, make_uid
 from tests.conftest import read_ledger, run_curate
+from tests.test_no_heavy_shuffle import crossings  # noqa: F401  (the fixture counting samples Beam encodes)
 
 T = 10
 BLOBS = (4, 30, 80)  # samples per well-separated blob: one under T, two over
@@ -67,13 +68,21 @@ def _write(rows, path):
         json.dump(sorted(rows, key=lambda r: r["row"]), f)
 
 
-def _balance(batches, tmp_path, name, *flags, t=T, clusters=3):
-    """Run the stage alone on FnApiRunner; (ledger-like rows by input row, stage facts)."""
-    cfg = BalanceConfig(clusters=clusters, t=t, sample=1000, vector=VECTOR, seed=0)
+def _batch_at(index: int, size: int, vectors: bool) -> SampleBatch:
+    return _batches(_samples(vectors), size)[index]
+
+
+def _balance(tmp_path, name, *flags, size=1000, vectors=True, empty=False):
+    """Run the stage alone on FnApiRunner; (ledger-like rows by input row, stage facts).
+
+    Batches are made inside the graph, so Beam never encodes one unless the stage makes it."""
+    cfg = BalanceConfig(clusters=3, t=T, sample=1000, vector=VECTOR, seed=0)
     rows_path, facts_path = str(tmp_path / f"{name}.json"), str(tmp_path / f"{name}-facts.json")
     options = PipelineOptions(["--runner", "FnApiRunner", *flags])
     with beam.Pipeline(options=options) as p:
-        out = p | beam.Create(batches).with_output_types(SampleBatch) | SemanticBalance(cfg)
+        indices = [] if empty else range(len(_batches(_samples(), size)))
+        batches = p | beam.Create(indices) | beam.Map(_batch_at, size, vectors).with_output_types(SampleBatch)
+        out = batches | SemanticBalance(cfg, str(tmp_path / name))
         kept = out.kept | "Kept" >> beam.FlatMap(_kept_rows)
         dropped = tuple(out.dropped) | "AllDropped" >> beam.Flatten() | "Dropped" >> beam.FlatMap(_dropped_rows)
         (kept, dropped) | beam.Flatten() | beam.combiners.ToList() | "WriteRows" >> beam.Map(_write, rows_path)
@@ -97,7 +106,7 @@ def _expected_kept(rows, t: int = T) -> set:
 
 @pytest.fixture(scope="module")
 def balanced(tmp_path_factory):
-    return _balance(_batches(_samples(), 1000), tmp_path_factory.mktemp("balance"), "one")
+    return _balance(tmp_path_factory.mktemp("balance"), "one")
 
 
 def test_each_cluster_keeps_exactly_min_size_t(balanced):
@@ -123,19 +132,20 @@ def test_kept_are_the_t_smallest_keyed_hashes(balanced):
     assert _rank("abc", 3) == cap.rank_key("abc", 3)
 
 
-def test_same_decisions_on_other_batch_splits_and_two_workers(balanced, tmp_path):
+def test_same_decisions_on_other_batch_splits_and_two_workers(balanced, tmp_path, crossings):
     rows, facts = balanced
-    split = _balance(_batches(_samples(), 7), tmp_path, "seven")
-    two = _balance(_batches(_samples(), 13), tmp_path, "two", "--direct_num_workers", "2",
-                   "--direct_running_mode", "multi_processing")
+    split = _balance(tmp_path, "seven", size=7)
+    assert crossings == []  # batches waited parked, joined by batch id: none was held or shuffled
+    two = _balance(tmp_path, "two", "--direct_num_workers", "2", "--direct_running_mode", "multi_processing",
+                   size=13)
     for other, other_facts in (split, two):
         assert other == rows and other_facts == facts
 
 
 def test_empty_input_and_rows_without_embeddings(tmp_path):
-    rows, facts = _balance([], tmp_path, "empty")
+    rows, facts = _balance(tmp_path, "empty", empty=True)
     assert rows == [] and facts["rows"] == 0 and facts["clusters"] == 0 and facts["kept"] == 0
-    rows, facts = _balance(_batches(_samples(with_vectors=False), 50), tmp_path, "bare")
+    rows, facts = _balance(tmp_path, "bare", size=50, vectors=False)
     assert len(rows) == sum(BLOBS) + 1 and {r["status"] for r in rows} == {"kept"}
     assert {r["cluster"] for r in rows} == {None} and facts["without_embedding"] == len(rows)
 

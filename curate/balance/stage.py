@@ -4,8 +4,9 @@ Only small values travel: each batch's (rank row, fp16 embedding) pairs; a botto
 picks the k-means training sample (SemDeDup's, curate/dedup/semantic_stage.py), one worker
 trains the centroids (a side input), each batch's rows get their nearest centroid, and per
 cluster a combiner keeps a count and the T rows of smallest rank (memory: T rows per cluster,
-never the cluster). The caps (size and rank-T row per cluster) and each batch's own
-assignments (keyed by batch id) reach one per-batch decision step, ApplyCap.
+never the cluster). Batches wait parked under <output>/_spill/ (no image waits in the runner or
+crosses a shuffle); each one's name is joined with its own assignments by batch id, and one
+per-batch decision step, ApplyCap, takes the caps (size and rank-T row per cluster) as a side input.
 """
 from __future__ import annotations
 
@@ -17,14 +18,16 @@ from curate.balance import cap
 from curate.balance.options import ROWS_PER_CLUSTER, BalanceConfig
 from curate.dedup import semdedup
 from curate.dedup.semantic_stage import BottomK
+from curate.io.spill import fetch_batch
 from curate.sample import SampleBatch
-from curate.stage import ApplyStage, SampleStage, StageOutput, split_batch
+from curate.stage import DROPPED, SampleStage, StageOutput, park_batch_as, split_batch
 
 CLUSTER = "semantic_cluster"
 CLUSTER_SIZE = "semantic_cluster_size"
 FIELDS = {CLUSTER: pa.int32(), CLUSTER_SIZE: pa.int64()}
 ASSIGNED_DTYPE = np.dtype([*cap.RANK_DTYPE.descr, ("cluster", "<i4")])
 BY_BATCH = "by_batch"
+PARKED, ASSIGNED = "batch", "assigned"  # the two sides of the join by batch id
 MISSING = "missing"
 MIN_POINTS_PER_CENTROID = semdedup.MIN_POINTS_PER_CENTROID
 
@@ -117,7 +120,11 @@ def caps_array(per_cluster: list, model: dict, t: int) -> np.ndarray:
 
 
 class ApplyCap(SampleStage):
-    """Records each sample's cluster and its size; drops what its cluster's cap leaves out."""
+    """Records each sample's cluster and its size; drops what its cluster's cap leaves out.
+
+    Input: a parked batch joined with its own assignments by batch id (CoGroupByKey), so a
+    worker fetches one batch and only that batch's records; the caps are a side input.
+    """
 
     name = "balance"
     fields = FIELDS
@@ -125,9 +132,14 @@ class ApplyCap(SampleStage):
     def __init__(self, t: int):
         self.t = t
 
-    def process(self, batch: SampleBatch, assignments, caps):
+    def process(self, joined, caps):
+        _, parts = joined
+        records = list(parts[ASSIGNED])
+        for ref in parts[PARKED]:
+            yield from self.cap_batch(fetch_batch(ref), records, caps)
+
+    def cap_batch(self, batch: SampleBatch, records: list, caps: np.ndarray):
         reasons: list[str | None] = [None] * len(batch.samples)
-        records = list(assignments[batch.id])  # an iterable on some runners
         if records:
             rows = np.concatenate(records)
             kept = cap.keep(rows, rows["cluster"], caps, self.t)
@@ -141,6 +153,10 @@ class ApplyCap(SampleStage):
         yield from split_batch(batch, reasons, self.counters)
 
 
+def _park(batch: SampleBatch, output: str):
+    return batch.id, park_batch_as(batch, output, "balance")
+
+
 def facts(caps: np.ndarray, model: dict, missing: int, t: int) -> dict:
     sizes = caps["size"]
     return {**model["facts"], "rows_clustered": int(sizes.sum()), "without_embedding": int(missing),
@@ -152,9 +168,10 @@ def facts(caps: np.ndarray, model: dict, missing: int, t: int) -> dict:
 class SemanticBalance(beam.PTransform):
     """Batches -> StageOutput: each cluster capped at T samples; facts for stats.json."""
 
-    def __init__(self, cfg: BalanceConfig):
+    def __init__(self, cfg: BalanceConfig, output: str):
         super().__init__()
         self.cfg = cfg
+        self.output = output  # batches wait for the caps under <output>/_spill/
         self.fields = dict(FIELDS)
 
     def expand(self, batches):
@@ -169,22 +186,24 @@ class SemanticBalance(beam.PTransform):
                 | "AllClusters" >> beam.combiners.ToList()
                 | "Caps" >> beam.Map(caps_array, model_side, cfg.t))
         missing = rows[MISSING] | "WithoutEmbedding" >> beam.CombineGlobally(sum)
-        applied = batches | "Apply" >> ApplyStage(
-            ApplyCap(cfg.t), beam.pvalue.AsMultiMap(assigned[BY_BATCH]), beam.pvalue.AsSingleton(caps))
+        parked = batches | "Park" >> beam.Map(_park, self.output)
+        applied = ({PARKED: parked, ASSIGNED: assigned[BY_BATCH]} | "JoinAssignments" >> beam.CoGroupByKey()
+                   | "Apply" >> beam.ParDo(ApplyCap(cfg.t), beam.pvalue.AsSingleton(caps)).with_output_types(
+                       SampleBatch).with_outputs(DROPPED, main="kept"))
         summary = caps | "Facts" >> beam.Map(facts, model_side, beam.pvalue.AsSingleton(missing), cfg.t)
-        return StageOutput(applied.kept, applied.dropped, summary)
+        return StageOutput(applied.kept, [applied[DROPPED]], summary)
 
 
-def balance_from_options(options) -> SemanticBalance | None:
+def balance_from_options(options, output: str = "") -> SemanticBalance | None:
     """The balance stage the flags ask for (None with --balance none); checks them."""
     from curate.balance.options import balance_config
     from curate.options import CurateOptions
 
     cfg = balance_config(options, options.view_as(CurateOptions).seed)
-    return None if cfg is None else SemanticBalance(cfg)
+    return None if cfg is None else SemanticBalance(cfg, output)
 
 
 def apply_balance(flow, batches, label: str = "Balance"):
     """Recipes' one line: balance the batches as the flags say (unchanged with --balance none)."""
-    stage = balance_from_options(flow.options)
+    stage = balance_from_options(flow.options, flow.output)
     return batches if stage is None else flow.apply(label, stage, batches)
