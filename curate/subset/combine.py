@@ -85,7 +85,7 @@ def combine(paths: list[str], op: str, to: str) -> dict:
         raise UsageError(f"combine: unknown operation {op!r} (one of --and, --or, --not)")
     if len(paths) < 2:
         raise UsageError("combine: needs at least two subset files")
-    arrays = [open_subset(p, flag=f"combine {p}") for p in paths]  # every input checked before any work
+    arrays = [open_subset(p, flag="combine") for p in paths]  # every input checked before any work
     sizes = {p: len(a) for p, a in zip(paths, arrays)}
     current = arrays[0]
     tmp = None

@@ -74,7 +74,9 @@ class Ledger:
         self.schema = self.dataset.schema
 
     def batches(self, columns: list[str]):
-        yield from self.dataset.to_batches(columns=sorted(set(columns)), batch_size=BATCH_ROWS)
+        # little read-ahead: memory stays a few batches whatever the ledger size
+        yield from self.dataset.to_batches(columns=sorted(set(columns)), batch_size=BATCH_ROWS,
+                                           batch_readahead=2, fragment_readahead=1)
 
 
 class ReasonIn(Node):
