@@ -109,7 +109,7 @@ def test_training_sample_is_the_same_whatever_the_split():
 
 
 @pytest.mark.parametrize("batch", [9, 64])
-def test_semantic_stage_in_beam_drops_exactly_one_of_each_twin(batch):
+def test_semantic_stage_in_beam_drops_exactly_one_of_each_twin(batch, tmp_path):
     keys, emb, pairs = constructed()
     parts, keys = _split(keys, emb, batch)
     cfg = DedupConfig(semantic=True, semdedup_eps=EPS, semdedup_clusters=4, seed=1)
@@ -123,7 +123,7 @@ def test_semantic_stage_in_beam_drops_exactly_one_of_each_twin(batch):
         assert all(len(dropped & set(p)) == 1 for p in pairs)
 
     with beam.Pipeline(runner=FnApiRunner()) as p:
-        drops, facts = p | beam.Create(parts) | SemanticDedup(cfg)
+        drops, facts = p | beam.Create(parts) | SemanticDedup(cfg, str(tmp_path))
         assert_that(drops, check, label="Drops")
         assert_that(facts | beam.Map(lambda f: (f[0], f[1]["clusters"], f[1]["dropped"], f[1]["rows"])),
                     equal_to([("semantic", 4, len(pairs), len(keys))]), label="Facts")

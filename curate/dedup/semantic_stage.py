@@ -1,11 +1,13 @@
 """SemDeDup as Beam transforms: Sample -> Centroids -> Assign -> DedupClusters.
 
-Only (keys, fp16 embedding) rows travel: a bottom-k combiner picks the deterministic training
-sample, one worker trains the centroids (a side input for everyone), each batch's rows are
-keyed by nearest centroid and grouped per cluster, and each cluster is deduplicated alone.
+Only (keys, fp16 embedding) rows are read, and they wait on storage: a bottom-k combiner picks
+the deterministic training sample, one worker trains the centroids (a side input for everyone),
+each batch's rows are split by nearest centroid into files named per cluster, the file names
+are grouped per cluster, and each cluster is deduplicated alone.
 """
 from __future__ import annotations
 
+import io
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -15,6 +17,8 @@ from curate.dedup import semdedup
 from curate.dedup.decisions import by_batch, remaining
 from curate.dedup.keys import concat
 from curate.dedup.options import DedupConfig
+from curate.io import files as fs
+from curate.io import spill
 
 CLUSTER_STATS = "cluster_stats"
 
@@ -70,37 +74,63 @@ def train(sample: _Sample, cfg: DedupConfig) -> dict:
     return {"centroids": centroids, "facts": facts}
 
 
+def park_rows(rows, output: str, name: str) -> tuple[str, str]:
+    """(keys, embeddings) of one batch -> (batch id, path of the file they wait in)."""
+    keys, embeddings = rows
+    batch_id = keys["batch"][0].decode()
+    path = fs.join(output, spill.SPILL_DIR, name, f"{batch_id}.npz")
+    buf = io.BytesIO()
+    np.savez(buf, keys=keys, embeddings=embeddings)
+    fs.write_bytes(path, buf.getvalue())
+    return batch_id, path
+
+
+def load_rows(path: str):
+    with np.load(io.BytesIO(fs.read_bytes(path))) as f:
+        return f["keys"], f["embeddings"]
+
+
 class _WithoutDropped(beam.DoFn):
-    def process(self, rows, earlier):
-        keys, embeddings = rows
-        left = remaining(keys, earlier[keys["batch"][0].decode()])
-        if left.any():
-            yield keys[left], embeddings[left]
+    """A parked batch's rows joined with its earlier drops -> the rows left, parked again."""
+
+    def __init__(self, output: str):
+        self.output = output
+
+    def process(self, joined):
+        _, parts = joined
+        for path in parts["rows"]:
+            keys, embeddings = load_rows(path)
+            left = remaining(keys, list(parts["drops"]))
+            if left.any():
+                yield park_rows((keys[left], embeddings[left]), self.output, "semdedup_left")[1]
 
 
 class _Assign(beam.DoFn):
-    """(cluster, rows of one batch in it) for every cluster the batch's rows fall in."""
+    """A parked batch's rows -> (cluster, path of its rows in that cluster) for every cluster it touches."""
+
+    def __init__(self, output: str):
+        self.output = output
 
     def setup(self):
         self._index = self._for = None
 
-    def process(self, rows, model):
-        keys, embeddings = rows
+    def process(self, path, model):
+        keys, embeddings = load_rows(path)
         if self._for is not model["centroids"]:
             self._index, self._for = semdedup.CentroidIndex(model["centroids"]), model["centroids"]
         clusters = self._index.assign(embeddings)
         for cluster in np.unique(clusters):
             mine = clusters == cluster
-            yield int(cluster), (keys[mine], embeddings[mine])
+            yield int(cluster), park_rows((keys[mine], embeddings[mine]), self.output, f"semdedup_c{int(cluster)}")[1]
 
 
 class _DedupCluster(beam.DoFn):
     def __init__(self, cfg: DedupConfig):
         self.cfg = cfg
 
-    def process(self, cluster_rows, model):
-        cluster, parts = cluster_rows
-        parts = list(parts)
+    def process(self, cluster_paths, model):
+        cluster, paths = cluster_paths
+        parts = [load_rows(p) for p in sorted(set(paths))]
         keys = concat([k for k, _ in parts])
         embeddings = np.concatenate([e for _, e in parts])
         drops = semdedup.dedup_cluster(keys, embeddings, model["centroids"][cluster],
@@ -123,22 +153,32 @@ def _facts(stats, model) -> tuple[str, dict]:
 
 
 class SemanticDedup(beam.PTransform):
-    """(keys, embeddings) rows -> (drops keyed by batch id, ("semantic", facts))."""
+    """(keys, embeddings) rows -> (drops keyed by batch id, ("semantic", facts)).
 
-    def __init__(self, cfg: DedupConfig, earlier_drops=None):
+    Rows wait for the earlier drops and the centroids on storage under `<output>/_spill/`, and
+    only file names are grouped per cluster: a worker holds one cluster's rows, the runner none.
+    """
+
+    def __init__(self, cfg: DedupConfig, output: str, earlier_drops=None):
         super().__init__()
         self.cfg = cfg
+        self.output = output
         self.earlier_drops = earlier_drops
 
     def expand(self, rows):
+        output = self.output
+        parked = rows | "Park" >> beam.Map(park_rows, output, "semdedup")
         if self.earlier_drops is not None:
-            rows = rows | "WithoutEarlierDrops" >> beam.ParDo(
-                _WithoutDropped(), beam.pvalue.AsMultiMap(self.earlier_drops))
-        model = (rows | "TrainingSample" >> beam.CombineGlobally(BottomK(self.cfg.semdedup_sample, self.cfg.seed))
+            paths = ({"rows": parked, "drops": self.earlier_drops} | "JoinEarlierDrops" >> beam.CoGroupByKey()
+                     | "WithoutEarlierDrops" >> beam.ParDo(_WithoutDropped(output)))
+        else:
+            paths = parked | "Paths" >> beam.Values()
+        model = (paths | "Load" >> beam.Map(load_rows)
+                 | "TrainingSample" >> beam.CombineGlobally(BottomK(self.cfg.semdedup_sample, self.cfg.seed))
                  | "Centroids" >> beam.Map(train, self.cfg))
         model_side = beam.pvalue.AsSingleton(model)
         out = (
-            rows | "Assign" >> beam.ParDo(_Assign(), model_side)
+            paths | "Assign" >> beam.ParDo(_Assign(output), model_side)
             | "ByCluster" >> beam.GroupByKey()
             | "DedupClusters" >> beam.ParDo(_DedupCluster(self.cfg), model_side).with_outputs(
                 CLUSTER_STATS, main="drops")
