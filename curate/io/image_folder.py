@@ -14,7 +14,10 @@ import pyarrow as pa
 from curate.errors import UsageError
 from curate.io import files as fs
 from curate.io.source import Row, Source, make_sample
-from curate.io.tables import flat_value, iter_rows, json_fields, probe_columns, resolve_column, table_format
+from curate.io.tables import (BAD_LINE, clean_fields, iter_numbered_rows, json_fields, probe_columns,
+                              resolve_column, table_format)
+from curate.io.url_list import bad_row
+from curate.io.utf8 import RAW_NAME, escape_name, escape_paths, name_bytes_hex
 from curate.sample import extra_column
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -36,13 +39,15 @@ class ImageFolderSource(Source):
             dirs = sorted({os.path.dirname(p) for p in fs.list_dir(root, IMAGE_SUFFIXES)})
             if not dirs:
                 raise UsageError(f"--input: no images and no pairs table in folder {root}")
+            dirs, self._raw_paths = escape_paths(dirs)
             super().__init__(dirs)
-            self._extras = {}
+            self._extras = {RAW_NAME: pa.string()}
 
     def _init_table(self, tables, url_col, caption_col, explicit_cols):
+        tables, self._raw_paths = escape_paths(tables)
         super().__init__(tables)
         self.table_fmt = table_format(tables[0])
-        columns = probe_columns(tables[0], self.table_fmt)
+        columns = probe_columns(self._raw_paths.get(tables[0], tables[0]), self.table_fmt)
         names = list(columns)
         self.file_col = resolve_column(names, "file", FILE_FALLBACKS, "image file column", False, tables[0])
         self.caption_col = resolve_column(names, caption_col, ("caption", "text"), "--caption_col",
@@ -55,27 +60,34 @@ class ImageFolderSource(Source):
             self.url_col = None  # a folder needs no URLs
         used = {self.file_col, self.caption_col, self.url_col}
         self._extras = {n: t for n, t in columns.items() if n not in used}
+        self._extras.setdefault(RAW_NAME, pa.string())
         self.needs_download = self.url_col is not None
 
     def extra_columns(self) -> dict[str, pa.DataType]:
         return {extra_column(n): t for n, t in self._extras.items()}
 
     def read(self, path: str) -> Iterator[Row]:
-        yield from (self._read_table(path) if self.table_fmt else self._read_dir(path))
+        raw = self._raw_paths.get(path, path)
+        yield from (self._read_table(path, raw) if self.table_fmt else self._read_dir(raw))
 
-    def _read_table(self, path: str) -> Iterator[Row]:
-        for row in iter_rows(path, self.table_fmt):
+    def _read_table(self, path: str, raw: str) -> Iterator[Row]:
+        for line, row in iter_numbered_rows(raw, self.table_fmt):
+            if BAD_LINE in row:
+                yield bad_row(path, line, row[BAD_LINE])
+                continue
             rel = row.get(self.file_col)
+            rel = rel if isinstance(rel, str) and rel else None
             url = row.get(self.url_col) if self.url_col else None
-            extras = {k: flat_value(v) for k, v in row.items()
-                      if k not in (self.file_col, self.caption_col, self.url_col)}
-            image, problem = None, None
+            extras = clean_fields({k: v for k, v in row.items()
+                                   if k not in (self.file_col, self.caption_col, self.url_col)})
+            image, problem, key = None, None, None
             if rel:
                 image, problem = _read_image(os.path.join(self.root, rel))
+                key = _keyed(rel, extras)
             elif not url:
                 problem = "input:missing_image"
-            sample, reason = make_sample(url=url, caption=row.get(self.caption_col),
-                                         source_key=rel, extras=extras, image=image)
+            sample, reason = make_sample(url=url, caption=row.get(self.caption_col), source_key=key,
+                                         identity=rel, extras=extras, image=image)
             yield sample, reason or problem
 
     def _read_dir(self, path: str) -> Iterator[Row]:
@@ -92,7 +104,9 @@ class ImageFolderSource(Source):
             if caption is None and "caption" in extras:
                 caption = extras.pop("caption")
             rel = os.path.relpath(os.path.join(path, name), self.root)
-            sample, reason = make_sample(url=url, caption=caption, source_key=rel, extras=extras, image=image)
+            # the uid from the name as read (two names escaping alike stay two samples)
+            sample, reason = make_sample(url=url, caption=caption, source_key=_keyed(rel, extras),
+                                         identity=rel, extras=extras, image=image)
             yield sample, reason or problem
 
     def describe(self) -> str:
@@ -100,17 +114,22 @@ class ImageFolderSource(Source):
         return f"image folder {self.root} ({layout})"
 
 
+def _keyed(name: str, extras: dict) -> str:
+    """A file name as its source_key, valid UTF-8; the raw bytes of one that is not, in extras."""
+    raw = name_bytes_hex(name)
+    if raw is not None:
+        extras[RAW_NAME] = raw
+    return escape_name(name)
+
+
 def _read_image(path: str) -> tuple[bytes | None, str | None]:
-    try:
-        with open(path, "rb") as f:
-            return f.read(), None
-    except OSError:
-        return None, "input:missing_image"
+    data = _read_optional(path)
+    return (data, None) if data is not None else (None, "input:missing_image")
 
 
 def _read_optional(path: str) -> bytes | None:
     try:
         with open(path, "rb") as f:
             return f.read()
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a table naming a file with a NUL or a lone surrogate
         return None

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import apache_beam as beam
 import pyarrow as pa
 
-from curate.io.tables import clean_text
+from curate.io.utf8 import clean_text
 from curate.sample import Sample, SampleBatch, batch_id, make_uid
 from curate.stage import DROPPED, ReasonCounters, StageOutput, split_batch
 
@@ -73,7 +73,13 @@ def make_sample(*, url: Any, caption: Any, source_key: str | None, extras: dict[
     The uid comes from the url, else `identity` (where the key alone is not unique), else the key.
     """
     text, problem = decode_caption(caption)
-    url = clean_text(url) if isinstance(url, str) and url.strip() else None
+    if isinstance(url, str) and url.strip():
+        cleaned = clean_text(url)
+        if cleaned is not url and problem is None and (require_url or image is None):
+            problem = "input:non_utf8_url"  # not the address it meant: never fetched
+        url = cleaned
+    else:
+        url = None
     if problem is None and require_url and url is None:
         problem = "input:missing_url"
     sample = Sample(uid=make_uid(url or identity or source_key, text), url=url, caption=text,

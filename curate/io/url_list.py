@@ -7,7 +7,9 @@ import pyarrow as pa
 
 from curate.errors import UsageError
 from curate.io.source import Row, Source, make_sample
-from curate.io.tables import flat_value, iter_rows, probe_columns, resolve_column, table_format
+from curate.io.tables import (BAD_LINE, clean_fields, iter_numbered_rows, probe_columns, resolve_column,
+                               table_format)
+from curate.io.utf8 import clean_text, escape_paths
 from curate.sample import Sample, extra_column, make_uid
 
 URL_FALLBACKS = ("url",)
@@ -20,12 +22,13 @@ class UrlListSource(Source):
 
     def __init__(self, files: list[str], url_col: str = "url", caption_col: str = "caption",
                  explicit_cols: tuple[bool, bool] = (False, False)):
+        files, self._raw_paths = escape_paths(files)
         super().__init__(files)
         fmts = {table_format(f) for f in files}
         if None in fmts or len(fmts) != 1:
             raise UsageError(f"--input: URL lists must all be one of Parquet, CSV, TSV, JSONL: {files[:3]}")
         self.fmt = fmts.pop()
-        columns = probe_columns(files[0], self.fmt)
+        columns = probe_columns(self._raw_paths.get(files[0], files[0]), self.fmt)
         names = list(columns)
         self.url_col = resolve_column(names, url_col, URL_FALLBACKS, "--url_col", explicit_cols[0], files[0])
         self.caption_col = resolve_column(names, caption_col, CAPTION_FALLBACKS, "--caption_col",
@@ -36,15 +39,20 @@ class UrlListSource(Source):
         return {extra_column(n): t for n, t in self._extras.items()}
 
     def read(self, path: str) -> Iterator[Row]:
-        for line_no, row in enumerate(iter_rows(path, self.fmt)):
-            if "__bad_line__" in row:
-                key = f"{path}:{line_no}"
-                yield Sample(uid=make_uid(key, None), source_key=key,
-                             extras={"raw_line": row["__bad_line__"][:1000]}), "input:bad_row"
+        for line, row in iter_numbered_rows(self._raw_paths.get(path, path), self.fmt):
+            if BAD_LINE in row:
+                yield bad_row(path, line, row[BAD_LINE])
                 continue
-            extras = {k: flat_value(v) for k, v in row.items() if k not in (self.url_col, self.caption_col)}
+            extras = clean_fields({k: v for k, v in row.items() if k not in (self.url_col, self.caption_col)})
             yield make_sample(url=row.get(self.url_col), caption=row.get(self.caption_col),
                               source_key=None, extras=extras, require_url=True)
 
     def describe(self) -> str:
         return f"URL list ({self.fmt}, url={self.url_col!r}, caption={self.caption_col!r}): {len(self.files)} file(s)"
+
+
+def bad_row(path: str, line: int, text: str) -> Row:
+    """A line that is not a row: `input:bad_row`, keyed by its file and line number."""
+    key = f"{path}:{line}"
+    return Sample(uid=make_uid(key, None), source_key=key,
+                  extras={"raw_line": clean_text(text[:1000])}), "input:bad_row"
