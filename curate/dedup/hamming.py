@@ -1,4 +1,7 @@
-"""All pairs of 64-bit hashes within a Hamming radius, with a FAISS binary index.
+"""All pairs of 64-bit hashes within a Hamming radius, with a FAISS binary index, on one worker.
+
+Used by the band search (bands.py) for a bucket too large to compare all its pairs, and by the
+one-step reference (near.py).
 
 The index is chosen by a cost model fitted to measurements (benchmarks/bench_dedup_hamming.py,
 2 cores): `IndexBinaryMultiHash` splits the 64 bits into h disjoint chunks of b = 64 // h bits
@@ -86,7 +89,7 @@ def pairs_within(hashes: np.ndarray, radius: int,
     plan = plan or plan_index(len(unique), radius)
     i, j = star_edges(inverse)
     if len(unique) > 1 and plan.kind != "equal":
-        ui, uj = _unique_pairs(unique, radius, plan)
+        ui, uj = distinct_pairs(unique, radius, plan)
         # a pair of distinct values joins the first row holding each: enough for components
         first = np.zeros(len(unique), dtype=np.int64)
         rows = np.arange(len(hashes))[::-1]
@@ -96,7 +99,12 @@ def pairs_within(hashes: np.ndarray, radius: int,
     return lo, hi, popcount(hashes[lo] ^ hashes[hi]), plan
 
 
-def _unique_pairs(unique: np.ndarray, radius: int, plan: IndexPlan) -> tuple[np.ndarray, np.ndarray]:
+def distinct_pairs(unique: np.ndarray, radius: int,
+                   plan: IndexPlan | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (i < j) of every two of these distinct values within `radius` (radius > 0)."""
+    plan = plan or plan_index(len(unique), radius)
+    if plan.kind == "equal":
+        plan = IndexPlan("flat")
     codes = as_codes(unique)
     index = build_index(codes, plan)
     lims, _, found = index.range_search(codes, radius + 1)  # FAISS: distance < radius + 1

@@ -1,4 +1,8 @@
-"""Exact and near duplicates in one global step: union-find over three kinds of edge.
+"""Exact and near duplicates in one step on one worker: union-find over three kinds of edge.
+
+The graph no longer runs this (it holds every key of the pool at once): near_graph.py finds the
+same relations by grouping and keeps by the two-hop rule (two_hop.py), which equals this on
+every duplicate group of diameter <= 2. Kept as that rule's reference in tests and benchmarks.
 
 Rows sharing a normalized URL, rows sharing image bytes (sha256) and rows whose pHashes are
 within the radius are joined; each connected component keeps one row (keep.py) and every
@@ -12,9 +16,10 @@ import numpy as np
 
 from curate.dedup import hamming
 from curate.dedup.components import components, keepers, star_edges
-from curate.dedup.decisions import DROP_DTYPE, drops
+from curate.dedup.decisions import DROP_DTYPE
 from curate.dedup.keep import rank
 from curate.dedup.keys import canonical_order
+from curate.dedup.two_hop import REASONS, drop_records, relation
 
 
 def _equal_value_edges(values: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -53,17 +58,13 @@ def find_duplicates(keys: np.ndarray, *, url: bool, sha: bool, phash_radius: int
         facts.update(dropped=0, groups=0, largest_group=1 if n else 0, chained=0)
         return np.zeros(0, DROP_DTYPE), facts
     won = keeper[lost]
-    same_url = url & (keys["url"][lost] != b"") & (keys["url"][lost] == keys["url"][won])
-    same_bytes = ~same_url & sha & (keys["sha"][lost] != b"") & (keys["sha"][lost] == keys["sha"][won])
-    bits = hamming.popcount(keys["phash"][lost] ^ keys["phash"][won])
-    reasons = np.where(same_url, b"url", np.where(same_bytes, b"sha256", b"phash"))
-    distance = np.where(same_url | same_bytes, 0, bits).astype(np.float32)
+    reasons, distance, chained = relation(keys[lost], keys[won], url, sha, phash_radius)
     sizes = np.bincount(labels, minlength=n)
     facts.update(
         dropped=int(len(lost)),
-        dropped_by_reason={r.decode(): int((reasons == r).sum()) for r in (b"url", b"sha256", b"phash")},
+        dropped_by_reason={r.decode(): int((reasons == r).sum()) for r in REASONS},
         groups=int((sizes > 1).sum()),
         largest_group=int(sizes.max()),
-        chained=int(((reasons == b"phash") & (distance > (phash_radius or 0))).sum()),
+        chained=int(chained.sum()),
     )
-    return drops(keys, lost, reasons, won, distance), facts
+    return drop_records(keys[lost], keys[won], reasons, distance), facts

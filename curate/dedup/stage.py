@@ -1,19 +1,17 @@
 """The Dedup stage: Signatures -> global decisions on small values -> Apply, as one transform.
 
 Images are read once (Signatures) and judged once (Apply); between the two only keys travel:
-exact and pHash duplicates are found in one global step (near.py), SemDeDup runs per cluster
+exact and pHash duplicates are found by grouping keys (near_graph.py), SemDeDup runs per cluster
 on the survivors (semantic_stage.py), and their drop records reach Apply as a multimap side
 input keyed by batch id, so a worker fetches only its own batch's decisions.
 """
 from __future__ import annotations
 
 import apache_beam as beam
-import numpy as np
 
-from curate.dedup import keys as K
-from curate.dedup.decisions import by_batch, first_drops
+from curate.dedup.decisions import first_drops
 from curate.dedup.eval_stage import ReadEvalSet, eval_facts
-from curate.dedup.near import find_duplicates
+from curate.dedup.near_graph import FindNearDuplicates
 from curate.dedup.options import DedupConfig
 from curate.dedup.semantic_stage import SemanticDedup
 from curate.dedup.signatures import DISTANCE, EMBEDDINGS, EVAL_MATCHES, FIELDS, KEEPER, KEYS, Signatures
@@ -24,29 +22,6 @@ from curate.io.spill import fetch_batch
 from curate.stage import DROPPED, SampleStage, StageOutput, Unparked, park_batch_as, split_batch
 
 FACTS = "facts"
-
-
-class _ConcatKeys(beam.CombineFn):
-    def create_accumulator(self):
-        return []
-
-    def add_input(self, acc, keys):
-        acc.append(keys)
-        return acc
-
-    def merge_accumulators(self, accs):
-        return [k for acc in accs for k in acc]
-
-    def extract_output(self, acc):
-        return K.concat(acc)
-
-
-def _near_duplicates(keys: np.ndarray, cfg: DedupConfig):
-    drops, facts = find_duplicates(keys, url=cfg.url, sha=cfg.sha, phash_radius=cfg.phash_radius,
-                                   keep=cfg.keep)
-    facts.update(keep=cfg.keep, score_field=cfg.score_field if cfg.keep == "best_score" else None)
-    yield beam.pvalue.TaggedOutput(FACTS, ("near", facts))
-    yield from by_batch(drops)
 
 
 class ApplyDecisions(SampleStage):
@@ -72,19 +47,6 @@ class ApplyDecisions(SampleStage):
 
 def merge_facts(named) -> dict:
     return dict(sorted(named))
-
-
-class FindNearDuplicates(beam.PTransform):
-    """Every batch's keys -> (drop records keyed by batch id, ("near", facts)): one global step."""
-
-    def __init__(self, cfg: DedupConfig):
-        super().__init__()
-        self.cfg = cfg
-
-    def expand(self, keys):
-        near = (keys | "AllKeys" >> beam.CombineGlobally(_ConcatKeys())
-                | "FindDuplicates" >> beam.FlatMap(_near_duplicates, self.cfg).with_outputs(FACTS, main="drops"))
-        return near.drops, near[FACTS]
 
 
 class Dedup(beam.PTransform):
@@ -121,7 +83,7 @@ class Dedup(beam.PTransform):
             facts.append(near_facts)
         if cfg.semantic:
             earlier = decisions[0] if decisions else None
-            semantic_drops, semantic_facts = signed[EMBEDDINGS] | "SemDeDup" >> SemanticDedup(cfg, earlier)
+            semantic_drops, semantic_facts = signed[EMBEDDINGS] | "SemDeDup" >> SemanticDedup(cfg, self.output, earlier)
             decisions.append(semantic_drops)
             facts.append(semantic_facts)
         if self.eval_source is not None:
