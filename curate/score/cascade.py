@@ -67,6 +67,8 @@ class _PrefilterJudge(ApplyCut):
 class PrefilterCut(ScoreCut):
     """The run's score cut on the prefilter's score alone (same pool cut, same parked apply)."""
 
+    park_label = "ApplyPrefilter"  # parked apart from the expensive cut's copies of the same batch ids
+
     def __init__(self, settings: ScoreSettings, output: str = ""):
         pre = settings.prefilter
         super().__init__(dataclasses.replace(settings, cuts={PREFILTER: pre.cut}, image_filter=None), output)

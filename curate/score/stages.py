@@ -168,6 +168,8 @@ class ApplyCut(SampleStage):
 class ScoreCut(beam.PTransform):
     """Global cuts over the pool that reaches it. Returns a StageOutput whose facts are the cuts."""
 
+    park_label = "Apply"  # also names the parked files: a second cut of the same batches needs its own
+
     def __init__(self, settings: ScoreSettings, output: str = "", pool: beam.PCollection | None = None):
         super().__init__()
         self.output = output
@@ -193,7 +195,7 @@ class ScoreCut(beam.PTransform):
             side.append(beam.pvalue.AsSingleton(clusters))
             facts["image_filter"] = clusters | "SummarizeClusters" >> beam.Map(image_filter.summarize)
         # batches wait for the pool's cuts on storage (<output>/_spill/), not in the runner
-        out = batches | "Apply" >> ApplyParked(self.dofn, self.output, *side)
+        out = batches | self.park_label >> ApplyParked(self.dofn, self.output, *side)
         return StageOutput(out.kept, out.dropped, _merge_facts(p, "CutFacts", {"minimum": self.minimums}, facts))
 
 
