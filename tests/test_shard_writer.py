@@ -140,3 +140,20 @@ def test_a_run_killed_while_writing_reruns_to_the_same_output(folder, tmp_path, 
     assert not (out / "_spill").exists()
     leftovers = [p for p in out.rglob("*") if ".tmp-" in p.name]
     assert leftovers == []
+
+
+def test_same_shard_bytes_on_portable_and_dask(folder, tmp_path):
+    """The path Spark and Flink take (PortableRunner, LOOPBACK) and a 2-worker Dask cluster."""
+    from dask.distributed import LocalCluster
+
+    run_curate(*ARGS, "--input", str(folder), output=tmp_path / "fn")
+    run_curate(*ARGS, "--input", str(folder), "--runner", "PortableRunner", "--job_endpoint", "embed",
+               "--environment_type", "LOOPBACK", output=tmp_path / "portable")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        run_curate(*ARGS, "--input", str(folder), "--runner", "DaskRunner",
+                   "--dask_client_address", cluster.scheduler_address, output=tmp_path / "dask")
+    expected = shard_bytes(tmp_path / "fn")
+    assert len(expected) == 10  # 5 tars, 5 sidecars
+    assert shard_bytes(tmp_path / "portable") == expected
+    assert shard_bytes(tmp_path / "dask") == expected
+    pd.testing.assert_frame_equal(read_ledger(tmp_path / "dask"), read_ledger(tmp_path / "fn"))
