@@ -19,8 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(__file__))
 
 TEXT_LEN = 77
 VOCAB = 49408
@@ -126,6 +130,28 @@ def measure(models: list[str], batch_size: int, rounds: int, steps: int, device:
     return out
 
 
+def decode_ms(n: int) -> float:
+    """CPU ms per image of the scorer's decode + resize + crop to 224 px (HfClipInputs.pixels,
+    the checkpoint's CLIPImageProcessor) on the bundled ~640x480 COCO JPEGs: paid once per model
+    a sample reaches, so twice for a cascade survivor."""
+    import tempfile
+
+    from bench_score_common import sample_pairs
+
+    from curate.models.hf_clip import HfClipInputs, write_tiny_hf_clip
+    from curate.models.resolve import resolve
+
+    with tempfile.TemporaryDirectory() as folder:
+        spec = resolve("prefilter", write_tiny_hf_clip(folder, vision={"image_size": 224}), None)
+        inputs = HfClipInputs(spec, {"size": 224, "context_length": 32})
+        images = [image for image, _ in sample_pairs()][:n]
+        inputs.pixels(images[0])
+        c0 = time.process_time()
+        for image in images:
+            inputs.pixels(image)
+        return 1000 * (time.process_time() - c0) / len(images)
+
+
 def main(argv=None) -> dict:
     import torch
 
@@ -135,11 +161,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=1, help="timed forward passes per round")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
+    parser.add_argument("--decode_images", type=int, default=64, help="images for the decode figure (0: skip)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     result = {"device": "cpu", "threads": args.threads, "batch_size": args.batch_size, "precision": "fp32",
               "models": measure(args.models, args.batch_size, args.rounds, args.steps, "cpu")}
+    if args.decode_images:
+        result["decode_cpu_ms_per_image"] = round(decode_ms(args.decode_images), 2)
     print(json.dumps(result, indent=1))
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
