@@ -159,7 +159,8 @@ def make_shards(folder: str, shards: int, per_shard: int, image_kb: int, seed: i
                 key = f"{s:04d}{i:05d}"
                 image = b"\xff\xd8\xff" + rng.bytes(image_kb * 1024 - 3)
                 meta = {"uid": uid, "url": f"http://example.com/{uid}.jpg", "caption": f"a photo {i}", "key": key}
-                for ext, data in (("jpg", image), ("txt", meta["caption"].encode()), ("json", json.dumps(meta).encode())):
+                members = (("jpg", image), ("txt", meta["caption"].encode()), ("json", json.dumps(meta).encode()))
+                for ext, data in members:
                     info = tarfile.TarInfo(f"{key}.{ext}")
                     info.size = len(data)
                     tar.addfile(info, io.BytesIO(data))

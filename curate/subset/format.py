@@ -225,6 +225,44 @@ def load_keys(path: str, flag: str = "--subset") -> np.ndarray:
                           ) if len(pairs) else np.empty(0, KEY)
 
 
+class SubsetLookup:
+    """Membership in a subset file without holding it in memory: the sorted array memory-mapped.
+
+    The SDK processes of a worker share the mapped pages (the OS page cache), so a subset of
+    a billion uids costs no copy per process; a remote file is copied to local disk once.
+    """
+
+    def __init__(self, path: str):
+        if "://" in path:
+            local = os.path.join(tempfile.gettempdir(), "curate-subset-" + _digest(path) + ".npy")
+            if not os.path.exists(local):
+                fd, tmp = tempfile.mkstemp(dir=os.path.dirname(local))
+                with os.fdopen(fd, "wb") as f:
+                    f.write(fs.read_bytes(path))
+                os.replace(tmp, local)
+            path = local
+        self.pairs = np.load(path, mmap_mode="r", allow_pickle=False)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def contains(self, keys: np.ndarray) -> np.ndarray:
+        """Bool mask: which S16 `keys` are in the subset (binary search, as DataComp's resharder)."""
+        if not len(self.pairs) or not len(keys):
+            return np.zeros(len(keys), bool)
+        query = keys_to_pairs(keys).astype(self.pairs.dtype)
+        at = np.searchsorted(self.pairs, query)
+        found = at < len(self.pairs)
+        found[found] = self.pairs[at[found]] == query[found]
+        return found
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
 def contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Bool mask: which `keys` are in `sorted_keys` (binary search, as DataComp's resharder)."""
     if not len(sorted_keys):

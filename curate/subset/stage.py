@@ -1,12 +1,12 @@
 """Keep the samples whose uid is in a subset: the reshard recipe's one stage.
 
-The subset (sorted S16 keys, see format.py) is loaded once per worker process in `setup`
-and searched with np.searchsorted, as DataComp's resharder does. A sample is looked up by its
-original uid when its json carries one (`uid` of our own shards, of DataComp's and of
-img2dataset-with-uid shards), else by the uid curate derived for it; the rest is dropped as
-`subset:not_in_subset`. That original uid becomes the sample's uid (a sample keeps its uid
-across reshards), so the new shards, their ledger and an export of them name samples as the
-subset does. Facts: the subset's size, its repeated uids and how many samples matched.
+The subset is opened once per worker process in `setup` (memory-mapped: a worker's processes
+share its pages) and searched with np.searchsorted, as DataComp's resharder does. A sample is
+looked up by its original uid when its json carries one (`uid` of our own shards, of
+DataComp's, of img2dataset's with a uid column), else by the uid curate derived for it; the
+rest is dropped as `subset:not_in_subset`. That original uid becomes the sample's uid (a sample
+keeps its uid across reshards), so the new shards, their ledger and an export of them name
+samples as the subset does. Facts: the subset's size, its repeated uids and how many matched.
 """
 from __future__ import annotations
 
@@ -14,23 +14,22 @@ import re
 import threading
 
 import apache_beam as beam
-import numpy as np
 
 from curate.stage import ApplyStage, SampleStage, StageOutput
-from curate.subset.format import contains, hex_to_keys, load_keys
+from curate.subset.format import SubsetLookup, hex_to_keys
 
 NAME = "subset"
 NOT_IN_SUBSET = "not_in_subset"
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
-_cache: dict[str, np.ndarray] = {}
+_cache: dict[str, SubsetLookup] = {}
 _lock = threading.Lock()
 
 
-def subset_keys(path: str) -> np.ndarray:
-    """The subset's keys, read once per process (every DoFn instance of a worker shares them)."""
+def subset_lookup(path: str) -> SubsetLookup:
+    """The subset, opened once per process (every DoFn instance of a worker shares it)."""
     with _lock:
         if path not in _cache:
-            _cache[path] = load_keys(path)
+            _cache[path] = SubsetLookup(path)
         return _cache[path]
 
 
@@ -47,13 +46,13 @@ class InSubset(SampleStage):
 
     def setup(self):
         super().setup()
-        self.keys = subset_keys(self.path)
+        self.subset = subset_lookup(self.path)
 
     def judge_batch(self, samples):
         for sample in samples:  # a sample keeps its uid across reshards: the new shards speak the subset's uids
             sample.uid = lookup_uid(sample).lower()
         keys, _ = hex_to_keys([s.uid for s in samples])  # every one is 32 hex
-        found = contains(self.keys, keys)
+        found = self.subset.contains(keys)
         return [None if f else NOT_IN_SUBSET for f in found]
 
 
