@@ -54,6 +54,7 @@ class CurateOptions(PipelineOptions):
 def option_groups() -> list[type[PipelineOptions]]:
     """Every curate options class, in --help order."""
     from curate.balance.options import BalanceOptions
+    from curate.caption.options import CaptionOptions
     from curate.dedup.options import DedupOptions
     from curate.download.options import DownloadOptions
     from curate.metaclip.options import MetaclipOptions
@@ -62,4 +63,4 @@ def option_groups() -> list[type[PipelineOptions]]:
     from curate.subset.options import SubsetOptions
 
     return [CurateOptions, MetaclipOptions, DownloadOptions, ScoreOptions, DedupOptions, BalanceOptions,
-            PlacementOptions, SubsetOptions]
+            CaptionOptions, PlacementOptions, SubsetOptions]

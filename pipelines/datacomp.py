@@ -8,6 +8,7 @@ fraction is of the samples that pass the basic filter and reach the cut.
 from __future__ import annotations
 
 from curate.balance.stage import apply_balance, balance_from_options
+from curate.caption.settings import apply_captions, prepare_captions
 from curate.filters.basic import caption_filter, image_size_filter
 from curate.score import recipe
 
@@ -19,7 +20,9 @@ DEFAULTS: dict = {"clip_model": "ViT-L-14-quickgelu", "clip_pretrained": "openai
 def prepare(options, source) -> None:
     recipe.prepare(options)
     balance_from_options(options)
+    prepare_captions(options)  # optional: on with --caption_model
 
 
 def build(flow):
-    return apply_balance(flow, recipe.build(flow, "BasicFilter", caption_filter(), image_size_filter()))
+    batches = apply_balance(flow, recipe.build(flow, "BasicFilter", caption_filter(), image_size_filter()))
+    return apply_captions(flow, batches)

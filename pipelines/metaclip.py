@@ -8,6 +8,7 @@ from __future__ import annotations
 import apache_beam as beam
 
 from curate.balance.stage import apply_balance, balance_from_options
+from curate.caption.settings import apply_captions, prepare_captions
 from curate.dedup.stage import apply_dedup, dedup_from_options
 from curate.download.stage import Download
 from curate.filters.image_facts import ImageFacts
@@ -34,6 +35,7 @@ def prepare(options, source) -> None:
     dedup_from_options(options)
     prepare_scoring(options)  # optional: on with --clip_model / --dfn_model
     balance_from_options(options)  # --balance semantic needs the scoring model
+    prepare_captions(options)  # optional: on with --caption_model (after every cut)
 
 
 def build(flow):
@@ -54,4 +56,4 @@ def build(flow):
 
         batches = flow.apply("Score", Score(scoring, flow.output), batches)
     batches = apply_dedup(flow, batches)
-    return apply_balance(flow, batches)
+    return apply_captions(flow, apply_balance(flow, batches))

@@ -15,7 +15,7 @@ from apache_beam.transforms.resources import AcceleratorHint
 
 from curate.errors import UsageError
 
-DEFAULT_STAGES = "Score/Score_*"  # the open_clip forward passes (RunInference) of every recipe
+DEFAULT_STAGES = "Score/Score_*,Caption/Model_*"  # the open_clip forward passes (RunInference) of every recipe
 
 
 class PlacementOptions(PipelineOptions):
