@@ -4,15 +4,17 @@ import math
 import os
 import tarfile
 
+import numpy as np
 import pandas as pd
 import pytest
 import webdataset as wds
 
 from curate.caption.mix import txt_is_synthetic
 from curate.models.coca import write_tiny_coca
+from curate.models.tiny import TINY_CONFIG, write_tiny_model
 from curate.run import main
 from tests.conftest import read_ledger, run_curate
-from tests.test_models import sample_images
+from tests.test_models import SCORE_TOLERANCE, direct_scores, sample_images
 
 ALT = ["a dog on the beach", "a red car in the street", "two cats on a sofa", "a man riding a horse",
        "zzqx vvbn", "a train at the station"]
@@ -99,15 +101,22 @@ def test_same_captions_whatever_the_batch_split(recap_run, inputs, tmp_path):
     pd.testing.assert_frame_equal(read_ledger(recap_run[0]), read_ledger(tmp_path))
 
 
-def test_metaclip_captions_only_what_survives_its_cuts(inputs, tmp_path):
+def test_metaclip_captions_only_what_survives_its_cuts_and_scores_the_captions(inputs, tmp_path):
     shard, model = inputs
+    clip_config, clip_checkpoint = write_tiny_model(str(tmp_path / "clip"), name="tiny-clip-syn", seed=1)
     run_curate("--pipeline", "metaclip", "--input", shard, *model, "--caption_max_length", "8",
-               "--caption_num_beams", "2", "--caption_num_beam_groups", "1", output=tmp_path)
-    ledger = read_ledger(tmp_path)
+               "--caption_num_beams", "2", "--caption_num_beam_groups", "1", "--clip_model", clip_config,
+               "--clip_pretrained", clip_checkpoint, "--syn_clip_score", output=tmp_path / "out")
+    ledger = read_ledger(tmp_path / "out")
     kept, dropped = ledger[ledger.status == "kept"], ledger[ledger.status == "dropped"]
     assert "metaclip:no_match" in set(dropped.reason) and len(kept) >= 3
     assert kept.syn_caption.notna().all() and dropped.syn_caption.isna().all()
     assert (kept.syn_captions.map(len) == 1).all() and not kept.txt_is_synthetic.any()
+    images = dict(zip(ALT, sample_images(len(ALT))))
+    syn, alt = (direct_scores(TINY_CONFIG, clip_checkpoint, False, [images[c] for c in kept.caption], list(texts))[0]
+                for texts in (kept.syn_caption, kept.caption))
+    np.testing.assert_allclose(kept.syn_clip_score.to_numpy(), syn, atol=SCORE_TOLERANCE, rtol=0)
+    np.testing.assert_allclose(kept.clip_score.to_numpy(), alt, atol=SCORE_TOLERANCE, rtol=0)  # alt-text untouched
 
 
 def test_the_mix_is_deterministic_and_its_share_within_binomial_bounds():

@@ -13,6 +13,7 @@ from curate.caption.settings import CaptionSettings
 from curate.caption.stage import Caption, _FailedCalls
 from curate.models.coca import CocaModel, GenerationParams, decode_tokens, sample_seed, write_tiny_coca
 from curate.models.resolve import resolve
+from curate.runners.placement import place_accelerator
 from curate.sample import Sample, SampleBatch, make_uid
 from curate.score.run_settings import RunSettings
 from tests.test_caption_model import direct_captions
@@ -103,3 +104,12 @@ def test_a_failed_call_puts_each_of_its_samples_in_the_ledger():
     rows = [row for _, table in fn.process((batches, (RuntimeError, None, None))) for row in table.to_pylist()]
     assert [r["reason"] for r in rows] == ["caption:generate_error"] * 3
     assert [r["uid"] for r in rows] == [s.uid for s in samples]
+
+
+def test_the_gpu_hint_goes_on_the_model_step_only(coca):
+    _, spec = coca
+    gpu = "type:nvidia-l4;count:1;install-nvidia-driver"
+    options = PipelineOptions(["--accelerator", gpu])
+    p = beam.Pipeline(runner=FnApiRunner(), options=options)  # built, not run
+    _ = p | beam.Create([SampleBatch("00000-0000000000", [])]) | "Caption" >> Caption(_settings(spec))
+    assert place_accelerator(p, options) == ["Caption/Model_coca"]
