@@ -11,6 +11,7 @@ import pytest
 
 from curate.run import main
 from curate.stats.__main__ import main as stats_main
+from tests.http_fixture import http_server  # noqa: F401  (fixture)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -180,3 +181,23 @@ def test_top_entries_are_named_in_stats_and_summary(default_run):
     assert [r["count"] for r in top] == sorted((r["count"] for r in top), reverse=True)
     line = [ln for ln in format_summary(written).splitlines() if "commonest entries" in ln]
     assert line and f"{top[0]['entry']!r} {top[0]['count']:,}" in line[0]
+
+
+# -- Dask: every URL fetched once ------------------------------------------------------------
+def test_dask_fetches_every_url_once(http_server, tmp_path):
+    from dask.distributed import LocalCluster
+
+    from tests.conftest import read_ledger, run_curate
+
+    urls = [http_server.url(f"/photo/{i}.jpg") for i in range(12)] + [http_server.url("/404")]
+    path = tmp_path / "urls.jsonl"
+    path.write_text("".join(json.dumps({"url": u, "caption": f"photo {i}"}) + "\n" for i, u in enumerate(urls)))
+    args = ("--pipeline", "download", "--input", str(path), "--allow_private_addresses", "127.0.0.0/8",
+            "--batch_size", "4", "--download_cache=false", "--download_retries", "0")  # no cache to hide a refetch
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        stats = run_curate(*args, "--runner", "DaskRunner", "--dask_client_address", cluster.scheduler_address,
+                           output=tmp_path / "out")
+    hits = {path: n for path, n in http_server.state.hits.items() if path != "/robots.txt"}
+    assert hits == {**{f"/photo/{i}.jpg": 1 for i in range(12)}, "/404": 1}, hits
+    assert http_server.hits("/robots.txt") <= 2  # once per host and worker process
+    assert stats["kept"] == 12 and len(read_ledger(tmp_path / "out")) == 13

@@ -6,7 +6,9 @@ last transform visited. Here bags are keyed by PCollection: a ParDo yields (tag,
 that each output filters; side inputs are computed once as Dask dependencies (not recomputed
 inside every task); every sink is computed; input files get one partition each, so reading,
 matching and scoring spread over the workers; a DoFn is set up once per worker thread and
-reused by the bundles that follow (models and matchers load once, not per partition).
+reused by the bundles that follow (models and matchers load once, not per partition); the graph
+is computed unoptimized, so every transform runs once per partition whatever reads its outputs
+(fused chains recomputed a download or a scoring step once per consumer).
 
 `--runner DaskRunner` maps here (curate.run). Beam's DaskOptions apply:
 `--dask_client_address tcp://scheduler:8786` (default: a LocalCluster on this machine),
@@ -146,7 +148,8 @@ class _Visitor(PipelineVisitor):
         side_specs, side_values = [], []
         for side in node.side_inputs:
             side_specs.append((type(side), side._view_options()))
-            side_values.append(dask.delayed(_concat)(self.bags[side.pvalue].to_delayed()))
+            # optimize_graph=False keeps the bag's own keys: the side input reuses its tasks
+            side_values.append(dask.delayed(_concat)(self.bags[side.pvalue].to_delayed(optimize_graph=False)))
         window_fn = main_input.windowing.windowfn if hasattr(main_input, "windowing") else None
         pairs = self.bags[main_input].map_partitions(
             _run_bundle, (self.run_id, node.full_label), transform.fn, node.full_label,
@@ -162,7 +165,6 @@ class DaskRunner(beam_dask.DaskRunner):
     """Runs a curate graph on a dask.distributed cluster; see the module docstring."""
 
     def run_pipeline(self, pipeline, options):
-        import dask
         import dask.distributed as ddist
 
         dask_options = options.view_as(DaskOptions).get_all_options(drop_default=True, current_only=True)
@@ -172,7 +174,10 @@ class DaskRunner(beam_dask.DaskRunner):
         pipeline.replace_all(dask_overrides())
         visitor = _Visitor(bag_kwargs)
         pipeline.visit(visitor)
-        futures = client.compute(dask.optimize(*visitor.sinks()))
+        # Dask's graph optimization fuses each sink's chain into new keys: a transform shared by
+        # two sinks (a ParDo's kept and dropped outputs) then ran once per sink, every URL fetched
+        # twice. Unoptimized, each transform's partition is one task, run once.
+        futures = client.compute(visitor.sinks(), optimize_graph=False)
         return _Result(client, futures)
 
 
