@@ -250,3 +250,22 @@ def test_duplicate_rows_reach_a_shard_once_when_downloading(http_server, tmp_pat
     assert stats["inputs"] == 4
     assert set(http_server.state.hits) <= {"/img/a.jpg", "/img/b.png", "/robots.txt"}  # the bad url never asked
     assert len(kept_in_shards(tmp_path / "out")) == 2
+
+
+def test_a_folder_table_with_bad_lines_and_impossible_file_names(tmp_path):
+    """The pairs-table layout reads its table like a URL list: bad lines are rows, and a file name
+    no file can have (a NUL, a lone surrogate) is a missing image, not a crash."""
+    from curate.inputs import open_source
+
+    (tmp_path / "a.jpg").write_bytes(photo(9))
+    (tmp_path / "pairs.jsonl").write_bytes(b"\n".join([
+        b'{"file": "a.jpg", "caption": "a dog"}', b'{"file": "b.jpg", "capt',
+        b'{"file": "nul\\u0000.jpg", "caption": "a cat"}', b'{"file": "\\ud83d.jpg", "caption": "a bird"}',
+        b'{"file": 7, "caption": "a horse"}']) + b"\n")
+    source = open_source(str(tmp_path))
+    pairs = [pair for f in source.files for pair in source.read(f)]
+    table = str(tmp_path / "pairs.jsonl")
+    assert [(s.source_key, r) for s, r in pairs] == [
+        ("a.jpg", None), (f"{table}:2", "input:bad_row"), ("nul\x00.jpg", "input:missing_image"),
+        ("\\xed\\xa0\\xbd.jpg", "input:missing_image"), (None, "input:missing_image")]
+    assert pairs[3][0].extras["source_key_bytes"] == b"\xed\xa0\xbd.jpg".hex()

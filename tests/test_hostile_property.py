@@ -202,3 +202,28 @@ def test_a_list_cut_inside_its_header_is_refused_before_the_pipeline(tmp_path):
     (tmp_path / "cut.csv").write_bytes(b"url,capt")
     assert not _run("--pipeline", "metaclip", "--input", str(tmp_path / "cut.csv"), "--download=false",
                     output=tmp_path / "out")
+
+
+def test_random_cut_parquet_lists(tmp_path):
+    """A cut Parquet file has lost its footer: one input:bad_file row, the other files curated."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    os.makedirs(tmp_path / "in")
+    whole, cut_files = [], 0
+    for seed in SEEDS:
+        rng = random.Random(seed)
+        rows = [{"url": f"http://x.example/{seed}/{i}.jpg",
+                 "caption": _caption(rng).decode("utf-8", "replace"), "n": i} for i in range(8)]
+        buffer = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist(rows), buffer, row_group_size=3)
+        data = buffer.getvalue()
+        cut = len(data) if seed == 0 else rng.randint(0, len(data) - 1)
+        (tmp_path / "in" / f"{seed}.parquet").write_bytes(data[:cut])
+        whole += [r["url"] for r in rows] if cut == len(data) else []
+        cut_files += cut < len(data)
+    assert _run("--pipeline", "metaclip", "--input", str(tmp_path / "in" / "*.parquet"), "--download=false",
+                "--dedup", "none", output=tmp_path / "out")
+    ledger = read_ledger(tmp_path / "out")
+    assert sorted(ledger["url"].dropna()) == sorted(whole)
+    assert (ledger["reason"] == "input:bad_file").sum() == cut_files == len(ledger) - len(whole)

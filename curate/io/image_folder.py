@@ -14,7 +14,7 @@ import pyarrow as pa
 from curate.errors import UsageError
 from curate.io import files as fs
 from curate.io.source import Row, Source, make_sample
-from curate.io.tables import (BAD_LINE, clean_fields, iter_numbered_rows, json_fields, probe_columns,
+from curate.io.tables import (BAD_FILE, BAD_LINE, clean_fields, iter_numbered_rows, json_fields, probe_columns,
                               resolve_column, table_format)
 from curate.io.url_list import bad_row
 from curate.io.utf8 import RAW_NAME, escape_name, escape_paths, name_bytes_hex
@@ -72,8 +72,8 @@ class ImageFolderSource(Source):
 
     def _read_table(self, path: str, raw: str) -> Iterator[Row]:
         for line, row in iter_numbered_rows(raw, self.table_fmt):
-            if BAD_LINE in row:
-                yield bad_row(path, line, row[BAD_LINE])
+            if BAD_LINE in row or BAD_FILE in row:
+                yield bad_row(path, line, row)
                 continue
             rel = row.get(self.file_col)
             rel = rel if isinstance(rel, str) and rel else None

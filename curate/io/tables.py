@@ -17,6 +17,9 @@ from curate.io.table import arrow_type_of, to_json
 from curate.io.utf8 import clean_text, escape_name
 
 BAD_LINE = "__bad_line__"  # the key of a row that could not be parsed: {BAD_LINE: its first line}
+BAD_FILE = "__bad_file__"  # the last row of a file that could not be read on: {BAD_FILE: why}
+# what a cut or corrupt file raises (Arrow's errors are ValueErrors; so is bad UTF-8 in Parquet)
+READ_ERRORS = (pa.ArrowException, ValueError, OSError, EOFError)
 
 TABLE_FORMATS = {".parquet": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
                  ".ndjson": "jsonl", ".json": "jsonl"}
@@ -45,8 +48,11 @@ def resolve_column(columns: list[str], wanted: str, fallbacks: tuple[str, ...], 
 def probe_columns(path: str, fmt: str) -> dict[str, pa.DataType]:
     """Column names and Arrow types, read from the header or the first rows."""
     if fmt == "parquet":
-        with FileSystems.open(path) as f:
-            schema = pq.read_schema(f)
+        try:
+            with FileSystems.open(path) as f:
+                schema = pq.read_schema(f)
+        except READ_ERRORS as e:
+            raise UsageError(f"--input: cannot read {escape_name(path)}: {e}") from None
         return {name: _flat_type(schema.field(name).type) for name in schema.names}
     if fmt in _CSV_SEP:
         with FileSystems.open(path) as f:
@@ -54,7 +60,8 @@ def probe_columns(path: str, fmt: str) -> dict[str, pa.DataType]:
         if header is None or header[1] is None:
             raise UsageError(f"--input: {escape_name(path)} line 1: no readable {fmt.upper()} header")
         return {name: pa.string() for name in _header_names(header[1])}
-    rows = [r for r in itertools.islice(iter_rows(path, fmt), _PROBE_ROWS) if BAD_LINE not in r]
+    rows = [r for r in itertools.islice(iter_rows(path, fmt), _PROBE_ROWS)
+            if BAD_LINE not in r and BAD_FILE not in r]
     names: dict[str, None] = {}
     for row in rows:
         names.update(dict.fromkeys(row))
@@ -104,29 +111,39 @@ def iter_numbered_rows(path: str, fmt: str) -> Iterator[tuple[int, dict[str, Any
 
     A line that cannot be a row (a JSONL line that is not an object, a CSV record with an
     unterminated quote or more fields than the header) yields {BAD_LINE: its first line}, and
-    reading goes on at the next line: one bad line never costs the rows after it.
+    reading goes on at the next line: one bad line never costs the rows after it. A file that
+    cannot be read on (a cut or corrupt Parquet file) ends with {BAD_FILE: why}.
     """
-    with FileSystems.open(path) as f:
-        if fmt == "parquet":
-            number = 0
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=READ_CHUNK):
-                for row in batch.to_pylist():
-                    number += 1
-                    yield number, row
-        elif fmt in _CSV_SEP:
-            yield from _csv_rows(_text_lines(f), _CSV_SEP[fmt])
-        else:
-            for number, line in enumerate(_text_lines(f), 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except (ValueError, RecursionError):
-                    row = None
-                if isinstance(row, dict):  # names as valid UTF-8 here: they become column names
-                    yield number, {clean_text(str(k)): v for k, v in row.items()}
-                else:
-                    yield number, {BAD_LINE: line.rstrip("\r\n")}
+    number = 0
+    try:
+        with FileSystems.open(path) as f:
+            for number, row in _numbered_rows(f, fmt):
+                yield number, row
+    except READ_ERRORS as e:
+        yield number + 1, {BAD_FILE: f"{type(e).__name__}: {e}"[:300]}
+
+
+def _numbered_rows(f, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    if fmt == "parquet":
+        number = 0
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=READ_CHUNK):
+            for row in batch.to_pylist():
+                number += 1
+                yield number, row
+    elif fmt in _CSV_SEP:
+        yield from _csv_rows(_text_lines(f), _CSV_SEP[fmt])
+    else:
+        for number, line in enumerate(_text_lines(f), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except (ValueError, RecursionError):
+                row = None
+            if isinstance(row, dict):  # names as valid UTF-8 here: they become column names
+                yield number, {clean_text(str(k)): v for k, v in row.items()}
+            else:
+                yield number, {BAD_LINE: line.rstrip("\r\n")}
 
 
 def _text_lines(f) -> io.TextIOWrapper:

@@ -7,7 +7,7 @@ import pyarrow as pa
 
 from curate.errors import UsageError
 from curate.io.source import Row, Source, make_sample
-from curate.io.tables import (BAD_LINE, clean_fields, iter_numbered_rows, probe_columns, resolve_column,
+from curate.io.tables import (BAD_FILE, BAD_LINE, clean_fields, iter_numbered_rows, probe_columns, resolve_column,
                                table_format)
 from curate.io.utf8 import clean_text, escape_paths
 from curate.sample import Sample, extra_column, make_uid
@@ -38,10 +38,14 @@ class UrlListSource(Source):
     def extra_columns(self) -> dict[str, pa.DataType]:
         return {extra_column(n): t for n, t in self._extras.items()}
 
+    def raw_path(self, path: str) -> str:
+        """The file one of `files` names (they are escaped to valid UTF-8)."""
+        return self._raw_paths.get(path, path)
+
     def read(self, path: str) -> Iterator[Row]:
-        for line, row in iter_numbered_rows(self._raw_paths.get(path, path), self.fmt):
-            if BAD_LINE in row:
-                yield bad_row(path, line, row[BAD_LINE])
+        for line, row in iter_numbered_rows(self.raw_path(path), self.fmt):
+            if BAD_LINE in row or BAD_FILE in row:
+                yield bad_row(path, line, row)
                 continue
             extras = clean_fields({k: v for k, v in row.items() if k not in (self.url_col, self.caption_col)})
             yield make_sample(url=row.get(self.url_col), caption=row.get(self.caption_col),
@@ -51,8 +55,13 @@ class UrlListSource(Source):
         return f"URL list ({self.fmt}, url={self.url_col!r}, caption={self.caption_col!r}): {len(self.files)} file(s)"
 
 
-def bad_row(path: str, line: int, text: str) -> Row:
-    """A line that is not a row: `input:bad_row`, keyed by its file and line number."""
+def bad_row(path: str, line: int, row: dict) -> Row:
+    """A line that is not a row (`input:bad_row`, keyed by its file and line number), or the
+    end of a file that cannot be read on (`input:bad_file`, with the error)."""
+    if BAD_FILE in row:
+        key = f"{path}:<unreadable from row {line}>"
+        return Sample(uid=make_uid(key, None), source_key=key,
+                      extras={"error": clean_text(row[BAD_FILE])}), "input:bad_file"
     key = f"{path}:{line}"
     return Sample(uid=make_uid(key, None), source_key=key,
-                  extras={"raw_line": clean_text(text[:1000])}), "input:bad_row"
+                  extras={"raw_line": clean_text(row[BAD_LINE][:1000])}), "input:bad_row"

@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from curate.io.ledger_batch import samples_to_batch
-from curate.io.url_list import UrlListSource
+from curate.io.tables import BAD_FILE, READ_ERRORS
+from curate.io.url_list import UrlListSource, bad_row
 from curate import sample
 from curate.sample import CORE_COLUMNS, batch_id, extra_column, make_uid
 
@@ -70,8 +71,11 @@ def _columnar_rows(source: UrlListSource, path: str) -> int | None:
     flat other columns); None for any other list."""
     if source.fmt != "parquet":
         return None
-    with FileSystems.open(path) as f:
-        metadata = pq.ParquetFile(f).metadata
+    try:
+        with FileSystems.open(source.raw_path(path)) as f:
+            metadata = pq.ParquetFile(f).metadata
+    except READ_ERRORS:
+        return None  # cut or corrupt: the row reader records it (input:bad_file)
     schema = metadata.schema.to_arrow_schema()
     text = (pa.types.is_string(schema.field(source.url_col).type)
             and pa.types.is_string(schema.field(source.caption_col).type))
@@ -85,7 +89,16 @@ def _nested(type_: pa.DataType) -> bool:
 
 
 def _parquet_block(source: UrlListSource, path: str, first_row: int, rows: int) -> pa.RecordBatch:
-    """Rows [first_row, first_row + rows) of a Parquet file, reading only the row groups they span."""
+    """Rows [first_row, first_row + rows) of a Parquet file, reading only the row groups they span;
+    a block that cannot be read is one `input:bad_file` row, as the row reader gives."""
+    try:
+        return _ledger_rows(source, _parquet_rows(source.raw_path(path), first_row, rows))
+    except READ_ERRORS as e:
+        sample, reason = bad_row(path, first_row + 1, {BAD_FILE: f"{type(e).__name__}: {e}"[:300]})
+        return samples_to_batch([sample], [reason])
+
+
+def _parquet_rows(path: str, first_row: int, rows: int) -> pa.Table:
     with FileSystems.open(path) as f:
         parquet = pq.ParquetFile(f)
         groups, start, offset = [], 0, 0
@@ -97,7 +110,7 @@ def _parquet_block(source: UrlListSource, path: str, first_row: int, rows: int) 
                 groups.append(g)
             start += size
         table = parquet.read_row_groups(groups) if groups else parquet.schema_arrow.empty_table()
-    return _ledger_rows(source, table.slice(offset, rows))
+    return table.slice(offset, rows)
 
 
 def _ledger_rows(source: UrlListSource, table: pa.Table) -> pa.RecordBatch:
