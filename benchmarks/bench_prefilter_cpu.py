@@ -152,6 +152,14 @@ def decode_ms(n: int) -> float:
         return 1000 * (time.process_time() - c0) / len(images)
 
 
+def report(result: dict, out: str | None) -> dict:
+    print(json.dumps(result, indent=1))
+    if out:
+        with open(out, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=1)
+    return result
+
+
 def main(argv=None) -> dict:
     import torch
 
@@ -169,11 +177,7 @@ def main(argv=None) -> dict:
               "models": measure(args.models, args.batch_size, args.rounds, args.steps, "cpu")}
     if args.decode_images:
         result["decode_cpu_ms_per_image"] = round(decode_ms(args.decode_images), 2)
-    print(json.dumps(result, indent=1))
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=1)
-    return result
+    return report(result, args.out)
 
 
 if __name__ == "__main__":

@@ -15,14 +15,13 @@ CPU smoke run of the same code (small, figures mean nothing):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_prefilter_cpu import BASELINE, DEFAULT_MODELS, HF_SHAPES, measure  # noqa: E402
+from bench_prefilter_cpu import BASELINE, DEFAULT_MODELS, HF_SHAPES, measure, report  # noqa: E402
 from bench_score_common import random_model, samples  # noqa: E402
 
 from curate.models.hf_clip import write_tiny_hf_clip  # noqa: E402
@@ -82,11 +81,7 @@ def main(argv=None) -> dict:
                 e2e[name][f"e2e_{decode}_decode_images_per_s"] = round(end_to_end(spec, run, args.images), 1)
     result["end_to_end"] = e2e
     result["baseline"] = BASELINE
-    print(json.dumps(result, indent=1))
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=1)
-    return result
+    return report(result, args.out)
 
 
 if __name__ == "__main__":
