@@ -111,7 +111,7 @@ class ImageFolderSource(Source):
 
     def describe(self) -> str:
         layout = f"table {os.path.basename(self.files[0])}" if self.table_fmt else "images + .txt captions"
-        return f"image folder {self.root} ({layout})"
+        return f"image folder {escape_name(self.root)} ({layout})"
 
 
 def _keyed(name: str, extras: dict) -> str:
