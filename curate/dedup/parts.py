@@ -12,6 +12,7 @@ from typing import Iterator
 import numpy as np
 
 ROWS_PER_PART = 250_000  # ~55 MB of (row, candidate) records: what one grouped step holds
+CHUNK_BYTES = 1 << 20  # elements of about 1 MB: FnApiRunner moves many small ones faster than one huge
 
 _M1, _M2, _GOLDEN = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB), np.uint64(0x9E3779B97F4A7C15)
 
@@ -44,13 +45,19 @@ def hash_bytes(column: np.ndarray) -> np.ndarray:
     return acc
 
 
+def _chunks(array: np.ndarray) -> Iterator[np.ndarray]:
+    step = max(1, CHUNK_BYTES // max(1, array.dtype.itemsize))
+    for start in range(0, len(array), step):
+        yield array[start:start + step]
+
+
 def split(parts: np.ndarray, array: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-    """(part, the rows of `array` in it) for every part present."""
-    if len(parts) and (parts == parts[0]).all():  # one part (a small pool): no copy
-        yield int(parts[0]), array
+    """(part, rows of `array` in it) for every part present, in chunks of about CHUNK_BYTES."""
+    if len(parts) and (parts == parts[0]).all():  # one part (a small pool): no gather
+        yield from ((int(parts[0]), chunk) for chunk in _chunks(array))
         return
     order = np.argsort(parts, kind="stable")
     sorted_parts = parts[order]
     cuts = np.flatnonzero(sorted_parts[1:] != sorted_parts[:-1]) + 1
     for rows in np.split(order, cuts) if len(order) else ():
-        yield int(parts[rows[0]]), array[rows]
+        yield from ((int(parts[rows[0]]), chunk) for chunk in _chunks(array[rows]))
