@@ -1,10 +1,10 @@
 """Semantic balance as Beam transforms: Rows -> Centroids -> Assign -> SmallestPerCluster -> Apply.
 
 Only small values travel: each batch's (rank row, fp16 embedding) pairs; a bottom-k combiner
-picks the k-means training sample (SemDeDup's, curate/dedup/semantic_stage.py), one worker
-trains the centroids (a side input), each batch's rows get their nearest centroid, and per
-cluster a combiner keeps a count and the T rows of smallest rank (memory: T rows per cluster,
-never the cluster). Batches wait parked under <output>/_spill/ (no image waits in the runner or
+picks the k-means training sample (SemDeDup's, curate/dedup/semantic_stage.py) as they pass,
+one worker trains the centroids (a side input), each batch's rows (parked meanwhile, see
+parked_rows.py) get their nearest centroid, and per cluster a combiner keeps a count and the
+T rows of smallest rank (memory: T rows per cluster, never the cluster). Batches wait parked under <output>/_spill/ (no image waits in the runner or
 crosses a shuffle); each one's name is joined with its own assignments by batch id, and one
 per-batch decision step, ApplyCap, takes the caps (size and rank-T row per cluster) as a side input.
 """
@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from curate.balance import cap
 from curate.balance.options import ROWS_PER_CLUSTER, BalanceConfig
+from curate.balance.parked_rows import fetch_rows, park_rows
 from curate.dedup import semdedup
 from curate.dedup.semantic_stage import BottomK
 from curate.io.spill import fetch_batch
@@ -29,6 +30,7 @@ ASSIGNED_DTYPE = np.dtype([*cap.RANK_DTYPE.descr, ("cluster", "<i4")])
 BY_BATCH = "by_batch"
 PARKED, ASSIGNED = "batch", "assigned"  # the two sides of the join by batch id
 MISSING = "missing"
+PARKED_ROWS = "parked_rows"
 MIN_POINTS_PER_CENTROID = semdedup.MIN_POINTS_PER_CENTROID
 
 
@@ -41,10 +43,12 @@ def cluster_count(pool: int, sample: int, requested: int) -> int:
 
 
 class _Rows(beam.DoFn):
-    """A batch -> (rank rows, fp16 embeddings) of its samples with the embedding; a count of the rest."""
+    """A batch -> (rank rows, fp16 embeddings) of its samples with the embedding, for the k-means
+    sample; the same parked for the assignment (PARKED_ROWS); a count of the samples without."""
 
-    def __init__(self, cfg: BalanceConfig):
+    def __init__(self, cfg: BalanceConfig, output: str):
         self.cfg = cfg
+        self.output = output
 
     def process(self, batch: SampleBatch):
         pos = [i for i, s in enumerate(batch.samples) if np.size(s.vectors.get(self.cfg.vector, ()))]
@@ -54,6 +58,7 @@ class _Rows(beam.DoFn):
             rows = cap.ranks([batch.samples[i].uid for i in pos], batch.id, pos, self.cfg.seed)
             vectors = np.stack([np.asarray(batch.samples[i].vectors[self.cfg.vector], np.float16) for i in pos])
             yield rows, vectors
+            yield beam.pvalue.TaggedOutput(PARKED_ROWS, park_rows(self.output, batch.id, rows, vectors))
 
 
 def train(sample, cfg: BalanceConfig) -> dict:
@@ -76,8 +81,8 @@ class _Assign(beam.DoFn):
     def setup(self):
         self._index = self._for = None
 
-    def process(self, rows, model):
-        ranked, embeddings = rows
+    def process(self, path, model):
+        ranked, embeddings = fetch_rows(path)
         if self._for is not model["centroids"]:
             self._index, self._for = semdedup.CentroidIndex(model["centroids"]), model["centroids"]
         clusters = self._index.assign(embeddings)
@@ -176,11 +181,11 @@ class SemanticBalance(beam.PTransform):
 
     def expand(self, batches):
         cfg = self.cfg
-        rows = batches | "Rows" >> beam.ParDo(_Rows(cfg)).with_outputs(MISSING, main="rows")
+        rows = batches | "Rows" >> beam.ParDo(_Rows(cfg, self.output)).with_outputs(MISSING, PARKED_ROWS, main="rows")
         model = (rows.rows | "TrainingSample" >> beam.CombineGlobally(BottomK(cfg.sample, cfg.seed))
                  | "Centroids" >> beam.Map(train, cfg))
         model_side = beam.pvalue.AsSingleton(model)
-        assigned = rows.rows | "Assign" >> beam.ParDo(_Assign(cfg.t), model_side).with_outputs(
+        assigned = rows[PARKED_ROWS] | "Assign" >> beam.ParDo(_Assign(cfg.t), model_side).with_outputs(
             BY_BATCH, main="by_cluster")
         caps = (assigned.by_cluster | "SmallestPerCluster" >> beam.CombinePerKey(SmallestT(cfg.t))
                 | "AllClusters" >> beam.combiners.ToList()
