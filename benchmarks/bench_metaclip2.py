@@ -14,36 +14,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import sys
 import tempfile
-from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_metaclip_pipeline import pipeline_run, write_url_list  # noqa: E402
+from corpus import markov_captions  # noqa: E402
 
 from curate.inputs import bundled_worldwide_sample  # noqa: E402
 
 
 def worldwide_captions(n: int, seed: int = 0) -> list[str]:
     with open(bundled_worldwide_sample(), encoding="utf-8") as f:
-        real = [json.loads(line)["caption"] for line in f]
-    chain: dict[str, list[str]] = defaultdict(list)
-    for caption in real:
-        words = ["<s>", *caption.split(), "</s>"]
-        for a, b in zip(words, words[1:]):
-            chain[a].append(b)
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n):
-        word, words = "<s>", []
-        while len(words) < 40:
-            word = rng.choice(chain[word])
-            if word == "</s>":
-                break
-            words.append(word)
-        out.append(" ".join(words) or "photo")
-    return out
+        return markov_captions(n, seed, source=[json.loads(line)["caption"] for line in f])
 
 
 def main():

@@ -25,9 +25,10 @@ def real_captions(extra_files: list[str] = ()) -> list[str]:
     return captions
 
 
-def markov_captions(n: int, seed: int = 0, extra_files: list[str] = ()) -> list[str]:
+def markov_captions(n: int, seed: int = 0, extra_files: list[str] = (), source: list[str] | None = None) -> list[str]:
+    """`source`: the captions to train the chain on (default: the bundled sample's, + extra_files)."""
     chain: dict[str, list[str]] = defaultdict(list)
-    for caption in real_captions(extra_files):
+    for caption in (real_captions(extra_files) if source is None else source):
         words = ["<s>", *caption.split(), "</s>"]
         for a, b in zip(words, words[1:]):
             chain[a].append(b)
