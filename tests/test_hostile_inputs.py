@@ -200,9 +200,23 @@ def _jsonl_lines() -> tuple[bytes, dict[int, str | None], list[str]]:
     return b"\n".join(lines) + b"\n", reasons, [URL.format(i) for i in (1, 7)]
 
 
-@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl"])
+def test_tsv_bad_lines_read_as_csv_ones(tmp_path):
+    """TSV is CSV with tabs (one reader): the same rows, read without a run."""
+    from curate.inputs import open_source
+
+    data, reasons, kept_urls = _csv_lines("\t")
+    path = tmp_path / "list.tsv"
+    path.write_bytes(data)
+    source = open_source(str(path))
+    pairs = [pair for f in source.files for pair in source.read(f)]
+    assert [r for _, r in pairs] == list(reasons.values())
+    assert [s.source_key for s, r in pairs if r == "input:bad_row"] == [f"{path}:3", f"{path}:7"]
+    assert [s.url for s, r in pairs if r is None] == kept_urls
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_bad_lines_become_bad_rows_and_the_rest_is_curated(monkeypatch, tmp_path, fmt):
-    data, reasons, kept_urls = _jsonl_lines() if fmt == "jsonl" else _csv_lines("," if fmt == "csv" else "\t")
+    data, reasons, kept_urls = _jsonl_lines() if fmt == "jsonl" else _csv_lines(",")
     path = tmp_path / f"list.{fmt}"
     path.write_bytes(data)
     metadata = tmp_path / "metadata.json"  # a few entries: the run spends no time building a matcher
