@@ -30,6 +30,7 @@ def match_block(matcher: worldwide.WorldwideMatcher, counts: worldwide.LanguageC
         id_lists[i] = ids
         if not ids:
             reasons[i] = "metaclip:no_match"
+    counts.flush()
     return {LANGUAGE: pa.array(languages, pa.string()), LANGUAGE_SCORE: pa.array(scores, pa.float32()),
             ENTRY_IDS: pa.array(id_lists, pa.list_(pa.int32()))}
 

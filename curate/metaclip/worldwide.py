@@ -186,6 +186,7 @@ class LanguageCounts:
     def __init__(self, sizes: dict[str, int]):
         self.sizes = sizes
         self.languages: dict[str, list] = {}  # language -> [counts, pool, matched]
+        self.pending: dict[str, list[int]] = {}  # ids not yet added to counts (one numpy call per block)
         self.no_metadata: dict[str, int] = {}
 
     def add(self, language: str | None, code: str, ids) -> None:
@@ -195,13 +196,23 @@ class LanguageCounts:
         acc = self.languages.get(language)
         if acc is None:
             acc = self.languages[language] = [np.zeros(self.sizes[language], dtype=np.int64), 0, 0]
+            self.pending[language] = []
         acc[1] += 1
         if ids:
-            acc[0][ids] += 1
+            self.pending[language].extend(ids)
             acc[2] += 1
+
+    def flush(self) -> None:
+        """Adds the pending ids to the counts (call per block: bounds what is pending)."""
+        for language, ids in self.pending.items():
+            if ids:
+                found, times = np.unique(np.array(ids, dtype=np.int64), return_counts=True)
+                self.languages[language][0][found] += times
+                ids.clear()
 
     def sparse(self) -> tuple:
         """(language, ids, times, pool, matched) per language + no-metadata counts: small to send."""
+        self.flush()
         rows = []
         for lang, (counts, pool, matched) in sorted(self.languages.items()):
             ids = np.flatnonzero(counts)
