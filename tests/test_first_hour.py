@@ -201,3 +201,40 @@ def test_dask_fetches_every_url_once(http_server, tmp_path):
     assert hits == {**{f"/photo/{i}.jpg": 1 for i in range(12)}, "/404": 1}, hits
     assert http_server.hits("/robots.txt") <= 2  # once per host and worker process
     assert stats["kept"] == 12 and len(read_ledger(tmp_path / "out")) == 13
+
+
+# -- scoring offline ---------------------------------------------------------------------------
+def test_an_unreachable_hub_fails_at_once_in_one_line(monkeypatch, tmp_path, capsys):
+    import huggingface_hub.constants
+
+    from curate.models import hub
+
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens
+    for proxy in hub.PROXY_VARS:
+        monkeypatch.delenv(proxy, raising=False)
+    hub._probe.cache_clear()
+    assert main(["--pipeline", "dfn", "--output", str(tmp_path / "out")]) == 2
+    line = _one_error_line(capsys)
+    assert "--dfn_pretrained: cannot fetch the weights" in line and "127.0.0.1 unreachable" in line
+    hub._probe.cache_clear()
+    assert not (tmp_path / "out").exists()
+
+
+def _readme_command(recipe: str) -> str:
+    text = open(os.path.join(REPO, "README.md"), encoding="utf-8").read()
+    lines = [ln for ln in text.splitlines()
+             if ln.startswith(f"python -m curate.run --pipeline {recipe} $(python -m curate.models.tiny")]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_the_readme_offline_scoring_command_runs_as_written(tmp_path):
+    command = _readme_command("dfn").replace("/tmp/curate-", str(tmp_path / "curate-"))
+    for recipe in ("datacomp", "laion"):
+        assert "/tmp/curate-tiny" in _readme_command(recipe)
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    stats = json.load(open(tmp_path / "curate-dfn" / "stats.json"))
+    assert stats["pipeline"] == "dfn" and stats["kept"] > 0 and stats["stages"]["Score"]
+    assert done.stderr == "", done.stderr  # only our own lines, on stdout

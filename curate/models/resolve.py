@@ -87,10 +87,14 @@ def hf_config(repo: str, flag: str) -> dict:
     """The model config of an hf-hub repo (downloaded into the Hugging Face cache)."""
     from open_clip.factory import _get_hf_config
 
-    try:
-        config = _get_hf_config(repo)
-    except Exception as e:  # noqa: BLE001 (network, missing repo, bad JSON: all one message)
-        raise UsageError(f"{flag}: cannot fetch {HF_HUB}{repo}/{HF_CONFIG} ({_first_line(e)})") from None
+    from curate.models.hub import hub_mode
+
+    with hub_mode() as offline:  # no network: the cache answers at once, not after a minute of retries
+        try:
+            config = _get_hf_config(repo)
+        except Exception as e:  # noqa: BLE001 (network, missing repo, bad JSON: all one message)
+            why = f"offline: {offline}; not in the cache" if offline else _first_line(e)
+            raise UsageError(f"{flag}: cannot fetch {HF_HUB}{repo}/{HF_CONFIG} ({why})") from None
     return config.get("model_cfg", config)
 
 
@@ -185,9 +189,16 @@ def fetch_weights(spec: ModelSpec) -> None:
         from curate.models.hf_resolve import fetch_transformers
         return fetch_transformers(spec)
     _open_clip()
-    from open_clip.pretrained import download_pretrained, download_pretrained_from_hf, get_pretrained_cfg
+    from curate.models.hub import hub_mode
 
     flag_model, flag_pretrained = _flags(spec.role)
+    with hub_mode() as offline:  # no network: fail (or use the cache) now, not after a minute of retries
+        _fetch_open_clip(spec, flag_model, flag_pretrained, offline)
+
+
+def _fetch_open_clip(spec: ModelSpec, flag_model: str, flag_pretrained: str, offline: str | None) -> None:
+    from open_clip.pretrained import download_pretrained, download_pretrained_from_hf, get_pretrained_cfg
+
     try:
         if spec.name.startswith(HF_HUB):
             hf_config(spec.name[len(HF_HUB):], flag_model)
@@ -201,8 +212,9 @@ def fetch_weights(spec: ModelSpec) -> None:
     except UsageError:
         raise
     except Exception as e:  # noqa: BLE001
+        why = f"offline: {offline}; not in the cache" if offline else _first_line(e)
         raise UsageError(f"{flag_pretrained}: cannot fetch the weights of {spec.describe()} "
-                         f"({_first_line(e)}); offline, pass a local checkpoint file") from None
+                         f"({why}); offline, pass a local checkpoint file") from None
 
 
 def embed_dim(spec: ModelSpec) -> int | None:

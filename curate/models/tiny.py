@@ -40,3 +40,25 @@ def write_tiny_model(folder: str, name: str = "tiny-vit", seed: int = 0, quick_g
     with open(os.path.join(weights, "open_clip_config.json"), "w", encoding="utf-8") as f:
         json.dump({"model_cfg": {**config, "quick_gelu": quick_gelu}}, f)
     return config_path, checkpoint
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m curate.models.tiny FOLDER clip|dfn`: write a tiny random-init model there (once)
+    and print the flags that score with it, for an offline run without real weights."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m curate.models.tiny", description=main.__doc__)
+    parser.add_argument("folder")
+    parser.add_argument("role", choices=("clip", "dfn"), help="which score the model stands in for")
+    args = parser.parse_args(argv)
+    name = f"tiny-{args.role}"
+    config, checkpoint = (os.path.join(args.folder, f"{name}.json"),
+                          os.path.join(args.folder, f"{name}-weights", "checkpoint.pt"))
+    if not (os.path.isfile(config) and os.path.isfile(checkpoint)):
+        config, checkpoint = write_tiny_model(args.folder, name=name, seed=0)
+    print(f"--{args.role}_model {config} --{args.role}_pretrained {checkpoint}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
