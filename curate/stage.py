@@ -7,6 +7,7 @@ counted per reason with Beam metrics. A failure on one sample is a drop, never a
 """
 from __future__ import annotations
 
+import uuid
 from typing import Iterable, NamedTuple
 
 import apache_beam as beam
@@ -137,9 +138,12 @@ class ApplyParked(ApplyStage):
     def __init__(self, dofn: SampleStage, output: str, *side_inputs, label: str | None = None):
         super().__init__(dofn, *side_inputs, label=label)
         self.output = output
+        # files are named by this instance, not its short label: two stages may share a label,
+        # and a retried bundle must read its own stage's file
+        self.park_name = f"{dofn.name}-{uuid.uuid4().hex[:8]}"
 
     def expand(self, batches):
-        return park_and_apply(batches, self.dofn, self.output, self.label, *self.side_inputs)
+        return park_and_apply(batches, self.dofn, self.output, self.park_name, *self.side_inputs)
 
 
 def park_and_apply(batches, dofn: SampleStage, output: str, name: str, *side_inputs) -> StageOutput:
