@@ -238,3 +238,61 @@ def test_the_readme_offline_scoring_command_runs_as_written(tmp_path):
     stats = json.load(open(tmp_path / "curate-dfn" / "stats.json"))
     assert stats["pipeline"] == "dfn" and stats["kept"] > 0 and stats["stages"]["Score"]
     assert done.stderr == "", done.stderr  # only our own lines, on stdout
+
+
+# -- plots draw the ledger's numbers, labeled ----------------------------------------------------
+def _bars(ax, horizontal: bool):
+    """(label, length) of every bar in drawing order."""
+    from matplotlib.patches import Rectangle
+
+    bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+    return [p.get_width() if horizontal else p.get_height() for p in bars]
+
+
+def test_language_plot_draws_the_ledgers_counts_and_the_tables_rows(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from curate.stats import collect, plots, tables
+    from tests.test_stats import synthetic_ledger
+
+    frame = synthetic_ledger(tmp_path)
+    rs = collect(str(tmp_path))
+    table = tables(rs, top=2)["languages"]
+    fig = plots.languages(rs, top=2)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()][::-1]  # drawn bottom-up
+    assert labels == list(table["language"]) and labels[-1] == "(other 2)"
+    widths = _bars(ax, horizontal=True)
+    drawn_all, drawn_kept = widths[:len(labels)][::-1], widths[len(labels):][::-1]
+    counts = frame["language"].value_counts()
+    kept = frame[frame.status == "kept"]["language"].value_counts()
+    assert drawn_all == [counts.iloc[0], counts.iloc[1], counts.iloc[2:].sum()]
+    assert drawn_kept == [kept.get(counts.index[0], 0), kept.get(counts.index[1], 0),
+                          kept.reindex(counts.index[2:], fill_value=0).sum()]
+    assert all(k <= a for k, a in zip(drawn_kept, drawn_all))  # counts: kept never longer than all
+    assert ax.get_xlabel() and ax.get_legend() is not None
+    legend_box = ax.get_legend().get_window_extent(fig.canvas.get_renderer())
+    axes_box = ax.get_window_extent(fig.canvas.get_renderer())
+    assert legend_box.y1 <= axes_box.y0  # under the axes, over no bar
+
+
+def test_shard_and_funnel_plots_draw_the_ledgers_counts(default_run):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from curate.stats import collect, plots
+    from tests.conftest import read_ledger
+
+    out, stats = default_run
+    rs = collect(str(out))
+    ledger = read_ledger(out)
+    in_shards = ledger[(ledger.status == "kept") & ledger.source_key.notna()]
+    samples = plots.shards(rs).axes[0]
+    assert _bars(samples, horizontal=False) == [len(in_shards)] == [s["count"] for s in stats["shards"]]
+    assert [t.get_text() for t in samples.get_xticklabels()] == ["00000"]
+    assert samples.get_xlabel() == "shard" and samples.get_ylabel() == "samples"
+    assert [t.get_text() for t in samples.texts] or samples.containers  # the bar says its value
+    reasons = plots.funnel(rs).axes[1]
+    drawn = dict(zip([t.get_text() for t in reasons.get_yticklabels()], _bars(reasons, horizontal=True)))
+    assert drawn == ledger.reason.value_counts().to_dict()

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.plots or args.html:
         from curate.stats.report import render, write_html, write_pngs
 
-        drawn = render(rs)  # drawn once for both
+        drawn = render(rs, args.top)  # drawn once for both, top-N as the tables
         if args.plots:
             written = write_pngs(rs, args.plots, drawn)
             print(f"wrote {len(written)} plot(s) to {args.plots}", flush=True)

@@ -1,7 +1,9 @@
 """Plots of a run's statistics (matplotlib). Each function returns a Figure, or None without data.
 
 Colours keep one meaning everywhere: grey = every sample that had the value, green = kept,
-red = dropped (by the cut being shown), dashed lines = the thresholds the recipes use.
+red = dropped (by the cut being shown), dashed lines = the thresholds the recipes use. Bars are
+counts of samples (never shares drawn side by side: a kept share can exceed an all share while
+its count cannot), every axis says what it counts, and a plot's top-N is the tables' top-N.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from curate.stats.collect import RunStats
 from curate.stats.distributions import MAX_ASPECT, MIN_SIDE, side_by_side
 
 ALL, KEPT, DROPPED = "#9e9e9e", "#2e7d32", "#c62828"
+TOP = 20  # rows of a top-N plot, as tables(rs, top=20) and `python -m curate.stats --top`
 
 
 def _figure(rows: int = 1, cols: int = 1, width: float = 10, height: float = 4):
@@ -69,6 +72,7 @@ def funnel(rs: RunStats):
     for y, (out, share) in enumerate(zip(list(frame["out"])[::-1], list(frame["out_share_of_inputs"])[::-1])):
         left.text(out, y, f" {out:,} ({share:.1%})", va="center", fontsize=9)
     left.set_title(f"samples left after each stage (kept {rs.funnel.kept:,} of {rs.funnel.inputs:,})")
+    left.set_xlabel("samples (green: left after the stage, red: dropped by it)")
     left.set_xlim(0, max(1, rs.funnel.inputs) * 1.35)
     if len(reasons):
         right.barh(list(reasons["reason"])[::-1], list(reasons["count"])[::-1], color=DROPPED)
@@ -76,6 +80,7 @@ def funnel(rs: RunStats):
             right.text(n, y, f" {n:,}", va="center", fontsize=9)
         right.set_xlim(0, reasons["count"].max() * 1.25)
     right.set_title("dropped, by reason")
+    right.set_xlabel("samples")
     fig.tight_layout()
     return fig
 
@@ -94,11 +99,12 @@ def scores(rs: RunStats):
             ax.text(threshold, ax.get_ylim()[1] * 0.95, f" cut {threshold:.4f}", va="top", fontsize=9)
         ax.set_title(f"{column}: {agg.all[column].n:,} scored, {agg.kept[column].n:,} kept")
         ax.set_xlabel("cosine(image, text)" if agg.all[column].edges[0] == -1 else column)
+        ax.set_ylabel("samples per bin")
     fig.tight_layout()
     return fig
 
 
-def entries(rs: RunStats, top: int = 20):
+def entries(rs: RunStats, top: int = TOP):
     agg = rs.get("entries")
     if agg is None or not agg.before.any():
         return None
@@ -120,12 +126,13 @@ def entries(rs: RunStats, top: int = 20):
     if t is not None:
         right.axvline(t, color="black", linestyle="--", linewidth=1)
     right.set_title(f"the {len(table)} commonest entries")
+    right.set_xlabel("captions matching the entry")
     right.legend(frameon=False)
     fig.tight_layout()
     return fig
 
 
-def downloads(rs: RunStats, top: int = 15):
+def downloads(rs: RunStats, top: int = TOP):
     agg = rs.get("downloads")
     if agg is None or not agg.attempted:
         return None
@@ -134,6 +141,7 @@ def downloads(rs: RunStats, top: int = 15):
     reasons = agg.by_reason()
     left.barh(list(reasons["reason"])[::-1], list(reasons["count"])[::-1], color=DROPPED)
     left.set_title(f"download errors: {agg.reasons.n:,} of {agg.attempted:,} attempted")
+    left.set_xlabel("URLs")
     if not matrix.empty:
         bottom = np.zeros(len(matrix))
         hosts = list(matrix.index)[::-1]
@@ -143,23 +151,30 @@ def downloads(rs: RunStats, top: int = 15):
             bottom += values
         right.legend(frameon=False, fontsize=8)
     right.set_title("errors by host (worst hosts)")
+    right.set_xlabel("failed URLs")
     fig.tight_layout()
     return fig
 
 
-def languages(rs: RunStats, top: int = 15):
+def languages(rs: RunStats, top: int = TOP):
+    """Captions per language, all and kept (counts; each bar says its share of its group)."""
     agg = rs.get("languages")
     if agg is None or not agg.all.n:
         return None
     table = agg.table(top)[::-1]
     y = np.arange(len(table))
-    fig, (ax,) = _figure(1, 1, 8, max(3, 0.3 * len(table) + 1.5))
-    ax.barh(y - 0.2, table["share_all"], height=0.4, color=ALL, label=f"all ({agg.all.n:,})")
-    ax.barh(y + 0.2, table["share_kept"], height=0.4, color=KEPT, label=f"kept ({agg.kept.n:,})")
+    fig, (ax,) = _figure(1, 1, 9, max(3, 0.35 * len(table) + 2))
+    for offset, column, colour, total, name in ((-0.2, "all", ALL, agg.all.n, "all"),
+                                                 (0.2, "kept", KEPT, agg.kept.n, "kept")):
+        counts = table[column].to_numpy()
+        ax.barh(y + offset, counts, height=0.4, color=colour, label=f"{name} ({total:,} captions)")
+        for yy, n in zip(y + offset, counts):
+            ax.text(n, yy, f" {n:,} ({n / total:.0%})" if total else f" {n:,}", va="center", fontsize=7)
     ax.set_yticks(y, table["language"])
-    ax.xaxis.set_major_formatter(_percent())
-    ax.set_title("caption language")
-    ax.legend(frameon=False)
+    ax.set_xlim(0, max(1, table["all"].max()) * 1.3)
+    ax.set_xlabel("captions (share of all / of kept in brackets)")
+    ax.set_title(f"caption language ({len(agg.all.top(None, name='language')):,} languages)")
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)  # never over a bar
     fig.tight_layout()
     return fig
 
@@ -202,7 +217,8 @@ def duplicates(rs: RunStats):
     fig, axes = _figure(1, len(keys), 6 * len(keys), 4)
     for ax, key in zip(axes, keys):
         sizes = agg.cluster_sizes(key)
-        ax.bar(sizes["size"].astype(str), sizes["samples"], color=ALL)
+        bars = ax.bar(sizes["size"].astype(str), sizes["samples"], color=ALL)
+        ax.bar_label(bars, fontsize=7)
         ax.set_xlabel("cluster size (samples sharing one key)")
         ax.set_ylabel("samples")
         ax.set_title(f"duplicate clusters by {key}")
@@ -215,20 +231,22 @@ def shards(rs: RunStats):
         return None
     table = rs.shards
     fig, (left, right) = _figure(1, 2, 12, 3.5)
-    left.bar(table["shard"], table["count"], color=KEPT)
-    left.set_title(f"samples per shard ({len(table)} shards)")
-    right.bar(table["shard"], table["file_bytes"] / 2**20, color=ALL)
-    right.set_title("MiB per shard file")
-    for ax in (left, right):
+    x = np.arange(len(table))
+    names = [f"{int(s):05d}" for s in table["shard"]]
+    for ax, values, colour, label, fmt in ((left, table["count"], KEPT, "samples", "{:,.0f}"),
+                                           (right, table["file_bytes"] / 2**20, ALL, "MiB", "{:,.1f}")):
+        bars = ax.bar(x, values, width=0.6, color=colour)
+        if len(table) <= 40:  # each bar says its value while they are few enough to read
+            ax.bar_label(bars, labels=[fmt.format(v) for v in values], fontsize=7)
+        ax.set_xticks(x, names)
+        ax.set_xlim(-0.75, max(len(table), 3) - 0.25)  # one shard is one bar, not the whole width
+        ax.set_xlabel("shard")
+        ax.set_ylabel(label)
         ax.tick_params(axis="x", labelrotation=90, labelsize=7)
+    left.set_title(f"samples per shard: {int(table['count'].sum()):,} in {len(table)} shard(s)")
+    right.set_title(f"MiB per shard file: {table['file_bytes'].sum() / 2**20:,.1f} in all")
     fig.tight_layout()
     return fig
-
-
-def _percent():
-    from matplotlib.ticker import PercentFormatter
-
-    return PercentFormatter(1.0)
 
 
 PLOTS = {"funnel": funnel, "scores": scores, "metaclip_entries": entries, "downloads": downloads,
@@ -236,11 +254,13 @@ PLOTS = {"funnel": funnel, "scores": scores, "metaclip_entries": entries, "downl
          "shards": shards}
 
 
-def figures(rs: RunStats) -> dict:
-    """Every plot this run has data for, by name."""
+def figures(rs: RunStats, top: int = TOP) -> dict:
+    """Every plot this run has data for, by name (top-N plots with `top` rows, as the tables)."""
+    import inspect
+
     found = {}
     for name, plot in PLOTS.items():
-        fig = plot(rs)
+        fig = plot(rs, top) if "top" in inspect.signature(plot).parameters else plot(rs)
         if fig is not None:
             found[name] = fig
     return found

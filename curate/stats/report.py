@@ -30,12 +30,12 @@ def png_bytes(fig, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
-def render(rs: RunStats) -> dict[str, bytes]:
+def render(rs: RunStats, top: int = plots.TOP) -> dict[str, bytes]:
     """Every plot the run has data for, as PNG bytes by name (figures closed once rendered)."""
     import matplotlib.pyplot as plt
 
     rendered = {}
-    for name, fig in plots.figures(rs).items():
+    for name, fig in plots.figures(rs, top).items():
         rendered[name] = png_bytes(fig)
         plt.close(fig)
     return rendered
