@@ -27,6 +27,7 @@ from curate.options import CurateOptions, option_groups  # noqa: E402
 from curate.recipes import get_recipe, recipes  # noqa: E402
 from curate.runners.checks import check_runner, is_dry_run  # noqa: E402
 from curate.runners.dry_run import dry_run_report, format_dry_run  # noqa: E402
+from curate.runners import progress  # noqa: E402
 from curate.runners.placement import place_accelerator  # noqa: E402
 from curate.stats.named_entries import name_top_entries  # noqa: E402
 from curate.summary import format_summary  # noqa: E402
@@ -75,7 +76,7 @@ def build_parser(recipe=None) -> argparse.ArgumentParser:
                "PortableRunner, SparkRunner, FlinkRunner, DaskRunner), --direct_num_workers, "
                "--direct_running_mode, --temp_location, --project, --region, ...",
     )
-    for group_cls in option_groups():
+    for group_cls in [*option_groups(), progress.ProgressOptions]:
         group = parser.add_argument_group(group_cls.__doc__.strip().rstrip("."))
         group_cls._add_argparse_args(group)
     parser.add_argument("--list", action="store_true", help="list the recipes and exit")
@@ -164,6 +165,23 @@ def check_output(output: str) -> None:
         raise UsageError(f"--output: {output} {what}; name a folder")
 
 
+class _MeteredFlow(Flow):
+    """The recipe's flow with a progress count after the read and after every stage."""
+
+    def __init__(self, *args, total: int | None = None):
+        super().__init__(*args)
+        self.total = total
+
+    def read(self):
+        return progress.tally(super().read(), "read", self.total)
+
+    def apply(self, label, transform, batches):
+        return progress.tally(super().apply(label, transform, batches), label)
+
+    def write(self, kept):
+        return super().write(progress.tally(kept, "written"))
+
+
 def run(argv: list[str] | None = None) -> dict:
     """Validate, run the recipe, clean up leftovers, return the run's stats."""
     argv = sys.argv[1:] if argv is None else argv
@@ -175,6 +193,7 @@ def run(argv: list[str] | None = None) -> dict:
     known.output = output
     check_output(output)
     del known.list
+    known.progress = progress.enabled(known.progress)  # decided here: workers' stderr is no terminal
     options = PipelineOptions(rest, **vars(known))
     runner = make_runner(options)
     check_runner(runner, options, known)
@@ -183,10 +202,12 @@ def run(argv: list[str] | None = None) -> dict:
                 "runner": runner.rsplit(".", 1)[-1], "seed": known.seed}
     print(f"curate {recipe.NAME}: reading {source.describe()}; writing to {output}", flush=True)
     started = time.time()
+    make_flow = (lambda *a: _MeteredFlow(*a, total=progress.total_rows(source))) if known.progress else Flow
     with beam.Pipeline(runner=runner, options=options) as p:
-        flow = Flow(p, options, source, output, run_info)
+        flow = make_flow(p, options, source, output, run_info)
         flow.write(recipe.build(flow))
         place_accelerator(p, options)
+    progress.finish()
     if is_dry_run(options):
         return dry_run_report(p.result, run_info)
     stats = read_stats(output)

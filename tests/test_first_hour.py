@@ -296,3 +296,37 @@ def test_shard_and_funnel_plots_draw_the_ledgers_counts(default_run):
     reasons = plots.funnel(rs).axes[1]
     drawn = dict(zip([t.get_text() for t in reasons.get_yticklabels()], _bars(reasons, horizontal=True)))
     assert drawn == ledger.reason.value_counts().to_dict()
+
+
+# -- progress ---------------------------------------------------------------------------------
+def test_progress_lines_count_read_stages_and_written(tmp_path, capsys):
+    from tests.conftest import read_ledger
+
+    assert main(["--progress", "--output", str(tmp_path / "out"), "--runner", "FnApiRunner"]) == 0
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("curate: read ")]
+    assert lines, err
+    ledger = read_ledger(tmp_path / "out")
+    last = lines[-1]
+    assert f"read {len(ledger):,} rows" in last and "after MetaCLIP" in last
+    assert f"written {(ledger.status == 'kept').sum():,}" in last
+
+
+def test_progress_is_quiet_off_a_terminal_unless_asked_and_has_an_eta_when_the_total_is_known():
+    import io
+
+    from curate.runners import progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert progress.enabled(None, io.StringIO()) is False  # a pipe or a log file: quiet
+    assert progress.enabled(None, Terminal()) is True
+    assert progress.enabled(True, io.StringIO()) is True and progress.enabled(False, Terminal()) is False
+    meter = progress.Meter(io.StringIO())
+    meter.started -= 10  # 50 rows in 10 s: 5/s, 150 to go: 30 s
+    meter.counts = {"read": 50, "Download": 20}
+    meter.total = 200
+    line = meter.line()
+    assert "read 50 rows (5/s, 25% of 200, ETA 0:00:30)" in line and "after Download 20" in line
