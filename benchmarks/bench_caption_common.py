@@ -1,0 +1,93 @@
+"""Shared by the caption benchmarks: random-init CoCa models, the Beam graph, a bare generate loop.
+
+Images are the bundled COCO photos repeated (bench_score_common.samples). Models are random-init
+open_clip CoCa configs saved as a checkpoint (weights do not change the speed of a fixed number
+of steps: --caption_min_length = --caption_max_length - 1 makes every caption full length, so
+both sides decode the same number of tokens whatever the random model emits).
+"""
+from __future__ import annotations
+
+import io
+import time
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from bench_score_common import _make_batch, cpu_seconds, samples
+
+from curate.caption.settings import CaptionSettings
+from curate.models.coca import TINY_COCA_CONFIG, write_tiny_coca
+from curate.models.resolve import resolve
+
+# between the tiny test model and coca_ViT-B-32 (~1.5 s per image on CPU): ~0.2 s per caption here
+SMALL_COCA_CONFIG = {
+    "embed_dim": 256,
+    "vision_cfg": {"image_size": 224, "layers": 4, "width": 256, "patch_size": 32, "head_width": 64,
+                   "attentional_pool": True, "attn_pooler_heads": 4, "attn_pooler_queries": 64,
+                   "output_tokens": True},
+    "text_cfg": {"context_length": 76, "vocab_size": 49408, "width": 256, "heads": 4, "layers": 4,
+                 "embed_cls": True, "output_tokens": True},
+    "multimodal_cfg": {"context_length": 76, "vocab_size": 49408, "width": 256, "heads": 4, "layers": 4,
+                       "attn_pooler_heads": 4, "n_queries": 64, "dim_head": 64},
+    "custom_text": True,
+}
+
+
+def random_coca(model: str, folder: str):
+    """A resolved spec for a random-init CoCa: 'tiny', 'small' or an open_clip CoCa config name."""
+    import open_clip
+
+    config = {"tiny": TINY_COCA_CONFIG, "small": SMALL_COCA_CONFIG}.get(model) or open_clip.get_model_config(model)
+    config_path, checkpoint = write_tiny_coca(folder, name=f"bench-{model.lower()}", seed=0, config=config)
+    return resolve("caption", config_path, checkpoint)
+
+
+def graph_seconds(settings: CaptionSettings, n: int) -> tuple[float, float]:
+    """(wall, CPU) seconds of a FnApiRunner pipeline captioning n samples (start-up and model load included)."""
+    from curate.caption.stage import Caption
+
+    rows = settings.run.rows_per_batch
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions([])) as p:
+        out = p | beam.Create(range((n + rows - 1) // rows)) | beam.Map(_make_batch, n, rows) | Caption(settings)
+        _ = out.kept | beam.Map(len) | beam.CombineGlobally(sum)
+    return time.perf_counter() - t0, cpu_seconds() - c0
+
+
+def graph_rate(settings: CaptionSettings, n_small: int, n_large: int) -> float:
+    """Marginal captions/s in the graph: the difference of two runs cancels start-up and model load."""
+    samples(n_large)  # read the files once, outside both timings
+    small, _ = graph_seconds(settings, n_small)
+    large, _ = graph_seconds(settings, n_large)
+    return (n_large - n_small) * settings.captions_per_image / (large - small)
+
+
+def bare_rate(spec, settings: CaptionSettings, n: int, device: str = "cpu") -> float:
+    """captions/s of the loop a user writes: PIL preprocess, model.generate per batch, decode to text."""
+    import open_clip
+    import torch
+    from PIL import Image
+
+    from curate.models.clip import autocast_dtype, create_model
+
+    model, preprocess = create_model(spec, device)
+    tokenizer = open_clip.get_tokenizer(spec.name)
+    dtype = autocast_dtype(device, settings.run.precision)
+    kwargs = settings.params.generate_kwargs()
+    items, size, k = samples(n), settings.run.batch_size, settings.captions_per_image
+
+    def generate(chunk):
+        pixels = torch.stack([preprocess(Image.open(io.BytesIO(s.image))) for s in chunk]).to(device)
+        with torch.inference_mode(), torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype is not None):
+            out = model.generate(pixels.repeat_interleave(k, 0), **kwargs)
+        return [tokenizer.decode(row.tolist()) for row in out.cpu()]
+
+    generate(items[:min(size, 4)])  # warm-up (first-call set-up, transformers imports)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for i in range(0, n, size):
+        generate(items[i:i + size])
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return n * k / (time.perf_counter() - t0)
