@@ -10,6 +10,8 @@ per-batch decision step, ApplyCap, takes the caps (size and rank-T row per clust
 """
 from __future__ import annotations
 
+from typing import Any
+
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
@@ -26,7 +28,8 @@ from curate.stage import DROPPED, SampleStage, StageOutput, park_batch_as, split
 CLUSTER = "semantic_cluster"
 CLUSTER_SIZE = "semantic_cluster_size"
 FIELDS = {CLUSTER: pa.int32(), CLUSTER_SIZE: pa.int64()}
-ASSIGNED_DTYPE = np.dtype([*cap.RANK_DTYPE.descr, ("cluster", "<i4")])
+# a sample's cluster, by its position in its batch (its rank is recomputed from the batch itself)
+ASSIGNED_DTYPE = np.dtype([("pos", "<i4"), ("cluster", "<i4")])
 BY_BATCH = "by_batch"
 PARKED, ASSIGNED = "batch", "assigned"  # the two sides of the join by batch id
 MISSING = "missing"
@@ -87,9 +90,7 @@ class _Assign(beam.DoFn):
             self._index, self._for = semdedup.CentroidIndex(model["centroids"]), model["centroids"]
         clusters = self._index.assign(embeddings)
         assigned = np.zeros(len(ranked), ASSIGNED_DTYPE)
-        for name in cap.RANK_DTYPE.names:
-            assigned[name] = ranked[name]
-        assigned["cluster"] = clusters
+        assigned["pos"], assigned["cluster"] = ranked["pos"], clusters
         yield beam.pvalue.TaggedOutput(BY_BATCH, (ranked["batch"][0].decode(), assigned))
         for cluster in np.unique(clusters):
             mine = ranked[clusters == cluster]
@@ -134,8 +135,9 @@ class ApplyCap(SampleStage):
     name = "balance"
     fields = FIELDS
 
-    def __init__(self, t: int):
+    def __init__(self, t: int, seed: int):
         self.t = t
+        self.seed = seed
 
     def process(self, joined, caps):
         _, parts = joined
@@ -146,13 +148,14 @@ class ApplyCap(SampleStage):
     def cap_batch(self, batch: SampleBatch, records: list, caps: np.ndarray):
         reasons: list[str | None] = [None] * len(batch.samples)
         if records:
-            rows = np.concatenate(records)
-            kept = cap.keep(rows, rows["cluster"], caps, self.t)
-            for row, ok in zip(rows, kept):
-                sample = batch.samples[int(row["pos"])]
-                sample.values[CLUSTER] = int(row["cluster"])
-                sample.values[CLUSTER_SIZE] = int(caps[row["cluster"]]["size"])
-                reasons[int(row["pos"])] = None if ok else "balance:semantic_cap"
+            assigned = np.concatenate(records)
+            pos, clusters = assigned["pos"], assigned["cluster"]
+            ranks = cap.ranks([batch.samples[p].uid for p in pos], batch.id, pos, self.seed)
+            kept = cap.keep(ranks, clusters, caps, self.t)
+            for p, cluster, ok in zip(pos.tolist(), clusters.tolist(), kept.tolist()):
+                batch.samples[p].values[CLUSTER] = cluster
+                batch.samples[p].values[CLUSTER_SIZE] = int(caps[cluster]["size"])
+                reasons[p] = None if ok else "balance:semantic_cap"
         self.counters.inc("balance_in", len(batch.samples))
         self.counters.inc("balance_without_embedding", len(batch.samples) - sum(len(r) for r in records))
         yield from split_batch(batch, reasons, self.counters)
@@ -185,15 +188,15 @@ class SemanticBalance(beam.PTransform):
         model = (rows.rows | "TrainingSample" >> beam.CombineGlobally(BottomK(cfg.sample, cfg.seed))
                  | "Centroids" >> beam.Map(train, cfg))
         model_side = beam.pvalue.AsSingleton(model)
-        assigned = rows[PARKED_ROWS] | "Assign" >> beam.ParDo(_Assign(cfg.t), model_side).with_outputs(
-            BY_BATCH, main="by_cluster")
+        assigned = rows[PARKED_ROWS] | "Assign" >> beam.ParDo(_Assign(cfg.t), model_side).with_output_types(
+            tuple[int, Any]).with_outputs(BY_BATCH, main="by_cluster")
         caps = (assigned.by_cluster | "SmallestPerCluster" >> beam.CombinePerKey(SmallestT(cfg.t))
                 | "AllClusters" >> beam.combiners.ToList()
                 | "Caps" >> beam.Map(caps_array, model_side, cfg.t))
         missing = rows[MISSING] | "WithoutEmbedding" >> beam.CombineGlobally(sum)
         parked = batches | "Park" >> beam.Map(_park, self.output)
         applied = ({PARKED: parked, ASSIGNED: assigned[BY_BATCH]} | "JoinAssignments" >> beam.CoGroupByKey()
-                   | "Apply" >> beam.ParDo(ApplyCap(cfg.t), beam.pvalue.AsSingleton(caps)).with_output_types(
+                   | "Apply" >> beam.ParDo(ApplyCap(cfg.t, cfg.seed), beam.pvalue.AsSingleton(caps)).with_output_types(
                        SampleBatch).with_outputs(DROPPED, main="kept"))
         summary = caps | "Facts" >> beam.Map(facts, model_side, beam.pvalue.AsSingleton(missing), cfg.t)
         return StageOutput(applied.kept, [applied[DROPPED]], summary)
