@@ -134,10 +134,14 @@ def _to_hubs(array, sizes, kinds, per_part):
 
 
 def _hub(item, sizes, keep, per_part):
+    """One part of the values of one kind: each value's best candidate, told to its rows (two
+    or more) or, for a pHash value with edges, offered to itself and its neighbours (Spread)."""
     (kind, _), tagged = item
     parts = {"rows": [], "edges": []}
     for tag, array in tagged:
         parts[tag].append(array)
+    if not parts["rows"]:  # edges always come with their values' rows; nothing to do without
+        return
     array = np.concatenate(parts["rows"])
     rows, xs = (array, array) if array.dtype == KEY_DTYPE else (array["row"], array["x"])
     value = rows[kind]
@@ -165,10 +169,13 @@ def _hub(item, sizes, keep, per_part):
 
 
 def _spread(item, sizes, keep, per_part):
+    """One part of the pHash values with edges: the best offer per value, told to its rows."""
     _, tagged = item
     parts = {"offer": [], "member": []}
     for tag, array in tagged:
         parts[tag].append(array)
+    if not parts["member"]:
+        return
     offers, members = np.concatenate(parts["offer"]), np.concatenate(parts["member"])
     best, _ = H.best_of_groups([offers["value"]], offers["rec"], keep)
     at = np.searchsorted(offers["value"][best], members["value"])  # every member's value offers itself
