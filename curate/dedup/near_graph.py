@@ -14,7 +14,7 @@ follows the pool, so a worker holds one part, never the pool):
               Spread  per pHash value with edges: the best of its own and its neighbours' offers,
                       told to its rows
               Rows    per row: the best it was told
-  Round 2   the same over the rows with a relation, each offering its m1: m2(u)
+  Round 2   the same over the rows with a relation, each offering its m1 to the values it shares: m2(u)
   Decide    a row whose m2 is another row is dropped naming it: drop records by batch id
   Keepers   drops counted per keeper, for the facts (groups, largest group)
 """
@@ -125,10 +125,13 @@ class _Edges(beam.PTransform):
 # --- one hop of the two-hop rule ------------------------------------------------------------
 
 def _to_hubs(array, sizes, kinds, per_part):
-    """A batch's keys (round 1) or (row, m1) pairs (round 2) to the Hubs parts of their values."""
+    """A batch's keys (round 1) or (row, m1) pairs (round 2) to the Hubs parts of their values;
+    in round 2 a row goes only to the values it shares (the others would tell it nothing)."""
     rows = array if array.dtype == KEY_DTYPE else array["row"]
     for kind in kinds:
         mine = _present(rows, kind)
+        if array.dtype != KEY_DTYPE:
+            mine &= (array["hubs"] & H.HUB_BITS[kind]) != 0
         yield from _route(kind, _value_hash(kind, rows[kind][mine]), array[mine],
                           part_count(sizes[0], per_part), "rows")
 
@@ -153,7 +156,7 @@ def _hub(item, sizes, keep, per_part):
         linked = np.isin(values, edges["a"])
     told = ((np.bincount(group) >= 2) & ~linked)[group]
     n_parts = part_count(sizes[0], per_part)
-    yield from _to_rows(H.pairs(rows[told], xs[best[group[told]]]), n_parts)
+    yield from _to_rows(H.pairs(rows[told], xs[best[group[told]]], H.HUB_BITS[kind]), n_parts)
     if not linked.any():
         return
     at = np.minimum(np.searchsorted(values, edges["a"]), len(values) - 1)
@@ -179,7 +182,8 @@ def _spread(item, sizes, keep, per_part):
     offers, members = np.concatenate(parts["offer"]), np.concatenate(parts["member"])
     best, _ = H.best_of_groups([offers["value"]], offers["rec"], keep)
     at = np.searchsorted(offers["value"][best], members["value"])  # every member's value offers itself
-    yield from _to_rows(H.pairs(members["rec"], offers["rec"][best[at]]), part_count(sizes[0], per_part))
+    yield from _to_rows(H.pairs(members["rec"], offers["rec"][best[at]], H.HUB_BITS["phash"]),
+                        part_count(sizes[0], per_part))
 
 
 def _best_per_row(item, keep):

@@ -34,15 +34,17 @@ from curate.dedup import hamming
 from curate.dedup.decisions import DROP_DTYPE
 from curate.dedup.keys import KEY_DTYPE
 
-PAIR_DTYPE = np.dtype([("row", KEY_DTYPE), ("x", KEY_DTYPE)])  # a row and its best candidate so far
+# a row, its best candidate so far, and the kinds of value (HUB_BITS) it shares with another row
+PAIR_DTYPE = np.dtype([("row", KEY_DTYPE), ("x", KEY_DTYPE), ("hubs", "u1")])
+HUB_BITS = {"url": 1, "sha": 2, "phash": 4}
 VALUE_DTYPE = np.dtype([("value", "<u8"), ("rec", KEY_DTYPE)])  # a pHash value and a row or candidate
 EDGE_DTYPE = np.dtype([("a", "<u8"), ("b", "<u8")])  # distinct pHash values within the radius
 REASONS = (b"url", b"sha256", b"phash")
 
 
-def pairs(rows: np.ndarray, xs: np.ndarray) -> np.ndarray:
+def pairs(rows: np.ndarray, xs: np.ndarray, hubs: int = 0) -> np.ndarray:
     out = np.empty(len(rows), dtype=PAIR_DTYPE)
-    out["row"], out["x"] = rows, xs
+    out["row"], out["x"], out["hubs"] = rows, xs, hubs
     return out
 
 
@@ -83,9 +85,13 @@ def best_of_groups(groups: list[np.ndarray], cands: np.ndarray, keep: str) -> tu
 
 
 def best_per_row(messages: np.ndarray, keep: str) -> np.ndarray:
-    """One pair per row: the best candidate any message offered it."""
-    best, _ = best_of_groups([messages["row"]["batch"], messages["row"]["pos"]], messages["x"], keep)
-    return messages[best]
+    """One pair per row: the best candidate any message offered it, and every kind it came by."""
+    best, group = best_of_groups([messages["row"]["batch"], messages["row"]["pos"]], messages["x"], keep)
+    out = messages[best]
+    hubs = np.zeros(len(best), dtype=np.uint8)
+    np.bitwise_or.at(hubs, group, messages["hubs"])
+    out["hubs"] = hubs
+    return out
 
 
 def relation(lost: np.ndarray, won: np.ndarray, url: bool, sha: bool,
