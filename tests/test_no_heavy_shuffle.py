@@ -75,3 +75,16 @@ def test_the_bundled_default_run_holds_and_shuffles_no_sample(tmp_path, crossing
     stats = run_curate("--pipeline", "metaclip", "--input", SAMPLE, output=tmp_path / "out")
     assert stats["kept_in_shards"] > 0
     assert crossings == []
+
+
+def test_a_scoring_run_holds_and_shuffles_no_sample(tmp_path, crossings):
+    """RunInference with our ModelHandler inside the graph, then the pool-fraction cut."""
+    from curate.models.tiny import write_tiny_model
+
+    model, checkpoint = write_tiny_model(str(tmp_path / "model"), name="tiny-clip", seed=3)
+    folder = _image_folder(tmp_path / "images", 12)
+    stats = run_curate("--pipeline", "laion", "--input", str(folder), "--clip_model", model,
+                       "--clip_pretrained", checkpoint, "--clip_keep_fraction", "0.5", "--batch_size", "5",
+                       "--language", "none", output=tmp_path / "out")
+    assert stats["inputs"] == 12
+    assert crossings == []

@@ -17,6 +17,7 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.ml.inference.base import RunInference
 
+from curate.coders import typed_results
 from curate.caption.handler import GENERATE_ERROR, NO_IMAGE, CocaHandler
 from curate.caption.mix import txt_is_synthetic
 from curate.caption.settings import SYN_ROLE, CaptionSettings
@@ -116,6 +117,7 @@ class Caption(beam.PTransform):
     def expand(self, batches):
         s = self.settings
         inference, dead = batches | "Model_coca" >> RunInference(CocaHandler(s)).with_exception_handling()
+        typed_results(inference)
         applied = inference | "ApplyCaptions" >> beam.ParDo(_ApplyCaptions(s)).with_output_types(
             SampleBatch).with_outputs(DROPPED, main="kept")
         dropped = [applied[DROPPED], dead.failed_inferences | "FailedCalls" >> beam.ParDo(_FailedCalls(GENERATE_ERROR))]
@@ -126,6 +128,7 @@ class Caption(beam.PTransform):
             view = kept | "SyntheticView" >> beam.Map(_synthetic_view)
             scored, dead_scores = view | f"Model_{SYN_ROLE}" >> RunInference(
                 OpenClipHandler(s.syn_score, s.run)).with_exception_handling()
+            typed_results(scored)
             kept = scored | "ApplySynScores" >> beam.Map(_apply_syn_scores).with_output_types(SampleBatch)
             dropped.append(dead_scores.failed_inferences | "FailedScoreCalls" >> beam.ParDo(
                 _FailedCalls("syn_score_error")))

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 from apache_beam.ml.inference.base import RunInference
 
+from curate.coders import typed_results
 from curate.io.ledger_batch import samples_to_batch
 from curate.models.resolve import ModelSpec
 from curate.sample import SampleBatch
@@ -93,6 +94,7 @@ class ScoreWith(beam.PTransform):
     def expand(self, batches):
         inference, dead = batches | "RunInference" >> RunInference(
             OpenClipHandler(self.spec, self.run)).with_exception_handling()
+        typed_results(inference)
         applied = inference | "ApplyScores" >> beam.ParDo(_ApplyScores(self.spec.role)).with_output_types(
             SampleBatch).with_outputs(DROPPED, main="kept")
         failed = dead.failed_inferences | "FailedCalls" >> beam.ParDo(_FailedCalls())
