@@ -88,13 +88,22 @@ def _values(keys, sizes, per_part):
 
 
 def _file_in_bands(item, sizes, radius, per_part):
+    """Distinct values -> (key, value) entries of every band combination, by bucket part. A
+    combination's entries are one slice: a part holds whole combinations, or hash-split shares
+    of one when the pool needs more parts than there are combinations (no sort of all entries)."""
     _, arrays = item
     plan = _plan(sizes[1], radius)
-    key, value = bands.entries(np.unique(np.concatenate(list(arrays))), plan)
-    entries = np.empty(len(key), ENTRY_DTYPE)
-    entries["key"], entries["value"] = key, value
-    n_parts = part_count(sizes[1] * len(plan.combos), per_part * ENTRIES_PER_ROW)
-    yield from _route("bands", mix(key), entries, n_parts)
+    values = np.unique(np.concatenate(list(arrays)))
+    key, value = bands.entries(values, plan)
+    n_combos = len(plan.combos)
+    shares = -(-part_count(sizes[1] * n_combos, per_part * ENTRIES_PER_ROW) // n_combos)
+    for combo in range(n_combos):
+        mine = slice(combo * len(values), (combo + 1) * len(values))
+        entries = np.empty(len(values), ENTRY_DTYPE)
+        entries["key"], entries["value"] = key[mine], value[mine]
+        share = mix(key[mine]) % np.uint64(shares) if shares > 1 else np.zeros(len(values), np.uint64)
+        for part, chunk in split(share + np.uint64(combo * shares), entries):
+            yield ("bands", part), chunk
 
 
 def _edges(item, sizes, radius, per_part):
