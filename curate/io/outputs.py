@@ -32,7 +32,11 @@ class OutputConfig:
 
 
 class WriteParts(beam.PTransform):
-    """(part, Arrow rows) from anywhere -> one file per part; rows wait on storage, names are grouped."""
+    """(part, Arrow rows) PCollections from anywhere -> one file per part.
+
+    Each input is parked where it is produced (a Flatten of the rows themselves would be held
+    whole by the local runner); only (part, file name) pairs are flattened and grouped.
+    """
 
     def __init__(self, kind: str, output: str, write):
         super().__init__()
@@ -40,10 +44,14 @@ class WriteParts(beam.PTransform):
         self.output = output
         self.write = write
 
-    def expand(self, rows):
+    def expand(self, row_pcolls):
         kind, output, write = self.kind, self.output, self.write
+        if isinstance(row_pcolls, beam.pvalue.PCollection):
+            row_pcolls = [row_pcolls]
+        parked = tuple(rows | f"Park{i}" >> beam.MapTuple(lambda part, batch: (part, spill.park_rows(output, kind, part, batch)))
+                       for i, rows in enumerate(row_pcolls))
         return (
-            rows | "Park" >> beam.MapTuple(lambda part, batch: (part, spill.park_rows(output, kind, part, batch)))
+            parked | "AllParked" >> beam.Flatten()
             | "GroupByPart" >> beam.GroupByKey()
             | "Write" >> beam.MapTuple(lambda part, paths: write(part, [spill.fetch(p) for p in sorted(set(paths))]))
         )
@@ -64,11 +72,11 @@ def write_outputs(p, kept, dropped: list, facts: dict, cfg: OutputConfig, writte
         | "Finish" >> beam.ParDo(FinishFragment(cfg.output))
     )
     ledger = (
-        (*dropped, finished | "LedgerRows" >> beam.Map(lambda f: (f.part, f.ledger))) | "AllLedgerRows" >> beam.Flatten()
+        (*dropped, finished | "LedgerRows" >> beam.Map(lambda f: (f.part, f.ledger)))
         | "WriteLedger" >> WriteParts("ledger", cfg.output, lambda part, rows: write_ledger_part(
             part, rows, cfg.output, cfg.schema))
     )
-    urls = (finished | "UrlRows" >> beam.FlatMap(lambda f: [(f.part, f.urls)] if f.urls is not None else [])
+    urls = ((finished | "UrlRows" >> beam.FlatMap(lambda f: [(f.part, f.urls)] if f.urls is not None else []),)
             | "WriteUrls" >> WriteParts("urls", cfg.output, lambda part, rows: write_url_part(
                 part, rows, cfg.output, cfg.schema, cfg.url_columns)))
     shards = (

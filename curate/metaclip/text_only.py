@@ -1,13 +1,13 @@
 """Text-only MetaCLIP curation of a URL list, column-wise: MetaCLIP's first step over billions
 of captions, with the same decisions and ledger as the sample-by-sample graph.
 
-    read + match -> [global entry counts] -> balance + dedup keys -> [global URL duplicates]
+    read + match -> [global entry counts] -> balance + dedup keys -> [URL duplicates, grouped by key]
     -> ledger part + curated URL part
 
 A block of 100k rows (one ledger part) travels as one Arrow record batch: no Sample objects,
 no per-row pickling. Where a block must wait for a global value it waits on disk (spill.py)
 and only its file name is held, so memory stays flat in the pool size: what grows is the entry
-counts and the kept rows' 100-byte dedup keys.
+counts (URL duplicates are grouped by key, dedup/near_graph.py: no step holds all keys).
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from curate.dedup.signatures import DISTANCE, FIELDS as DEDUP_FIELDS, KEEPER, as
 from curate.dedup.stage import FindNearDuplicates, merge_facts
 from curate.filters.image_facts import ImageFacts
 from curate.io import spill
+from curate.io.duplicate_rows import DUPLICATE_ROW, DuplicateRows
 from curate.io.curated_urls import write_url_part
 from curate.io.ledger import write_ledger_part
 from curate.io.source import Progress
@@ -193,8 +194,8 @@ class _BalanceAndKey(beam.DoFn):
         self.counters.inc("metaclip_balanced", len(live))
         self.counters.inc("metaclip:balanced_out", sum(reasons[i] is not None for i in live))
         balanced = _with(rows, reasons, **columns)
-        if self.dedup is not None:
-            yield beam.pvalue.TaggedOutput("keys", self._keys(block_id, balanced, reasons, uids))
+        # keys always: a row listed twice is input:duplicate_row even with --dedup none
+        yield beam.pvalue.TaggedOutput("keys", self._keys(block_id, balanced, reasons, uids))
         yield block_id, spill.park(spill.spill_path(self.output, "balanced", block_id), balanced)
 
     def _keys(self, block_id: str, rows: pa.RecordBatch, reasons: list, uids: list) -> np.ndarray:
@@ -204,6 +205,8 @@ class _BalanceAndKey(beam.DoFn):
         keys["batch"] = K.batch_key(block_id)
         keys["pos"] = kept
         keys["uid"] = [uids[i].encode() for i in kept]
+        if self.dedup is None:
+            return keys
         names = set(rows.schema.names)
         score_columns = [rows.column(f).to_pylist() for f in self.dedup.score_fields if f in names]
         keys["score"] = [as_score(next((c[i] for c in score_columns if c[i] is not None), None)) for i in kept]
@@ -224,7 +227,7 @@ class _WriteBlock(beam.DoFn):
     def setup(self):
         self.counters = ReasonCounters()
 
-    def process(self, parked, decisions):
+    def process(self, parked, decisions, duplicates):
         block_id, path = parked
         rows = spill.fetch(path)
         reasons = _reasons(rows)
@@ -233,6 +236,10 @@ class _WriteBlock(beam.DoFn):
         for pos, keeper_uid, how_far in first_drops(decisions[block_id], reasons):
             keeper[pos], distance[pos] = keeper_uid, how_far
             self.counters.inc(reasons[pos])
+        for pos in duplicates[block_id]:  # after dedup, as in the sample graph's writer
+            if reasons[pos] is None:
+                reasons[pos] = DUPLICATE_ROW
+                self.counters.inc(DUPLICATE_ROW)
         extra = {}
         if any(k is not None for k in keeper):
             extra = {KEEPER: pa.array(keeper, pa.string()), DISTANCE: pa.array(distance, pa.float32())}
@@ -289,6 +296,7 @@ def curate_text(flow, metadata_path: str | None, t: float | None, seed: int, wor
         drops = p | "NoDecisions" >> beam.Create([])
     written = balanced.parked | "Write" >> beam.ParDo(
         _WriteBlock(output, schema, flow.source.url_caption_columns()),
-        beam.pvalue.AsMultiMap(drops)).with_outputs(URL_PARTS, main="ledger")
+        beam.pvalue.AsMultiMap(drops), beam.pvalue.AsMultiMap(balanced["keys"] | "DuplicateRows" >> DuplicateRows())
+    ).with_outputs(URL_PARTS, main="ledger")
     flow.written["ledger"].append(written.ledger)
     flow.written["urls"].append(written[URL_PARTS])
