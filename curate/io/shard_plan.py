@@ -23,6 +23,7 @@ from curate.io.fragments import END, FORMAT, IMAGE, IMAGE_BYTES, ROW, START, Fin
 from curate.io.shards import IMAGE_COLUMNS, SHARDS_DIR, parquet_shard_schema, shard_name, tar_end
 
 _PRIVATE = (ROW, START, END, IMAGE_BYTES, FORMAT, IMAGE)
+COPY_CHUNK = 4 << 20
 
 
 class Piece(NamedTuple):
@@ -105,7 +106,11 @@ def _copy_records(tar_path: str, table: pa.Table, out) -> int:
                 continue
             if run_start is not None:
                 f.seek(run_start)
-                out.write(f.read(run_end - run_start))
+                left = run_end - run_start
+                while left:  # in chunks: a batch's images need not fit in memory at once
+                    chunk = f.read(min(left, COPY_CHUNK))
+                    out.write(chunk)
+                    left -= len(chunk)
                 copied += run_end - run_start
             run_start, run_end = start, end
     return copied
