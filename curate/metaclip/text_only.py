@@ -294,9 +294,12 @@ def curate_text(flow, metadata_path: str | None, t: float | None, seed: int, wor
                                | "DedupFactsDict" >> beam.Map(merge_facts))
     else:
         drops = p | "NoDecisions" >> beam.Create([])
+    # the same uid is the same url: URL dedup already keeps one copy (the best); without it, the
+    # first copy in input order stays, as the sample graph's writer decides
+    duplicates = (balanced["keys"] | "DuplicateRows" >> DuplicateRows() if cfg is None or not cfg.url
+                  else p | "NoDuplicateRows" >> beam.Create([]))
     written = balanced.parked | "Write" >> beam.ParDo(
         _WriteBlock(output, schema, flow.source.url_caption_columns()),
-        beam.pvalue.AsMultiMap(drops), beam.pvalue.AsMultiMap(balanced["keys"] | "DuplicateRows" >> DuplicateRows())
-    ).with_outputs(URL_PARTS, main="ledger")
+        beam.pvalue.AsMultiMap(drops), beam.pvalue.AsMultiMap(duplicates)).with_outputs(URL_PARTS, main="ledger")
     flow.written["ledger"].append(written.ledger)
     flow.written["urls"].append(written[URL_PARTS])
