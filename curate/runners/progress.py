@@ -67,7 +67,7 @@ class Meter:
     """Counts per step in this process and the thread that prints them."""
 
     def __init__(self, stream=None):
-        self.stream = stream or sys.stderr
+        self._stream = stream  # None: whatever sys.stderr is when a line is drawn
         self.counts: dict[str, int] = {}
         self.total: int | None = None
         self.started = time.monotonic()
@@ -100,6 +100,10 @@ class Meter:
         pid = "" if os.getpid() == _MAIN_PID else f"[worker {os.getpid()}] "
         return f"curate: {pid}" + " | ".join(parts)
 
+    @property
+    def stream(self):
+        return self._stream or sys.stderr
+
     def show(self, final: bool = False) -> None:
         if not self.counts:
             return
@@ -110,9 +114,10 @@ class Meter:
 
     def _loop(self) -> None:
         period = PERIOD if self.in_place else LOG_PERIOD
-        while True:
+        while _meter is self:  # a finished run's meter stops drawing
             time.sleep(period)
-            self.show()
+            if _meter is self:
+                self.show()
 
 
 _MAIN_PID = os.getpid()
@@ -130,9 +135,13 @@ def meter() -> Meter:
 
 
 def finish() -> None:
-    """The run is over: this process's last line, ended (nothing when nothing was counted)."""
-    if _meter is not None and _meter.counts:
-        _meter.show(final=True)
+    """The run is over: this process's last line, ended (nothing when nothing was counted); the
+    next run in this process starts from zero."""
+    global _meter
+    with _meter_lock:
+        done, _meter = _meter, None
+    if done is not None and done.counts:
+        done.show(final=True)
 
 
 class _Tally(beam.DoFn):
