@@ -10,6 +10,8 @@ RunInference's dead-letter output and from there to the ledger.
 """
 from __future__ import annotations
 
+import logging
+
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -24,6 +26,7 @@ from curate.score.handler import OpenClipHandler, _inputs, _pool
 NO_IMAGE = "no_image"  # not an error: the sample passes uncaptioned
 DECODE_ERROR = "decode_error"
 GENERATE_ERROR = "generate_error"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -88,12 +91,15 @@ class CocaHandler(OpenClipHandler):
         seeds = [self._seeds(samples[i]) for i in rows] if params.sampled else None
         try:
             ids = model.generate(np.stack(pixels), params, seeds)
-        except Exception:  # noqa: BLE001 (find the image that fails; the rest keep their captions)
+        except Exception as e:  # noqa: BLE001 (find the image that fails; the rest keep their captions)
+            log.warning("caption: generation failed on %d images (%s: %s); retrying one by one",
+                        len(rows), type(e).__name__, e)
             ids = []
             for j in range(len(rows)):
                 try:
                     ids.extend(model.generate(np.stack(pixels[j:j + 1]), params, None if seeds is None else seeds[j:j + 1]))
-                except Exception:  # noqa: BLE001
+                except Exception as e:  # noqa: BLE001
+                    log.warning("caption: generation failed on one image (%s: %s)", type(e).__name__, e)
                     ids.append(None)
         for i, per_image in zip(rows, ids):
             if per_image is None:
