@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import sys
+import threading
 from dataclasses import asdict, dataclass
 
 from curate.errors import UsageError
@@ -40,6 +41,8 @@ TINY_COCA_CONFIG = {
                        "attn_pooler_heads": 2, "n_queries": 8, "dim_head": 16},
     "custom_text": True,
 }
+
+_GENERATE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,10 @@ class CocaModel(ClipModel):
         import torch
 
         images = self.normalize(pixels)
-        with torch.inference_mode(), torch.autocast(self.device.split(":")[0], dtype=self.dtype,
-                                                     enabled=self.dtype is not None):
+        # one generation at a time per model: RunInference may hand one loaded model to DoFn
+        # instances on several bundle threads, and open_clip's CoCa is not known to be re-entrant
+        with _GENERATE_LOCK, torch.inference_mode(), torch.autocast(
+                self.device.split(":")[0], dtype=self.dtype, enabled=self.dtype is not None):
             if params.sampled:
                 return self._sampled(images, params, seeds)
             out = self.model.generate(images, **params.generate_kwargs())
