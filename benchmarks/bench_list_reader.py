@@ -1,6 +1,6 @@
 """CSV/TSV list reading: curate's line-aware reader vs the pandas chunked reader it replaced.
 
-The reader (curate/io/tables.py) parses with Python's csv module in strict mode so that a bad
+The reader (curate/io/row_files.py) parses with Python's csv module in strict mode so that a bad
 line (unterminated quote, ragged row) becomes one `input:bad_row` and reading goes on; pandas
 raised on the first such line. Both read the same generated list (URL, caption, one carried
 column) into row dicts; best of --rounds, rows per second and the ratio.
@@ -16,7 +16,7 @@ import time
 
 import pandas as pd
 
-from curate.io.tables import iter_rows
+from curate.io.row_files import iter_rows
 
 
 def pandas_rows(path: str):

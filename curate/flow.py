@@ -12,7 +12,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from curate.inputs import is_bundled_sample
 from curate.io.outputs import OutputConfig, write_outputs
 from curate.io.source import ReadSamples, Source
-from curate.io.table import build_schema
+from curate.io.run_schema import build_schema
 from curate.options import CurateOptions
 from curate.stage import StageOutput
 

@@ -7,8 +7,8 @@ from curate.errors import UsageError
 from curate.io import files as fs
 from curate.io.image_folder import ImageFolderSource
 from curate.io.source import Source
-from curate.io.tables import table_format
-from curate.io.tar_shards import TarShardSource
+from curate.io.row_files import table_format
+from curate.io.webdataset_source import TarShardSource
 from curate.io.url_list import UrlListSource
 
 INPUT_FORMATS = ("auto", "urls", "folder", "webdataset")

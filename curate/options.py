@@ -1,27 +1,13 @@
-"""All of curate's flags, as Beam PipelineOptions (so they travel to workers with the job).
+"""The run-wide flags (input, output, batches, seed), as Beam PipelineOptions.
 
-Each stage package owns its own options class; `option_groups()` lists them for --help.
+Every stage declares the options classes it owns (`Stage.options`); the recipe registry
+(`curate.recipes.option_groups`) collects them for the parser and --help.
 """
 from __future__ import annotations
 
-import argparse
-
 from apache_beam.options.pipeline_options import PipelineOptions
 
-
-def str2bool(value: str | bool) -> bool:
-    if isinstance(value, bool):
-        return value
-    lowered = value.lower()
-    if lowered in ("1", "true", "yes", "y", "on"):
-        return True
-    if lowered in ("0", "false", "no", "n", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
-
-
-def bool_flag(parser, name: str, default, help: str) -> None:
-    parser.add_argument(name, type=str2bool, nargs="?", const=True, default=default, help=help)
+from curate.flags import bool_flag
 
 
 class CurateOptions(PipelineOptions):
@@ -49,18 +35,3 @@ class CurateOptions(PipelineOptions):
         bool_flag(parser, "--download", None,
                   "download URL-only samples (default: yes, except for the offline bundled sample); "
                   "--download=false curates text only and writes a curated URL list")
-
-
-def option_groups() -> list[type[PipelineOptions]]:
-    """Every curate options class, in --help order."""
-    from curate.balance.options import BalanceOptions
-    from curate.caption.options import CaptionOptions
-    from curate.dedup.options import DedupOptions
-    from curate.download.options import DownloadOptions
-    from curate.metaclip.options import MetaclipOptions
-    from curate.runners.placement import PlacementOptions
-    from curate.score.options import ScoreOptions
-    from curate.subset.options import SubsetOptions
-
-    return [CurateOptions, MetaclipOptions, DownloadOptions, ScoreOptions, DedupOptions, BalanceOptions,
-            CaptionOptions, PlacementOptions, SubsetOptions]

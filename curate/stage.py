@@ -1,159 +1,247 @@
-"""The one shape of every stage: batches in, kept batches and dropped ledger rows out.
+"""The one Stage type: a recipe is an ordered list of them.
 
-A stage judges samples; what it keeps flows on in a batch with the same id, what it drops
-leaves on the DROPPED output as `(ledger_part, Arrow record batch of ledger rows)` with reason
-`stage:detail`,
-counted per reason with Beam metrics. A failure on one sample is a drop, never a crash.
+A stage is a `beam.PTransform` over SampleBatches that returns a StageOutput (kept batches,
+dropped ledger rows, facts for stats.json). The class declares what the rest of curate needs
+to know, so that adding a stage means writing it and naming it in a recipe:
+
+    step             its label in the graph and its key in stats.json ("Score")
+    name             the prefix of its reasons and metrics ("score" -> "score:below_threshold")
+    options          the PipelineOptions classes whose flags it reads (help, recipe defaults)
+    fields           the ledger columns it adds, with their Arrow types
+    model_steps      labels of its inner steps that run models: --accelerator goes there only
+    global_decision  it waits for a value over the whole pool (its batches wait parked on storage)
+    columnwise       the column-wise text graph (metaclip/text_only.py) covers it
+
+`from_run(run)` builds it from the run's flags, validating them once (a UsageError is exit 2
+before the pipeline starts), or returns None when the flags turn it off; `prepare()` does what
+needs files or network before the run (weights, metadata).
+
+Samples are judged by a `Judge` (a DoFn): it decides a batch, turns every decision into a
+kept sample or a `name:detail` ledger row, and counts both. A failure on one sample is that
+sample's drop by construction: a Judge cannot override `process`, and a batch whose judgement
+raises is judged again one sample at a time. A stage that is one per-sample rule is a
+SampleStage: the class itself says `judge(sample)`.
 """
 from __future__ import annotations
 
+import copy
 import uuid
-from typing import Iterable, NamedTuple
+from typing import Any, ClassVar, Iterable
 
 import apache_beam as beam
 import pyarrow as pa
-from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from curate import coders  # noqa: F401  (registers the SampleBatch coder)
-from curate.io.ledger_batch import samples_to_batch
+from curate.io.spill import BatchRef, fetch_batch, park_batch
+from curate.io.verdicts import DROPPED, METRICS_NAMESPACE, ReasonCounters, StageOutput, split_batch
 from curate.sample import Sample, SampleBatch
 
-DROPPED = "dropped"
-METRICS_NAMESPACE = "curate"
+__all__ = ["DROPPED", "METRICS_NAMESPACE", "ApplyParked", "Judge", "ReasonCounters", "SampleStage", "Stage",
+           "StageOutput", "apply_judge", "error_detail", "park", "split_batch"]
 
 
-class ReasonCounters:
-    """Beam counters created once per reason (a counter object per sample would be slow)."""
-
-    def __init__(self):
-        self._counters = {}
-
-    def inc(self, name: str, n: int = 1) -> None:
-        counter = self._counters.get(name)
-        if counter is None:
-            counter = self._counters[name] = Metrics.counter(METRICS_NAMESPACE, name)
-        counter.inc(n)
+def error_detail(e: BaseException) -> str:
+    """The detail of a drop caused by an exception on that sample (`<stage>:error_<Type>`)."""
+    return f"error_{type(e).__name__}"
 
 
-def split_batch(batch: SampleBatch, reasons: list[str | None], counters: ReasonCounters):
-    """Yield the kept batch (if any) and the dropped rows (if any) of one judged batch."""
-    kept, dropped, why = [], [], []
-    for sample, reason in zip(batch.samples, reasons):
-        if reason is None:
-            kept.append(sample)
-        else:
-            counters.inc(f"dropped_{reason}")
-            dropped.append(sample)
-            why.append(reason)
-    if kept:
-        yield SampleBatch(batch.id, kept)
-    if dropped:
-        yield beam.pvalue.TaggedOutput(DROPPED, (batch.ledger_part, samples_to_batch(dropped, why)))
+class Stage(beam.PTransform):
+    """A step of a recipe. Subclasses set the declarations below and implement `expand`."""
+
+    step: ClassVar[str] = "Stage"
+    name: ClassVar[str] = "stage"
+    options: ClassVar[tuple[type[PipelineOptions], ...]] = ()
+    model_steps: ClassVar[tuple[str, ...]] = ()
+    global_decision: ClassVar[bool] = False
+    columnwise: bool = False  # a class default; a stage may decide it from its settings
+    fields: dict[str, pa.DataType] = {}
+
+    def __init__(self, label: str | None = None):
+        super().__init__(label)
+        self.fields = dict(type(self).fields)  # an instance may add columns its settings imply
+
+    def default_label(self) -> str:
+        return self.step
+
+    @classmethod
+    def from_run(cls, run, **wiring) -> "Stage | None":
+        """The stage as this run's flags configure it, or None when they turn it off."""
+        return cls(**wiring)
+
+    @classmethod
+    def using(cls, **wiring) -> "StageSpec":
+        """A recipe entry that configures this stage with other stages wired in (e.g. the
+        stage whose model embeds images): the recipe, not the stage package, does the wiring."""
+        return StageSpec(cls, wiring)
+
+    def prepare(self) -> None:
+        """Before the pipeline starts: checks and fetches that need files or network."""
+
+    def local_files(self) -> dict[str, str]:
+        """Files its workers read, by flag: a runner on other machines refuses a local path."""
+        return {}
+
+    def reason(self, detail: str) -> str:
+        return f"{self.name}:{detail}"
+
+    def __getstate__(self):
+        # a stage's Judge may carry the stage to workers: never with the pipeline it was applied in
+        state = self.__dict__.copy()
+        state["pipeline"] = None
+        return state
 
 
-class SampleStage(beam.DoFn):
-    """Base DoFn: override `judge` (one sample) or `judge_batch` (all samples of a batch).
+class StageSpec:
+    """A stage class and the stages wired into it: what a recipe lists when the class alone is not enough."""
 
-    `judge` returns None to keep the sample, or a short detail that becomes the reason
-    `<name>:<detail>`. It may record values on `sample.values` before the fate is decided.
+    def __init__(self, cls: type[Stage], wiring: dict[str, Any]):
+        self.cls = cls
+        self.wiring = wiring
+
+    def from_run(self, run) -> Stage | None:
+        return self.cls.from_run(run, **self.wiring)
+
+    def __repr__(self) -> str:
+        wired = ", ".join(f"{k}={getattr(v, '__name__', v)}" for k, v in self.wiring.items())
+        return f"{self.cls.__name__}.using({wired})"
+
+
+def stage_class(entry) -> type[Stage]:
+    """The Stage class of a recipe entry (a class or a StageSpec)."""
+    return entry.cls if isinstance(entry, StageSpec) else entry
+
+
+class Judge(beam.DoFn):
+    """Decides every sample of a batch; what it keeps flows on, what it drops becomes ledger rows.
+
+    Override `judge` (one sample) or `judge_batch` (all of a batch at once); both return a
+    detail per sample (None keeps it) and may record values on `sample.values` first.
+    `batches` says what to judge in an element (default: the batch itself, fetched if it was
+    parked); `outputs` yields small tagged values beside the kept batch (keys, counts), from
+    the judged batch. `process` is the base's alone: it is where failures become drops.
     """
 
     name = "stage"
-    fields: dict[str, pa.DataType] = {}  # ledger columns this stage adds, with their types
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "process" in vars(cls):
+            raise TypeError(f"{cls.__name__}: a Judge overrides judge/judge_batch/batches/outputs, "
+                            "not process (failures on one sample must stay drops)")
 
     def setup(self):
         self.counters = ReasonCounters()
+
+    def judge(self, sample: Sample, *side) -> str | None:
+        raise NotImplementedError
+
+    def judge_batch(self, samples: list[Sample], *side) -> list[str | None]:
+        return judge_each(self.judge, samples, *side)
+
+    def batches(self, element, *side) -> Iterable[tuple[SampleBatch, tuple]]:
+        yield (fetch_batch(element) if isinstance(element, BatchRef) else element), side
+
+    def outputs(self, batch: SampleBatch, reasons: list[str | None], *side) -> Iterable:
+        return ()
+
+    def process(self, element, *side):
+        for batch, args in self.batches(element, *side):
+            details = self._decide(batch.samples, args)
+            reasons = [None if d is None else f"{self.name}:{d}" for d in details]
+            self.counters.inc(f"{self.name}_in", len(batch.samples))
+            yield from self.outputs(batch, reasons, *args)
+            yield from split_batch(batch, reasons, self.counters)
+
+    def _decide(self, samples: list[Sample], args: tuple) -> list[str | None]:
+        try:
+            details = list(self.judge_batch(samples, *args))
+            if len(details) != len(samples):
+                raise ValueError(f"{type(self).__name__} judged {len(details)} of {len(samples)} samples")
+            return details
+        except Exception as e:  # one bad sample must not take its batch with it: judge each alone
+            if len(samples) <= 1:
+                return [error_detail(e)] * len(samples)
+            return [self._decide([s], args)[0] for s in samples]
+
+
+def judge_each(judge, samples: list[Sample], *side) -> list[str | None]:
+    details = []
+    for sample in samples:
+        try:
+            details.append(judge(sample, *side))
+        except Exception as e:  # bad data never crashes a run: it becomes a ledger row
+            details.append(error_detail(e))
+    return details
+
+
+def apply_judge(batches, judge: Judge, *side_inputs, tags: tuple[str, ...] = ()):
+    """ParDo of a Judge: outputs `kept` and DROPPED, plus its own `tags`."""
+    return batches | beam.ParDo(judge, *side_inputs).with_output_types(SampleBatch).with_outputs(
+        DROPPED, *tags, main="kept")
+
+
+class SampleStage(Stage):
+    """A stage that judges each sample on its own: the class says `judge(sample)` (or
+    `judge_batch(samples)`), and `setup()` builds what it needs on the worker."""
+
+    def setup(self) -> None:
+        """On the worker, before the first sample (load models, open files)."""
 
     def judge(self, sample: Sample) -> str | None:
         raise NotImplementedError
 
     def judge_batch(self, samples: list[Sample]) -> list[str | None]:
-        return [self._judge_safely(s) for s in samples]
-
-    def _judge_safely(self, sample: Sample) -> str | None:
-        try:
-            return self.judge(sample)
-        except Exception as e:  # bad data never crashes a run: it becomes a ledger row
-            return f"error_{type(e).__name__}"
-
-    def process(self, batch: SampleBatch, *side_inputs) -> Iterable:
-        details = self.judge_batch(batch.samples, *side_inputs) if side_inputs else self.judge_batch(batch.samples)
-        reasons = [None if d is None else f"{self.name}:{d}" for d in details]
-        self.counters.inc(f"{self.name}_in", len(batch.samples))
-        yield from split_batch(batch, reasons, self.counters)
-
-
-class StageOutput(NamedTuple):
-    """What a stage transform returns: kept batches, dropped-row PCollections, run facts.
-
-    `facts` (optional) is a PCollection of one dict that ends in stats.json under the stage's name.
-    """
-
-    kept: beam.PCollection
-    dropped: list
-    facts: beam.PCollection | None = None
-
-
-class ApplyStage(beam.PTransform):
-    """Apply a SampleStage; returns a StageOutput."""
-
-    def __init__(self, dofn: SampleStage, *side_inputs, label: str | None = None):
-        super().__init__(label or dofn.name)
-        self.dofn = dofn
-        self.side_inputs = side_inputs
-        self.fields = dict(dofn.fields)
+        return judge_each(self.judge, samples)
 
     def expand(self, batches):
-        out = batches | beam.ParDo(self.dofn, *self.side_inputs).with_output_types(
-            SampleBatch).with_outputs(DROPPED, main="kept")
+        out = apply_judge(batches, _StageJudge(copy.copy(self)))
         return StageOutput(out.kept, [out[DROPPED]])
 
 
-class Unparked(beam.DoFn):
-    """Runs a SampleStage on parked batches: fetches each one, then judges it as usual."""
+class _StageJudge(Judge):
+    """A SampleStage's rule applied by the one Judge."""
 
-    def __init__(self, dofn: SampleStage):
-        self.dofn = dofn
+    def __init__(self, stage: SampleStage):
+        self.stage = stage
+        self.name = stage.name
 
     def setup(self):
-        self.dofn.setup()
+        super().setup()
+        self.stage.setup()
 
-    def teardown(self):
-        self.dofn.teardown()
-
-    def process(self, ref, *side_inputs):
-        from curate.io.spill import fetch_batch
-
-        yield from self.dofn.process(fetch_batch(ref), *side_inputs)
+    def judge_batch(self, samples, *side):
+        return self.stage.judge_batch(samples)
 
 
-class ApplyParked(ApplyStage):
-    """ApplyStage for a stage that waits for a global value (counts, cuts, centroids).
+def park(batches, output: str, name: str):
+    """Each batch written under `<output>/_spill/`; only its BatchRef travels on."""
+    return batches | "Park" >> beam.Map(park_batch_as, output, name)
+
+
+def park_batch_as(batch: SampleBatch, output: str, name: str) -> BatchRef:
+    return park_batch(output, name.replace("/", "_"), batch)
+
+
+class ApplyParked(beam.PTransform):
+    """Apply a Judge that waits for a global value (counts, cuts, centroids) as a side input.
 
     A runner holds a PCollection that waits for a side input until the value exists (the whole
     pool, images included, in memory on FnApiRunner); here each batch waits on storage under
     `<output>/_spill/` and only its name travels.
     """
 
-    def __init__(self, dofn: SampleStage, output: str, *side_inputs, label: str | None = None):
-        super().__init__(dofn, *side_inputs, label=label)
+    def __init__(self, judge: Judge, output: str, *side_inputs, label: str | None = None):
+        super().__init__(label)
+        self.judge = judge
         self.output = output
+        self.side_inputs_ = side_inputs
         # files are named by this instance, not its short label: two stages may share a label,
         # and a retried bundle must read its own stage's file
-        self.park_name = f"{dofn.name}-{uuid.uuid4().hex[:8]}"
+        self.park_name = f"{judge.name}-{uuid.uuid4().hex[:8]}"
 
     def expand(self, batches):
-        return park_and_apply(batches, self.dofn, self.output, self.park_name, *self.side_inputs)
-
-
-def park_and_apply(batches, dofn: SampleStage, output: str, name: str, *side_inputs) -> StageOutput:
-    refs = batches | "Park" >> beam.Map(park_batch_as, output, name)
-    out = refs | "Apply" >> beam.ParDo(Unparked(dofn), *side_inputs).with_output_types(
-        SampleBatch).with_outputs(DROPPED, main="kept")
-    return StageOutput(out.kept, [out[DROPPED]])
-
-
-def park_batch_as(batch: SampleBatch, output: str, name: str):
-    from curate.io.spill import park_batch
-
-    return park_batch(output, name.replace("/", "_"), batch)
+        refs = park(batches, self.output, self.park_name)
+        out = refs | "Apply" >> beam.ParDo(self.judge, *self.side_inputs_).with_output_types(
+            SampleBatch).with_outputs(DROPPED, main="kept")
+        return StageOutput(out.kept, [out[DROPPED]])

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from curate.options import bool_flag
+from curate.flags import bool_flag
 
 
 class CaptionOptions(PipelineOptions):

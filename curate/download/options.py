@@ -15,7 +15,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from curate import __version__
 from curate.errors import UsageError
 from curate.filters.image_facts import MAX_PIXELS
-from curate.options import bool_flag, str2bool
+from curate.flags import bool_flag, str2bool
 
 RESIZE_MODES = ("no", "keep_ratio", "center_crop", "border", "keep_ratio_largest")  # img2dataset's
 ENCODE_FORMATS = ("jpg", "png", "webp")

@@ -12,7 +12,7 @@ from apache_beam.io.filesystems import FileSystems
 from curate.io import files as fs
 from curate.io.curated_urls import URLS_DIR
 from curate.io.ledger import LEDGER_DIR
-from curate.io.shards import SHARDS_DIR, SIZES_FILE
+from curate.io.shard_format import SHARDS_DIR, SIZES_FILE
 
 
 def expected_files(stats: dict) -> dict[str, set[str]]:

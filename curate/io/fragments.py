@@ -21,10 +21,10 @@ from curate.io.duplicate_rows import DUPLICATE_ROW
 from curate.io import files as fs
 from curate.io import spill
 from curate.io.ledger_batch import samples_to_batch
-from curate.io.shards import sample_members, sidecar_row, sidecar_schema, tar_record
-from curate.io.table import rows_to_table
+from curate.io.shard_format import sample_members, sidecar_row, sidecar_schema, tar_record
+from curate.io.run_schema import rows_to_table
 from curate.sample import SampleBatch, ledger_part_of
-from curate.stage import ReasonCounters
+from curate.io.verdicts import ReasonCounters
 
 # private sidecar columns: row in the batch's ledger rows, byte range in the tar fragment, image facts
 ROW, START, END, IMAGE_BYTES, FORMAT, IMAGE = "_row", "_start", "_end", "_image_bytes", "_format", "_image"

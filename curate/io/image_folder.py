@@ -14,7 +14,7 @@ import pyarrow as pa
 from curate.errors import UsageError
 from curate.io import files as fs
 from curate.io.source import Row, Source, make_sample
-from curate.io.tables import (BAD_FILE, BAD_LINE, clean_fields, iter_numbered_rows, json_fields, probe_columns,
+from curate.io.row_files import (BAD_FILE, BAD_LINE, clean_fields, iter_numbered_rows, json_fields, probe_columns,
                               resolve_column, table_format)
 from curate.io.url_list import bad_row
 from curate.io.utf8 import RAW_NAME, escape_name, escape_paths, name_bytes_hex

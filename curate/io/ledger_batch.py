@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from curate.io.table import EXTRA_JSON, array_keeping_misfits, to_json
+from curate.io.run_schema import EXTRA_JSON, array_keeping_misfits, to_json
 from curate.sample import CORE_COLUMNS, Sample, extra_column
 
 _CORE_ATTRS = [c for c in CORE_COLUMNS if c not in ("status", "reason")]

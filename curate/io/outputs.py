@@ -18,7 +18,7 @@ from curate.io.fragments import FinishFragment, WriteFragment, uid_locations
 from curate.io.ledger import write_ledger_part
 from curate.io.run_stats import assemble, write_stats
 from curate.io.shard_plan import plan_shards, write_shard
-from curate.io.shards import write_sizes
+from curate.io.shard_format import write_sizes
 
 
 @dataclass

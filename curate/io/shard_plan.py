@@ -20,7 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 from curate.io import files as fs
 from curate.io import spill
 from curate.io.fragments import END, FORMAT, IMAGE, IMAGE_BYTES, ROW, START, Finished, fragment_path
-from curate.io.shards import IMAGE_COLUMNS, SHARDS_DIR, parquet_shard_schema, shard_name, tar_end
+from curate.io.shard_format import IMAGE_COLUMNS, SHARDS_DIR, parquet_shard_schema, shard_name, tar_end
 
 _PRIVATE = (ROW, START, END, IMAGE_BYTES, FORMAT, IMAGE)
 COPY_CHUNK = 4 << 20

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from curate.io.utf8 import clean_text
 from curate.sample import Sample, SampleBatch, batch_id, make_uid
-from curate.stage import DROPPED, ReasonCounters, StageOutput, split_batch
+from curate.io.verdicts import DROPPED, ReasonCounters, StageOutput, split_batch
 
 Row = tuple[Sample, "str | None"]
 

@@ -7,7 +7,7 @@ import pyarrow as pa
 
 from curate.errors import UsageError
 from curate.io.source import Row, Source, make_sample
-from curate.io.tables import (BAD_FILE, BAD_LINE, clean_fields, iter_numbered_rows, probe_columns, resolve_column,
+from curate.io.row_files import (BAD_FILE, BAD_LINE, clean_fields, iter_numbered_rows, probe_columns, resolve_column,
                                table_format)
 from curate.io.utf8 import clean_text, escape_paths
 from curate.sample import Sample, extra_column, make_uid

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from curate.io.ledger_batch import samples_to_batch
-from curate.io.tables import BAD_FILE, READ_ERRORS
+from curate.io.row_files import BAD_FILE, READ_ERRORS
 from curate.io.url_list import UrlListSource, bad_row
 from curate import sample
 from curate.sample import CORE_COLUMNS, batch_id, extra_column, make_uid

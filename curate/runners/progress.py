@@ -18,7 +18,7 @@ import time
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from curate.options import bool_flag
+from curate.flags import bool_flag
 
 PERIOD = 1.0  # seconds between redraws on a terminal
 LOG_PERIOD = 10.0  # seconds between lines elsewhere

@@ -1,21 +1,10 @@
 from __future__ import annotations
 
-import argparse
-
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from curate.options import bool_flag
+from curate.flags import bool_flag, optional_float
 
 ROLES = ("dfn", "clip")  # scored in this order; each role has its own model and cut
-
-
-def optional_float(value: str) -> float | None:
-    if value.lower() in ("none", ""):
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or none, got {value!r}") from None
 
 
 class ScoreOptions(PipelineOptions):

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from curate.io import files as fs
-from curate.io.shards import IMAGE_COLUMNS, SHARDS_DIR
-from curate.io.tar_shards import iter_tar_groups
+from curate.io.shard_format import IMAGE_COLUMNS, SHARDS_DIR
+from curate.io.webdataset_source import iter_tar_groups
 from curate.stats.collect import RunStats
 from curate.stats.reader import RunOutput, iter_parquet
 

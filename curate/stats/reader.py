@@ -21,7 +21,7 @@ from curate.io import files as fs
 from curate.io.curated_urls import URLS_DIR
 from curate.io.ledger import LEDGER_DIR
 from curate.io.run_stats import STATS_FILE
-from curate.io.shards import IMAGE_COLUMNS, SHARDS_DIR
+from curate.io.shard_format import IMAGE_COLUMNS, SHARDS_DIR
 
 
 def spread(items: list, n: int | None) -> list:

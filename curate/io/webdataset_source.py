@@ -16,8 +16,8 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
 from curate.io.source import Row, Source, make_sample
-from curate.io.table import arrow_type_of
-from curate.io.tables import json_fields
+from curate.io.run_schema import arrow_type_of
+from curate.io.row_files import json_fields
 from curate.io.utf8 import RAW_NAME, clean_text, escape_name, escape_paths, name_bytes_hex
 from curate.sample import extra_column
 

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from curate.errors import UsageError
-from curate.io.table import arrow_type_of, to_json
+from curate.io.run_schema import arrow_type_of, to_json
 from curate.io.utf8 import clean_text, escape_name
 
 BAD_LINE = "__bad_line__"  # the key of a row that could not be parsed: {BAD_LINE: its first line}

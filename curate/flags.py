@@ -1,0 +1,28 @@
+"""Argument types shared by every options class (the lowest layer: it imports nothing of curate)."""
+from __future__ import annotations
+
+import argparse
+
+
+def str2bool(value: str | bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "y", "on"):
+        return True
+    if lowered in ("0", "false", "no", "n", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def bool_flag(parser, name: str, default, help: str) -> None:
+    parser.add_argument(name, type=str2bool, nargs="?", const=True, default=default, help=help)
+
+
+def optional_float(value: str) -> float | None:
+    if value.lower() in ("none", ""):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or none, got {value!r}") from None
