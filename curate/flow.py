@@ -1,43 +1,61 @@
-"""A recipe's view of the graph: read, apply stages, write; drops and facts are collected.
+"""A run's graph: read, apply the recipe's stages in order, write; drops and facts are collected.
 
-Recipes stay short because every stage has one shape (a StageOutput) and the Flow keeps the
-bookkeeping: each stage's dropped rows go to the ledger, its facts to stats.json, its declared
-columns to the ledger schema.
+Every stage has one shape (a StageOutput), so the Flow keeps the bookkeeping: each stage's
+dropped rows go to the ledger, its facts to stats.json under its label, its declared columns
+to the ledger schema. The first stage may build the whole graph column-wise instead
+(`text_graph(flow)`: MetaCLIP on a URL list without images).
 """
 from __future__ import annotations
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
 
-from curate.inputs import is_bundled_sample
 from curate.io.outputs import OutputConfig, write_outputs
-from curate.io.source import ReadSamples, Source
+from curate.io.source import ReadSamples
 from curate.io.run_schema import build_schema
-from curate.options import CurateOptions
-from curate.stage import StageOutput
+from curate.io.verdicts import StageOutput
+from curate.run_context import RunContext
+from curate.sample import SampleBatch
+from curate.stage import Stage
 
 
 class Flow:
-    def __init__(self, p: beam.Pipeline, options: PipelineOptions, source: Source, output: str,
-                 run_info: dict):
+    def __init__(self, p: beam.Pipeline, run: RunContext, run_info: dict, stages: list[Stage] = ()):
         self.p = p
-        self.options = options
-        self.curate = options.view_as(CurateOptions)
-        self.source = source
-        self.output = output
+        self.run = run
+        self.options = run.options
+        self.curate = run.curate
+        self.source = run.source
+        self.output = run.output
         self.run_info = run_info
+        self.stages = list(stages)
         self.dropped: list = []
         self.facts: dict[str, beam.PCollection] = {}
         self.fields: dict = {}
-        # summaries of ledger / URL parts a recipe wrote itself (the column-wise text-only graph)
+        # summaries of ledger / URL parts a stage wrote itself (the column-wise text-only graph)
         self.written: dict[str, list[beam.PCollection]] = {"ledger": [], "urls": []}
+
+    @property
+    def downloads(self) -> bool:
+        return self.run.downloads
+
+    def build(self) -> None:
+        """The whole graph of the run's stages, ending in the writer."""
+        first = self.stages[0] if self.stages else None
+        text_graph = getattr(first, "text_graph", None)
+        if text_graph is not None and text_graph(self):
+            kept = self.p | "NoSampleBatches" >> beam.Create([]).with_output_types(SampleBatch)
+        else:
+            kept = self.read()
+            for stage in self.stages:
+                kept = self.apply(stage, kept)
+        self.write(kept)
 
     def read(self) -> beam.PCollection:
         return self._take("Read", self.p | "Read" >> ReadSamples(self.source, self.curate.batch_size))
 
-    def apply(self, label: str, transform: beam.PTransform, batches: beam.PCollection) -> beam.PCollection:
-        self.fields.update(getattr(transform, "fields", {}))
-        return self._take(label, batches | label >> transform)
+    def apply(self, stage: Stage, batches: beam.PCollection) -> beam.PCollection:
+        self.fields.update(stage.fields)
+        return self._take(stage.label, batches | stage.label >> stage)
 
     def _take(self, label: str, out: StageOutput) -> beam.PCollection:
         self.dropped.extend(out.dropped)
@@ -45,18 +63,12 @@ class Flow:
             self.facts[label] = out.facts
         return out.kept
 
-    @property
-    def downloads(self) -> bool:
-        """Whether URL-only samples are fetched (off for the offline bundled sample by default)."""
-        if self.curate.download is not None:
-            return self.curate.download
-        return self.curate.input is not None and not is_bundled_sample(self.curate.input)
-
     def schema(self):
         """The ledger / sidecar schema of the run: core columns, the stages' fields, input columns."""
         return build_schema(self.fields, self.source.extra_columns())
 
     def write(self, kept: beam.PCollection) -> beam.PCollection:
         cfg = OutputConfig(self.output, self.schema(), self.curate.output_format,
-                           self.curate.samples_per_shard, self.run_info, self.source.url_caption_columns())
+                           self.curate.samples_per_shard, self.run_info, self.source.url_caption_columns(),
+                           self.run.started)
         return write_outputs(self.p, kept, self.dropped, self.facts, cfg, self.written)

@@ -22,14 +22,13 @@ from curate.errors import UsageError  # noqa: E402
 from curate.flow import Flow  # noqa: E402
 from curate.inputs import open_source  # noqa: E402
 from curate.io.cleanup import remove_stale  # noqa: E402
-from curate.io.run_stats import read_stats, write_stats  # noqa: E402
-from curate.options import CurateOptions, option_groups  # noqa: E402
-from curate.recipes import get_recipe, recipes  # noqa: E402
+from curate.io.run_stats import read_stats  # noqa: E402
+from curate.recipes import get_recipe, option_groups as stage_option_groups, recipes  # noqa: E402
+from curate.run_context import RunContext  # noqa: E402
 from curate.runners.checks import check_runner, is_dry_run  # noqa: E402
 from curate.runners.dry_run import dry_run_report, format_dry_run  # noqa: E402
 from curate.runners import progress  # noqa: E402
-from curate.runners.placement import place_accelerator  # noqa: E402
-from curate.stats.named_entries import name_top_entries  # noqa: E402
+from curate.runners.placement import PlacementOptions, place_accelerator  # noqa: E402
 from curate.summary import format_summary  # noqa: E402
 
 EXIT_USAGE = 2
@@ -47,12 +46,31 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def option_groups() -> list:
+    """Every flag group: the run's, every stage's, then where stages run and how progress shows."""
+    return [*stage_option_groups(), PlacementOptions, progress.ProgressOptions]
+
+
+def _defaults_line(recipe) -> str:
+    return ", ".join(f"--{k} {v}" for k, v in recipe.DEFAULTS.items())
+
+
 def recipe_listing() -> str:
     """One line per recipe: name, summary, the flag defaults it changes (`--list`)."""
     lines = []
-    for name, module in recipes().items():
-        changed = ", ".join(f"--{k} {v}" for k, v in getattr(module, "DEFAULTS", {}).items())
-        lines.append(f"  {name:<10} {module.SUMMARY}" + (f"\n  {'':<10} defaults: {changed}" if changed else ""))
+    for name, recipe in recipes().items():
+        changed = _defaults_line(recipe)
+        lines.append(f"  {name:<10} {recipe.SUMMARY}" + (f"\n  {'':<10} defaults: {changed}" if changed else ""))
+    return "\n".join(lines)
+
+
+def recipe_help(recipe) -> str:
+    """What `--pipeline NAME --help` says of that recipe: its stages in order and its defaults."""
+    lines = [f"the {recipe.NAME} recipe: {recipe.SUMMARY}", f"  stages: {recipe.outline()}"]
+    for entry, cls in zip(recipe.stages, recipe.stage_classes):
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        lines.append(f"    {cls.step:<16} {doc}")
+    lines.append(f"  defaults: {_defaults_line(recipe) or 'none changed'}")
     return "\n".join(lines)
 
 
@@ -65,13 +83,13 @@ def _pre_parser() -> argparse.ArgumentParser:
 
 
 def build_parser(recipe=None) -> argparse.ArgumentParser:
-    name = recipe.NAME if recipe is not None else "metaclip"
+    recipe = recipe if recipe is not None else get_recipe("metaclip")
     parser = _Parser(
         prog="python -m curate.run",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Curate image-text data with one Apache Beam graph.\n\nrecipes (--pipeline):\n"
-                    f"{recipe_listing()}\n\nDefaults below are the {name} recipe's "
-                    "(`--pipeline NAME --help` shows another's).",
+                    f"{recipe_listing()}\n\n{recipe_help(recipe)}\n\nDefaults below are the {recipe.NAME} "
+                    "recipe's (`--pipeline NAME --help` shows another's).",
         epilog="Beam's flags pass through: --runner (default FnApiRunner; also DataflowRunner, "
                "PortableRunner, SparkRunner, FlinkRunner, DaskRunner), --direct_num_workers, "
                "--direct_running_mode, --temp_location, --project, --region, ...",
@@ -80,8 +98,7 @@ def build_parser(recipe=None) -> argparse.ArgumentParser:
         group = parser.add_argument_group(group_cls.__doc__.strip().rstrip("."))
         group_cls._add_argparse_args(group)
     parser.add_argument("--list", action="store_true", help="list the recipes and exit")
-    if recipe is not None:
-        parser.set_defaults(**getattr(recipe, "DEFAULTS", {}))
+    parser.set_defaults(**recipe.DEFAULTS)  # keys checked against the stages' flags when the recipe loaded
     for action in parser._actions:
         if action.default is not argparse.SUPPRESS and action.help and "default" not in action.help:
             action.help += f" (default: {action.default})"
@@ -124,8 +141,7 @@ def parse(argv: list[str]):
 
 
 def validate(known: argparse.Namespace) -> None:
-    if known.t is not None and not known.t > 0:
-        raise UsageError(f"--t: must be > 0, got {known.t:g}")
+    """The run-wide flags (each stage checks its own when it is configured)."""
     if known.output_format not in ("webdataset", "parquet"):
         raise UsageError(f"--output_format: {known.output_format!r} is not webdataset or parquet")
     for flag in ("samples_per_shard", "batch_size"):
@@ -175,15 +191,15 @@ class _MeteredFlow(Flow):
     def read(self):
         return progress.tally(super().read(), "read", self.total)
 
-    def apply(self, label, transform, batches):
-        return progress.tally(super().apply(label, transform, batches), label)
+    def apply(self, stage, batches):
+        return progress.tally(super().apply(stage, batches), stage.label)
 
     def write(self, kept):
         return super().write(progress.tally(kept, "written"))
 
 
 def run(argv: list[str] | None = None) -> dict:
-    """Validate, run the recipe, clean up leftovers, return the run's stats."""
+    """Validate, configure the recipe's stages once, run, clean up leftovers, return the run's stats."""
     argv = sys.argv[1:] if argv is None else argv
     known, recipe, rest = parse(argv)
     validate(known)
@@ -196,40 +212,25 @@ def run(argv: list[str] | None = None) -> dict:
     known.progress = progress.enabled(known.progress)  # decided here: workers' stderr is no terminal
     options = PipelineOptions(rest, **vars(known))
     runner = make_runner(options)
-    check_runner(runner, options, known)
-    recipe.prepare(options, source)
+    context = RunContext(options, source, output)
+    stages = recipe.configure(context)  # every stage checks its flags here, once
+    check_runner(runner, options, known, stages)
+    for stage in stages:
+        stage.prepare()  # weights, metadata: before the pipeline starts
     run_info = {"pipeline": recipe.NAME, "source": source.describe(), "output": output,
                 "runner": runner.rsplit(".", 1)[-1], "seed": known.seed}
     print(f"curate {recipe.NAME}: reading {source.describe()}; writing to {output}", flush=True)
-    started = time.time()
     make_flow = (lambda *a: _MeteredFlow(*a, total=progress.total_rows(source))) if known.progress else Flow
+    context.started = time.time()
     with beam.Pipeline(runner=runner, options=options) as p:
-        flow = make_flow(p, options, source, output, run_info)
-        flow.write(recipe.build(flow))
+        make_flow(p, context, run_info, stages).build()
         place_accelerator(p, options)
     progress.finish()
     if is_dry_run(options):
         return dry_run_report(p.result, run_info)
     stats = read_stats(output)
-    name_top_entries(stats, _entries_of(recipe, options))
-    stats["wall_time_s"] = round(time.time() - started, 3)
-    write_stats(output, stats)
     remove_stale(output, stats)
     return stats
-
-
-def _entries_of(recipe, options) -> list[str] | None:
-    """The metadata a MetaCLIP run matched against (to name its top entries), else None."""
-    from curate.metaclip.metadata import load_metadata
-    from curate.metaclip.options import MetaclipOptions
-
-    mc = options.view_as(MetaclipOptions)
-    if recipe.NAME != "metaclip" or getattr(mc, "metaclip_version", 1) not in (1, None):
-        return None  # MetaCLIP 2's ids index per-language lists: they stay bare here
-    try:
-        return load_metadata(mc.metadata)
-    except UsageError:
-        return None
 
 
 def main(argv: list[str] | None = None) -> int:

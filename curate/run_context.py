@@ -6,6 +6,7 @@ once through `run.derive(fn)`: every caller gets the same object.
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -23,6 +24,7 @@ class RunContext:
         self.output = output
         self.curate = options.view_as(CurateOptions)
         self._derived: dict[Callable, Any] = {}
+        self.started = time.time()
 
     @property
     def seed(self) -> int:

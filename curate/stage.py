@@ -175,9 +175,10 @@ def judge_each(judge, samples: list[Sample], *side) -> list[str | None]:
     return details
 
 
-def apply_judge(batches, judge: Judge, *side_inputs, tags: tuple[str, ...] = ()):
-    """ParDo of a Judge: outputs `kept` and DROPPED, plus its own `tags`."""
-    return batches | beam.ParDo(judge, *side_inputs).with_output_types(SampleBatch).with_outputs(
+def apply_judge(batches, judge: Judge, *side_inputs, tags: tuple[str, ...] = (), label: str | None = None):
+    """ParDo of a Judge (labelled `label` if given): outputs `kept` and DROPPED, plus its own `tags`."""
+    pardo = beam.ParDo(judge, *side_inputs)
+    return batches | (label or pardo.label) >> pardo.with_output_types(SampleBatch).with_outputs(
         DROPPED, *tags, main="kept")
 
 

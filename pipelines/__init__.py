@@ -1,1 +1,2 @@
-"""Named recipes: each module has NAME, SUMMARY, DEFAULTS, prepare(options, source), build(flow)."""
+"""Named recipes: each module has NAME, SUMMARY, STAGES (an ordered list of stages) and DEFAULTS
+(the flag defaults it changes), and optionally check(run, stages). `curate.recipes` finds them."""

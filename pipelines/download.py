@@ -8,22 +8,17 @@ for a transient reason.
 """
 from __future__ import annotations
 
-from curate.download.options import config_from_options
 from curate.download.stage import Download
 from curate.errors import UsageError
 
 NAME = "download"
 SUMMARY = "download a URL list into shards (img2dataset's job, with retries, opt-outs and resume)"
+STAGES = [Download]
 DEFAULTS: dict = {"batch_size": 256}  # smaller batches: each one waits for its slowest URL
 
 
-def prepare(options, source) -> None:
-    if not source.needs_download:
-        raise UsageError(f"--input: the download recipe needs a URL list, got {source.describe()}")
-    config_from_options(options)  # bad download flags fail now
-
-
-def build(flow):
-    if not flow.downloads:  # the offline bundled sample, or --download=false
+def check(run, stages) -> None:
+    if not run.source.needs_download:
+        raise UsageError(f"--input: the download recipe needs a URL list, got {run.source.describe()}")
+    if not stages:  # the offline bundled sample, or --download=false
         raise UsageError("--input: the download recipe needs a URL list to fetch (and --download not false)")
-    return flow.apply("Download", Download.from_flow(flow), flow.read())

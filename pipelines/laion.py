@@ -6,19 +6,13 @@ read -> English (fastText lid; LAION used CLD3) -> [download] -> image facts -> 
 """
 from __future__ import annotations
 
-from curate.balance.stage import apply_balance, balance_from_options
-from curate.filters.basic import english_filter
-from curate.score import recipe
+from curate.download.stage import Download
+from curate.filters.basic import EnglishFilter
+from curate.filters.image_facts import ImageFacts
+from curate.score.stages import Score
+from pipelines.common import BALANCE, DEDUP
 
 NAME = "laion"
 SUMMARY = "LAION: English captions, CLIP ViT-B/32 score >= 0.28"
+STAGES = [EnglishFilter, Download, ImageFacts, Score.using(required=True), DEDUP, BALANCE]
 DEFAULTS: dict = {"clip_model": "ViT-B-32-quickgelu", "clip_pretrained": "openai", "clip_min": 0.28}
-
-
-def prepare(options, source) -> None:
-    recipe.prepare(options)
-    balance_from_options(options)
-
-
-def build(flow):
-    return apply_balance(flow, recipe.build(flow, "English", english_filter()))

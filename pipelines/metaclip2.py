@@ -7,24 +7,10 @@ rest. Defaults: the shipped lists in metadata/languages/ and the bundled multili
 """
 from __future__ import annotations
 
+from curate.inputs import bundled_worldwide_sample
 from pipelines import metaclip
 
 NAME = "metaclip2"
 SUMMARY = "MetaCLIP 2: language ID, per-language metadata and t, balance, write shards"
-
-
-def _sample() -> str:
-    from curate.inputs import bundled_worldwide_sample
-
-    return bundled_worldwide_sample()
-
-
-DEFAULTS: dict = {"metaclip_version": 2, "metadata": "default", "input": _sample()}
-
-
-def prepare(options, source) -> None:
-    metaclip.prepare(options, source)
-
-
-def build(flow):
-    return metaclip.build(flow)
+STAGES = metaclip.STAGES
+DEFAULTS: dict = {"metaclip_version": 2, "metadata": "default", "input": bundled_worldwide_sample()}

@@ -9,26 +9,12 @@ once to fetch it); offline, pass a local config .json and checkpoint (README: Sy
 """
 from __future__ import annotations
 
-from curate.caption.settings import apply_captions, prepare_captions
+from curate.caption.stage import Caption
 from curate.download.stage import Download
 from curate.filters.image_facts import ImageFacts
-from curate.stage import ApplyStage
+from curate.score.stages import Score
 
 NAME = "recap"
 SUMMARY = "recaption shards, images or URLs with an open_clip CoCa (syn_caption beside the alt-text)"
+STAGES = [Download, ImageFacts, Caption.using(score=Score, required=True)]
 DEFAULTS: dict = {"caption_model": "coca_ViT-L-14", "caption_pretrained": "mscoco_finetuned_laion2B-s13B-b90k"}
-
-
-def prepare(options, source) -> None:
-    from curate.score.settings import prepare_scoring  # optional: --syn_clip_score's CLIP model
-
-    prepare_scoring(options)
-    prepare_captions(options, required=True)
-
-
-def build(flow):
-    batches = flow.read()
-    if flow.downloads and flow.source.needs_download:
-        batches = flow.apply("Download", Download.from_flow(flow), batches)
-    batches = flow.apply("ImageFacts", ApplyStage(ImageFacts()), batches)
-    return apply_captions(flow, batches)

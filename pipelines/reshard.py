@@ -12,39 +12,9 @@ repeated uids is in stats.json).
 """
 from __future__ import annotations
 
-from curate.errors import UsageError
-from curate.options import CurateOptions
-from curate.subset.format import open_subset
-from curate.subset.options import SubsetOptions
 from curate.subset.stage import KeepSubset
 
 NAME = "reshard"
 SUMMARY = "keep the samples of a subset (DataComp uid .npy) from shards, write new shards"
+STAGES = [KeepSubset]
 DEFAULTS: dict = {}
-
-
-def _subset_facts(path: str) -> dict:
-    pairs = open_subset(path)
-    repeated = 0
-    for start in range(0, len(pairs), 1 << 22):  # sorted: a repeat sits next to its twin
-        chunk = pairs[max(0, start - 1):start + (1 << 22)]
-        repeated += int((chunk[1:] == chunk[:-1]).sum())
-    return {"subset": path, "subset_uids": len(pairs), "repeated_uids": repeated}
-
-
-def prepare(options, source) -> None:
-    o = options.view_as(SubsetOptions)
-    if not o.subset:
-        raise UsageError("--subset: the reshard recipe needs a subset .npy (python -m curate.subset export|cut)")
-    facts = _subset_facts(o.subset)
-    if not facts["subset_uids"]:
-        raise UsageError(f"--subset: {o.subset} holds no uids: every sample would be dropped")
-    if o.shard_size is not None:
-        if o.shard_size < 1:
-            raise UsageError("--shard_size: must be >= 1")
-        options.view_as(CurateOptions).samples_per_shard = o.shard_size
-
-
-def build(flow):
-    path = flow.options.view_as(SubsetOptions).subset
-    return flow.apply("Subset", KeepSubset(path, _subset_facts(path)), flow.read())

@@ -20,11 +20,11 @@ import apache_beam as beam
 from apache_beam.utils.windowed_value import WindowedValue
 
 from curate.download.cache import remove_partial_files
-from curate.download.options import DownloadConfig, config_from_options
+from curate.download.options import DownloadConfig, DownloadOptions, config_from_options
 from curate.download.outcome import FIELDS, Outcome
 from curate.errors import UsageError
 from curate.sample import SampleBatch
-from curate.stage import DROPPED, ReasonCounters, StageOutput, split_batch
+from curate.stage import DROPPED, ReasonCounters, Stage, StageOutput, error_detail, split_batch
 
 HOSTS = "hosts"
 TOP_HOSTS = 50  # hosts listed in stats.json, by number of URLs
@@ -59,6 +59,12 @@ class _Progress:
             self.last = now
             print(f"curate: downloaded {self.urls:,} URLs, {self.ok / self.urls:.1%} ok "
                   f"({self.urls / (now - self.started):,.0f}/s)", file=sys.stderr, flush=True)
+
+
+def _require_client() -> None:
+    for module in ("aiohttp", "protego"):
+        if importlib.util.find_spec(module) is None:
+            raise UsageError(f"downloading needs {module}: pip install 'curate[download]'")
 
 
 def host_of(url: str) -> str:
@@ -130,7 +136,10 @@ class DownloadBatches(beam.DoFn):
         hosts: dict[str, Counter] = {}
         for i, outcome in zip(f.todo, outcomes):
             sample = f.batch.samples[i]
-            reasons[i] = outcome.apply(sample)
+            try:
+                reasons[i] = outcome.apply(sample)
+            except Exception as e:  # bad data never crashes a run: this sample's drop
+                reasons[i] = f"{Download.name}:{error_detail(e)}"
             counts = hosts.setdefault(host_of(sample.url), Counter())
             counts.update(urls=1, ok=int(outcome.ok), attempts=outcome.attempts,
                           bytes=outcome.download_bytes, cached=int(outcome.from_cache))
@@ -200,9 +209,12 @@ class _HostFacts(beam.PTransform):
         return totals | "Summarize" >> beam.Map(summarize, beam.pvalue.AsSingleton(top))
 
 
-class Download(beam.PTransform):
-    """Fetch every URL-only sample; returns a StageOutput (kept, dropped, facts)."""
+class Download(Stage):
+    """Fetch every URL-only sample (limits, retries, opt-outs, optional resize)."""
 
+    step = "Download"
+    name = "download"
+    options = (DownloadOptions,)
     fields = FIELDS
 
     def __init__(self, cfg: DownloadConfig, output: str | None, label: str | None = None):
@@ -211,12 +223,19 @@ class Download(beam.PTransform):
         self.output = output
 
     @classmethod
-    def from_flow(cls, flow) -> "Download":
-        """The stage for a recipe's flow; a bad download flag raises UsageError here."""
-        for module in ("aiohttp", "protego"):
-            if importlib.util.find_spec(module) is None:
-                raise UsageError(f"downloading needs {module}: pip install 'curate[download]'")
-        return cls(config_from_options(flow.options), flow.output)
+    def from_run(cls, run) -> "Download | None":
+        """On when the run's samples arrive as URLs it fetches; a bad download flag raises UsageError."""
+        config = run.derive(config_from_options)  # checked even when nothing is fetched
+        if not run.fetches_urls:
+            return None
+        _require_client()
+        return cls(config, run.output)
+
+    @classmethod
+    def fetcher(cls, run) -> "Download":
+        """A download step for URLs other than the input's (an eval set's), without the cache."""
+        _require_client()
+        return cls(run.derive(config_from_options), None)
 
     def expand(self, batches):
         if self.cfg.cache and self.output:

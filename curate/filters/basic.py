@@ -43,23 +43,32 @@ def aspect_ratio(sample: Sample) -> str | None:
 
 CAPTION_RULES = (caption_words, caption_chars)
 IMAGE_RULES = (min_side, aspect_ratio)
+ENGLISH = LanguageRule(("en",))
+
+
+class BasicCaptionFilter(FilterStage):
+    """The basic filter's text rules: they run before any image is downloaded."""
+
+    step = "BasicFilter"
+    rules = (*CAPTION_RULES, ENGLISH)
+    fields = dict(LANGUAGE_FIELDS)
+
+
+class BasicImageFilter(FilterStage):
+    """The basic filter's image rules, on the width and height ImageFacts read."""
+
+    step = "ImageSizeFilter"
+    rules = IMAGE_RULES
+
+
+class EnglishFilter(FilterStage):
+    """English captions only (LAION's language step, with fastText instead of CLD3)."""
+
+    step = "English"
+    rules = (ENGLISH,)
+    fields = dict(LANGUAGE_FIELDS)
 
 
 def basic_filter() -> FilterStage:
     """The whole DataComp basic filter as one stage (reasons `filter:<rule>`)."""
-    return FilterStage(NAME, [*CAPTION_RULES, LanguageRule(("en",)), *IMAGE_RULES], fields=dict(LANGUAGE_FIELDS))
-
-
-def caption_filter() -> FilterStage:
-    """The basic filter's text rules: they run before any image is downloaded."""
-    return FilterStage(NAME, [*CAPTION_RULES, LanguageRule(("en",))], fields=dict(LANGUAGE_FIELDS))
-
-
-def image_size_filter() -> FilterStage:
-    """The basic filter's image rules, on the width and height ImageFacts read."""
-    return FilterStage(NAME, list(IMAGE_RULES))
-
-
-def english_filter() -> FilterStage:
-    """English captions only (LAION's language step, with fastText instead of CLD3)."""
-    return FilterStage(NAME, [LanguageRule(("en",))], fields=dict(LANGUAGE_FIELDS))
+    return FilterStage(NAME, [*CAPTION_RULES, ENGLISH, *IMAGE_RULES], fields=dict(LANGUAGE_FIELDS))

@@ -1,7 +1,8 @@
-"""One DoFn applies any list of filter rules; the first rule that objects names the reason."""
+"""A filter stage: a list of rules, each `rule(sample) -> None (keep) | detail (drop)`; the first
+rule that objects names the reason `<name>:<detail>`."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, ClassVar
 
 import pyarrow as pa
 
@@ -12,12 +13,19 @@ Rule = Callable[[Sample], "str | None"]
 
 
 class FilterStage(SampleStage):
-    """Drops a sample with `<name>:<detail>` from the first rule that returns a detail."""
+    """A subclass names its rules (and the ledger fields they record); an instance may too."""
 
-    def __init__(self, name: str, rules: list[Rule], fields: dict[str, pa.DataType] | None = None):
-        self.name = name
-        self.rules = rules
-        self.fields = fields or {}
+    name = "filter"
+    rules: ClassVar[tuple[Rule, ...]] = ()
+
+    def __init__(self, name: str | None = None, rules: list[Rule] | None = None,
+                 fields: dict[str, pa.DataType] | None = None, label: str | None = None):
+        super().__init__(label)
+        if name is not None:
+            self.name = name
+        if rules is not None:
+            self.rules = tuple(rules)
+        self.fields.update(fields or {})
 
     def judge(self, sample: Sample) -> str | None:
         for rule in self.rules:

@@ -39,11 +39,15 @@ def image_facts(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[int, int, st
 
 
 class ImageFacts(SampleStage):
-    """Sets width, height, image_format and sha256; samples without image bytes pass as they are."""
+    """Sets width, height, image_format and sha256; samples without image bytes pass as they are
+    (so the column-wise text graph, which has no images, covers it)."""
 
+    step = "ImageFacts"
     name = "image"
+    columnwise = True
 
     def __init__(self, max_pixels: int = MAX_PIXELS):
+        super().__init__()
         self.max_pixels = max_pixels
 
     def judge(self, sample: Sample) -> str | None:

@@ -6,6 +6,7 @@ file names are grouped, and shards are numbered from per-batch counts (shard_pla
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import apache_beam as beam
@@ -29,6 +30,7 @@ class OutputConfig:
     samples_per_shard: int
     run: dict  # recipe, options and other facts known before the run
     url_columns: tuple[str, str] = ("url", "caption")  # the input's names, reused in the URL list
+    started: float | None = None  # time.time() when the run started: stats.json's wall_time_s
 
 
 class WriteParts(beam.PTransform):
@@ -100,6 +102,8 @@ def write_outputs(p, kept, dropped: list, facts: dict, cfg: OutputConfig, writte
 
 def _write_stats(_, cfg: OutputConfig, names, ledger, shards, urls, *facts):
     stats = assemble(list(ledger), list(shards), list(urls), dict(zip(names, facts)), cfg.run)
+    if cfg.started is not None:  # written once, here: run.py only reads stats.json
+        stats["wall_time_s"] = round(time.time() - cfg.started, 3)
     if stats["shards"]:
         write_sizes(cfg.output, stats["shards"])
     write_stats(cfg.output, stats)

@@ -15,8 +15,11 @@ import threading
 
 import apache_beam as beam
 
-from curate.stage import ApplyStage, SampleStage, StageOutput
-from curate.subset.format import SubsetLookup, hex_to_keys
+from curate.errors import UsageError
+from curate.options import CurateOptions
+from curate.stage import DROPPED, Judge, Stage, StageOutput, apply_judge
+from curate.subset.format import SubsetLookup, hex_to_keys, open_subset
+from curate.subset.options import SubsetOptions
 
 NAME = "subset"
 NOT_IN_SUBSET = "not_in_subset"
@@ -38,7 +41,18 @@ def lookup_uid(sample) -> str:
     return original if isinstance(original, str) and _HEX32.fullmatch(original) else sample.uid
 
 
-class InSubset(SampleStage):
+def subset_facts(path: str) -> dict:
+    """The subset's size and how many of its uids repeat (kept once: DataComp's optional repeat
+    is not implemented)."""
+    pairs = open_subset(path)
+    repeated = 0
+    for start in range(0, len(pairs), 1 << 22):  # sorted: a repeat sits next to its twin
+        chunk = pairs[max(0, start - 1):start + (1 << 22)]
+        repeated += int((chunk[1:] == chunk[:-1]).sum())
+    return {"subset": path, "subset_uids": len(pairs), "repeated_uids": repeated}
+
+
+class InSubset(Judge):
     name = NAME
 
     def __init__(self, path: str):
@@ -56,19 +70,39 @@ class InSubset(SampleStage):
         return [None if f else NOT_IN_SUBSET for f in found]
 
 
-class KeepSubset(beam.PTransform):
-    """InSubset as a stage whose facts count the matches. Returns a StageOutput."""
+class KeepSubset(Stage):
+    """Keep the samples whose uid is in --subset (a sorted DataComp uid array)."""
+
+    step = "Subset"
+    name = NAME
+    options = (SubsetOptions,)
 
     def __init__(self, path: str, subset_facts: dict):
         super().__init__()
         self.path = path
         self.subset_facts = dict(subset_facts)
-        self.fields = {}
+
+    @classmethod
+    def from_run(cls, run) -> "KeepSubset":
+        o = run.view(SubsetOptions)
+        if not o.subset:
+            raise UsageError("--subset: the reshard recipe needs a subset .npy (python -m curate.subset export|cut)")
+        facts = subset_facts(o.subset)
+        if not facts["subset_uids"]:
+            raise UsageError(f"--subset: {o.subset} holds no uids: every sample would be dropped")
+        if o.shard_size is not None:
+            if o.shard_size < 1:
+                raise UsageError("--shard_size: must be >= 1")
+            run.view(CurateOptions).samples_per_shard = o.shard_size  # DataComp's name for it
+        return cls(o.subset, facts)
+
+    def local_files(self) -> dict[str, str]:
+        return {"--subset": self.path}
 
     def expand(self, batches):
-        out = batches | "Lookup" >> ApplyStage(InSubset(self.path))
+        out = apply_judge(batches, InSubset(self.path), label="Lookup")
         facts = (out.kept | "CountMatched" >> beam.Map(len) | "SumMatched" >> beam.CombineGlobally(sum)
                  | "Facts" >> beam.Map(lambda n, static: {**static, "matched_samples": n}, self.subset_facts))
-        return StageOutput(out.kept, out.dropped, facts)
+        return StageOutput(out.kept, [out[DROPPED]], facts)
 
 
