@@ -95,18 +95,3 @@ SIDECAR_COLUMNS = ("key",)
 def extra_column(name: str) -> str:
     """Ledger column of an input column; one that shadows a core or sidecar column gets a prefix."""
     return f"src_{name}" if name in CORE_COLUMNS or name in SIDECAR_COLUMNS else name
-
-
-def ledger_row(sample: Sample, reason: str | None) -> dict[str, Any]:
-    """The ledger's view of a sample: its identity, fate and everything computed so far."""
-    row: dict[str, Any] = {}
-    for name, value in sample.extras.items():
-        row[extra_column(name)] = value
-    row.update(sample.values)
-    row.update(
-        uid=sample.uid, url=sample.url, caption=sample.caption,
-        status="kept" if reason is None else "dropped", reason=reason,
-        source_key=sample.source_key, width=sample.width, height=sample.height,
-        image_format=sample.image_format, sha256=sample.sha256,
-    )
-    return row

@@ -6,11 +6,12 @@ Every dropped sample's ledger row names its keeper (or eval item) and the distan
 """
 from __future__ import annotations
 
+from curate.convert.stage import ConvertImages
 from curate.filters.image_facts import ImageFacts
 from curate.score.stages import Score
 from pipelines.common import DEDUP
 
 NAME = "dedup"
 SUMMARY = "deduplicate shards or images: exact URL/sha256, pHash near-dups, SemDeDup, eval decontamination"
-STAGES = [ImageFacts, Score, DEDUP]
+STAGES = [ImageFacts, Score, DEDUP, ConvertImages]
 DEFAULTS: dict = {}

@@ -26,8 +26,9 @@ def _column(values: list) -> pa.Array:
                     type=pa.string())
 
 
-def samples_to_batch(samples: list[Sample], reasons: list[str | None]) -> pa.RecordBatch:
-    """The ledger rows of these samples (status kept where the reason is None)."""
+def ledger_columns(samples: list[Sample], reasons: list[str | None]) -> dict[str, list]:
+    """The one definition of a ledger row, column by column: identity and fate first, then what
+    stages computed, then input columns (renamed where they shadow a core column)."""
     columns: dict[str, Any] = {}
     for name in _CORE_ATTRS:
         columns[name] = [getattr(s, name) for s in samples]
@@ -39,7 +40,18 @@ def samples_to_batch(samples: list[Sample], reasons: list[str | None]) -> pa.Rec
             column = extra_column(name) if rename else name
             if column not in columns:
                 columns[column] = [getattr(s, attr).get(name) for s in samples]
+    return columns
+
+
+def samples_to_batch(samples: list[Sample], reasons: list[str | None]) -> pa.RecordBatch:
+    """The ledger rows of these samples (status kept where the reason is None)."""
+    columns = ledger_columns(samples, reasons)
     return pa.RecordBatch.from_arrays([_column(v) for v in columns.values()], names=list(columns))
+
+
+def ledger_row(sample: Sample, reason: str | None) -> dict[str, Any]:
+    """One sample's ledger row as a dict (its shard json and sidecar row)."""
+    return {name: values[0] for name, values in ledger_columns([sample], [reason]).items()}
 
 
 def conform(batches: list[pa.RecordBatch], schema: pa.Schema) -> pa.Table:

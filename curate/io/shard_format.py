@@ -12,7 +12,8 @@ import tarfile
 import pyarrow as pa
 
 from curate.io import files as fs
-from curate.sample import Sample, ledger_row
+from curate.io.ledger_batch import ledger_row
+from curate.sample import Sample
 
 SHARDS_DIR = "shards"
 SIZES_FILE = "sizes.json"  # open_clip's training loader reads sample counts from it

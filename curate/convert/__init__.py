@@ -1,0 +1,1 @@
+"""Image format conversion: shards whose images every WebDataset loader reads (stage.py)."""
