@@ -29,10 +29,12 @@ class MetaclipOptions(PipelineOptions):
 
 
 def worldwide_settings(options):
-    """The MetaCLIP 2 settings of a run, or None for MetaCLIP v1."""
+    """The MetaCLIP 2 settings of a run, or None for MetaCLIP v1; a bad --language_map is a UsageError."""
+    from curate.metaclip.languages import parse_language_map
     from curate.metaclip.worldwide import Worldwide
 
     mc = options.view_as(MetaclipOptions)
     if mc.metaclip_version != 2:
         return None
+    parse_language_map(mc.language_map)
     return Worldwide(mc.metaclip_cjk_ranges, mc.language_map)

@@ -1,7 +1,9 @@
-"""MetaCLIP curation as Beam stages: Match -> CountEntries (global) -> Balance.
+"""MetaCLIP curation as one Stage: Match -> CountEntries (global) -> Balance.
 
 Only small values cross the graph for the global step: each batch sends its distinct entry ids
-and their counts, combined into one count array that reaches Balance as a side input.
+and their counts, combined into one count array that reaches Balance as a side input. On a URL
+list without images the same stage builds the column-wise graph instead (text_only.py), with
+the same decisions, reasons (reasons.py) and ledger.
 """
 from __future__ import annotations
 
@@ -11,12 +13,15 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 
+from curate.errors import UsageError
 from curate.filters.language import LANGUAGE, LANGUAGE_SCORE
 from curate.metaclip import balance, worldwide
 from curate.metaclip.matcher import Matcher
-from curate.metaclip.metadata import cached_metadata
+from curate.metaclip.metadata import DEFAULT, cached_metadata
+from curate.metaclip.options import MetaclipOptions, worldwide_settings
+from curate.metaclip.reasons import BALANCED_OUT, NAME, NO_LANGUAGE_METADATA, NO_MATCH, reason
 from curate.sample import SampleBatch
-from curate.stage import DROPPED, ApplyParked, SampleStage, StageOutput, split_batch
+from curate.stage import DROPPED, ApplyParked, Judge, Stage, StageOutput
 
 ENTRY_IDS = "entry_ids"
 KEEP_PROBABILITY = "metaclip_keep_prob"
@@ -33,10 +38,11 @@ def shared_matcher(metadata_path: str | None) -> Matcher:
     return matcher
 
 
-class MatchEntries(SampleStage):
-    """Records each caption's matched entry ids; drops captions that match nothing."""
+class MatchEntries(Judge):
+    """Records each caption's matched entry ids; drops captions that match nothing. Beside the
+    kept batch: the batch's distinct ids, their counts and its captions (COUNTS)."""
 
-    name = "metaclip"
+    name = NAME
     fields = {ENTRY_IDS: pa.list_(pa.int32())}
 
     def __init__(self, metadata_path: str | None):
@@ -46,16 +52,18 @@ class MatchEntries(SampleStage):
         super().setup()
         self.matcher = shared_matcher(self.metadata_path)
 
-    def process(self, batch: SampleBatch):
-        reasons, all_ids = [], []
-        for sample, ids in zip(batch.samples, self.matcher.match_many([s.caption for s in batch.samples])):
+    def judge_batch(self, samples):
+        details = []
+        for sample, ids in zip(samples, self.matcher.match_many([s.caption for s in samples])):
             sample.values[ENTRY_IDS] = ids
-            all_ids.extend(ids)
-            reasons.append(None if ids else "metaclip:no_match")
-        self.counters.inc("metaclip_in", len(batch.samples))
-        yield beam.pvalue.TaggedOutput(COUNTS, (*np.unique(np.array(all_ids, dtype=np.int64), return_counts=True),
+            details.append(None if ids else NO_MATCH)
+        return details
+
+    def outputs(self, batch: SampleBatch, reasons):
+        # the pool is every caption that reached matching; only kept captions have entries
+        ids = [i for s, r in zip(batch.samples, reasons) if r is None for i in s.values[ENTRY_IDS]]
+        yield beam.pvalue.TaggedOutput(COUNTS, (*np.unique(np.array(ids, dtype=np.int64), return_counts=True),
                                                 len(batch.samples)))
-        yield from split_batch(batch, reasons, self.counters)
 
 
 class CountEntries(beam.CombineFn):
@@ -86,10 +94,10 @@ class CountEntries(beam.CombineFn):
         return acc
 
 
-class Balance(SampleStage):
+class Balance(Judge):
     """Keeps a caption when any of its entries selects it (p_e = min(1, t / count_e))."""
 
-    name = "metaclip"
+    name = NAME
     fields = {KEEP_PROBABILITY: pa.float64()}
 
     def __init__(self, t: float | None, seed: int):
@@ -104,7 +112,7 @@ class Balance(SampleStage):
                                          [s.values[ENTRY_IDS] for s in samples], probabilities, self.seed)
         for sample, p in zip(samples, keep_prob):
             sample.values[KEEP_PROBABILITY] = float(p)
-        return [None if k else "balanced_out" for k in kept]
+        return [None if k else BALANCED_OUT for k in kept]
 
 
 FIELDS = {**MatchEntries.fields, **Balance.fields}  # the ledger columns MetaCLIP curation adds
@@ -121,8 +129,16 @@ def cached_probabilities(counts: np.ndarray, t: float) -> np.ndarray:
     return _PROBABILITY_CACHE[key][1]
 
 
-def summarize(counted, t: float | None, size: int) -> dict:
+def top_entries(counts: np.ndarray, entries, n: int = 20) -> list[dict]:
+    """The commonest matched entries, named: `{"id", "entry", "count"}` rows (stats.json)."""
+    return [{"id": int(i), "entry": entries[i], "count": int(counts[i])}
+            for i in np.argsort(-counts, kind="stable")[:n] if counts[i]]
+
+
+def summarize(counted, t: float | None, metadata_path: str | None) -> dict:
+    """stats.json's MetaCLIP facts (v1), top entries named from the metadata the run matched."""
     counts, pool = counted
+    entries = cached_metadata(metadata_path)
     t_used = t if t is not None else balance.auto_t(pool)
     matched = counts[counts > 0]
     head = counts[counts > t_used]
@@ -133,20 +149,21 @@ def summarize(counted, t: float | None, size: int) -> dict:
         f"auto: MetaCLIP's t={balance.METACLIP_T} scaled to this pool "
         f"({pool} captions vs {balance.METACLIP_POOL:,}), at least {balance.MIN_AUTO_T:g}",
         "pool": int(pool),
-        "metadata_entries": size,
+        "metadata_entries": len(entries),
         "entries_matched": int(matched.size),
         "entries_over_t": int(head.size),
         "matches": total_matches,
         "head_share_of_matches": float(head.sum() / total_matches) if total_matches else 0.0,
-        "top_entries": [[int(i), int(counts[i])] for i in np.argsort(-counts, kind="stable")[:20] if counts[i]],
+        "top_entries": top_entries(counts, entries),
     }
 
 
-class MatchWorldwide(SampleStage):
+class MatchWorldwide(Judge):
     """MetaCLIP 2: each caption's language (lid.176) and its ids in that language's metadata;
-    drops captions whose language has no metadata, and captions that match nothing."""
+    drops captions whose language has no metadata, and captions that match nothing. Beside the
+    kept batch: its per-language counts (COUNTS)."""
 
-    name = "metaclip"
+    name = NAME
     fields = {LANGUAGE: pa.string(), LANGUAGE_SCORE: pa.float32(), ENTRY_IDS: pa.list_(pa.int32())}
 
     def __init__(self, metadata_folder: str | None, settings: worldwide.Worldwide):
@@ -158,27 +175,32 @@ class MatchWorldwide(SampleStage):
         self.matcher = worldwide.shared_matcher(self.metadata_folder, self.settings.ranges, self.settings.language_map)
         self.sizes = worldwide.language_sizes(self.metadata_folder)
 
-    def process(self, batch: SampleBatch):
-        counts, reasons = worldwide.LanguageCounts(self.sizes), []
-        for sample in batch.samples:
-            code, score, language, ids = self.matcher.match(sample.caption or "")
-            sample.values[LANGUAGE] = language or code
-            sample.values[LANGUAGE_SCORE] = score
-            counts.add(language, code, ids)
-            if language is None:
-                reasons.append("metaclip:no_language_metadata")
-                continue
-            sample.values[ENTRY_IDS] = ids
-            reasons.append(None if ids else "metaclip:no_match")
-        self.counters.inc("metaclip_in", len(batch.samples))
+    def judge(self, sample):
+        code, score, language, ids = self.matcher.match(sample.caption or "")
+        sample.values[LANGUAGE] = language or code
+        sample.values[LANGUAGE_SCORE] = score
+        if language is None:
+            return NO_LANGUAGE_METADATA
+        sample.values[ENTRY_IDS] = ids
+        return None if ids else NO_MATCH
+
+    def outputs(self, batch: SampleBatch, reasons):
+        counts = worldwide.LanguageCounts(self.sizes)
+        for sample, why in zip(batch.samples, reasons):
+            if why == _NO_LANGUAGE_METADATA:  # LANGUAGE holds the detected code
+                counts.add(None, sample.values[LANGUAGE], None)
+            elif why is None or why == _NO_MATCH:  # LANGUAGE holds the metadata language
+                counts.add(sample.values[LANGUAGE], "", sample.values[ENTRY_IDS])
         yield beam.pvalue.TaggedOutput(COUNTS, counts.sparse())
-        yield from split_batch(batch, reasons, self.counters)
 
 
-class BalanceWorldwide(SampleStage):
+_NO_MATCH, _NO_LANGUAGE_METADATA = reason(NO_MATCH), reason(NO_LANGUAGE_METADATA)
+
+
+class BalanceWorldwide(Judge):
     """MetaCLIP 2: keeps a caption when any entry selects it, p_e = min(1, t_lang / count_e)."""
 
-    name = "metaclip"
+    name = NAME
     fields = {KEEP_PROBABILITY: pa.float64(), METACLIP_T: pa.float64()}
 
     def __init__(self, t: float | None, seed: int):
@@ -191,7 +213,7 @@ class BalanceWorldwide(SampleStage):
         for sample, p, t in zip(samples, keep_prob, used_t):
             sample.values[KEEP_PROBABILITY] = float(p)
             sample.values[METACLIP_T] = float(t)
-        return [None if k else "balanced_out" for k in kept]
+        return [None if k else BALANCED_OUT for k in kept]
 
 
 WORLDWIDE_FIELDS = {**MatchWorldwide.fields, **BalanceWorldwide.fields}  # the ledger columns of MetaCLIP 2
@@ -201,8 +223,20 @@ def kept_languages(batch: SampleBatch) -> dict:
     return dict(Counter(s.values[LANGUAGE] for s in batch.samples))
 
 
-class MetaclipCuration(beam.PTransform):
-    """Match -> global entry counts -> balanced sampling. Returns a StageOutput."""
+def check_t(t: float | None) -> None:
+    if t is not None and not t > 0:
+        raise UsageError(f"--t: must be > 0, got {t:g}")
+
+
+class MetaclipCuration(Stage):
+    """Match -> global entry counts -> balanced sampling (MetaCLIP v1, or v2 worldwide)."""
+
+    step = "MetaCLIP"
+    name = NAME
+    options = (MetaclipOptions,)
+    global_decision = True
+    columnwise = True
+    fields = FIELDS
 
     def __init__(self, metadata_path: str | None, t: float | None, seed: int, output: str,
                  worldwide_settings: worldwide.Worldwide | None = None):
@@ -213,6 +247,32 @@ class MetaclipCuration(beam.PTransform):
         self.seed = seed
         self.worldwide = worldwide_settings  # None: MetaCLIP v1 (one English list)
         self.fields = dict(FIELDS if worldwide_settings is None else WORLDWIDE_FIELDS)
+
+    @classmethod
+    def from_run(cls, run) -> "MetaclipCuration":
+        mc = run.view(MetaclipOptions)
+        check_t(mc.t)
+        settings = worldwide_settings(run.options)  # checks --language_map
+        return cls(mc.metadata, mc.t, run.seed, run.output, settings)
+
+    def prepare(self) -> None:
+        """The metadata read and checked now (a UsageError here, not a failure on a worker)."""
+        if self.worldwide is not None:
+            worldwide.language_sizes(self.metadata_path)  # MetaCLIP 2: a folder of per-language lists
+        else:
+            cached_metadata(self.metadata_path)
+
+    def local_files(self) -> dict[str, str]:
+        return {} if self.metadata_path in (None, "", DEFAULT) else {"--metadata": self.metadata_path}
+
+    def text_graph(self, flow) -> bool:
+        """The column-wise graph on the flow, when it covers the whole run (text_only.applies)."""
+        from curate.metaclip import text_only
+
+        if not text_only.applies(flow):
+            return False
+        text_only.curate_text(flow, self)
+        return True
 
     def expand(self, batches):
         if self.worldwide is not None:
@@ -228,11 +288,13 @@ class MetaclipCuration(beam.PTransform):
         # batches wait for the global counts on storage (<output>/_spill/), not in the runner
         balanced = matched.kept | "Balance" >> ApplyParked(
             judge, self.output, beam.pvalue.AsSingleton(counted))
-        if self.worldwide is not None:
-            kept = (balanced.kept | "KeptLanguages" >> beam.Map(kept_languages)
-                    | "SumKept" >> beam.CombineGlobally(worldwide.SumCounts()))
-            facts = counted | "Summarize" >> beam.Map(worldwide.summarize, beam.pvalue.AsSingleton(kept),
-                                                      self.t, sizes)
-        else:
-            facts = counted | "Summarize" >> beam.Map(summarize, self.t, size)
-        return StageOutput(balanced.kept, [matched[DROPPED], *balanced.dropped], facts)
+        return StageOutput(balanced.kept, [matched[DROPPED], *balanced.dropped], self.facts(counted, balanced.kept))
+
+    def facts(self, counted, kept):
+        """stats.json's MetaCLIP facts from the global counts (and, for v2, the kept batches)."""
+        if self.worldwide is None:
+            return counted | "Summarize" >> beam.Map(summarize, self.t, self.metadata_path)
+        kept_counts = (kept | "KeptLanguages" >> beam.Map(kept_languages)
+                       | "SumKept" >> beam.CombineGlobally(worldwide.SumCounts()))
+        return counted | "Summarize" >> beam.Map(worldwide.summarize, beam.pvalue.AsSingleton(kept_counts),
+                                                 self.t, worldwide.language_sizes(self.metadata_path))

@@ -21,10 +21,9 @@ from apache_beam.transforms.window import GlobalWindows
 
 from curate.dedup import keys as K
 from curate.dedup.decisions import first_drops
-from curate.dedup.options import dedup_config
-from curate.dedup.signatures import DISTANCE, FIELDS as DEDUP_FIELDS, KEEPER, as_score
-from curate.dedup.stage import FindNearDuplicates, merge_facts
-from curate.filters.image_facts import ImageFacts
+from curate.dedup.near_graph import FindNearDuplicates
+from curate.dedup.options import DedupConfig
+from curate.dedup.signatures import DISTANCE, KEEPER, as_score
 from curate.io import spill
 from curate.io.duplicate_rows import DUPLICATE_ROW, DuplicateRows
 from curate.io.curated_urls import write_url_part
@@ -34,24 +33,27 @@ from curate.io.url_list import UrlListSource
 from curate.io.url_list_columns import plan_blocks, read_task
 from curate.metaclip import balance, text_worldwide, worldwide
 from curate.metaclip.metadata import cached_metadata
-from curate.metaclip.stages import (COUNTS, ENTRY_IDS, FIELDS as METACLIP_FIELDS, KEEP_PROBABILITY,
-                                    WORLDWIDE_FIELDS, CountEntries, cached_probabilities, shared_matcher,
-                                    summarize)
+from curate.metaclip.reasons import BALANCED_OUT, JUDGED, NO_MATCH, reason
+from curate.metaclip.stages import (COUNTS, ENTRY_IDS, KEEP_PROBABILITY, CountEntries, cached_probabilities,
+                                    shared_matcher, summarize)
 from curate.sample import ledger_part_of
 from curate.stage import ReasonCounters
 
 URL_PARTS = "url_parts"
+_NO_MATCH, _BALANCED_OUT = reason(NO_MATCH), reason(BALANCED_OUT)
 KEPT_LANGUAGES = "kept_languages"  # MetaCLIP 2: {language: captions kept by balancing} per block
 
 
 def applies(flow) -> bool:
-    """Whether a run is text-only MetaCLIP on a URL list that this graph covers in full."""
-    from curate.score.settings import score_settings
+    """Whether this graph covers the whole run: captions of a URL list, nothing downloaded, and
+    every configured stage declares that it runs column-wise (an image or a model needs samples)."""
+    return (isinstance(flow.source, UrlListSource) and not flow.downloads
+            and all(stage.columnwise for stage in flow.stages))
 
-    if flow.downloads or not isinstance(flow.source, UrlListSource) or score_settings(flow.options):
-        return False
-    cfg = dedup_config(flow.options, 0)
-    return not (cfg.semantic or cfg.eval_images)
+
+def _dedup_stage(flow):
+    """The configured Dedup stage (its `cfg`: URL/sha/pHash grouping), None without dedup."""
+    return next((s for s in flow.stages if isinstance(getattr(s, "cfg", None), DedupConfig)), None)
 
 
 def _reasons(rows: pa.RecordBatch) -> list:
@@ -67,10 +69,12 @@ def _with(rows: pa.RecordBatch, reasons: list, **columns: pa.Array) -> pa.Record
     return pa.RecordBatch.from_arrays(list(arrays.values()), names=list(arrays))
 
 
-def _count(counters: ReasonCounters, reasons: list) -> None:
-    for reason, n in Counter(reasons).items():
-        if reason is not None:
-            counters.inc(reason, n)
+def _count(counters: ReasonCounters, reasons: list, rows=None) -> None:
+    """`dropped_<reason>` for the drops among `rows` (all rows when None), as split_batch counts."""
+    picked = reasons if rows is None else (reasons[i] for i in rows)
+    for why, n in Counter(picked).items():
+        if why is not None:
+            counters.dropped(why, n)
 
 
 def _plan(indexed_path, source: UrlListSource, batch_size: int):
@@ -122,8 +126,8 @@ class _ReadAndMatch(beam.DoFn):
             live = [i for i, r in enumerate(reasons) if r is None]
             if self.worldwide is not None:
                 columns = text_worldwide.match_block(self.matcher, self.counts, rows, reasons, live)
-                self.counters.inc("metaclip_in", len(live))
-                _count(self.counters, reasons)
+                self.counters.inc(JUDGED, len(live))
+                _count(self.counters, reasons)  # read's drops and matching's, as Read and Match count them
                 matched = _with(rows, reasons, **columns)
                 yield block_id, spill.park(spill.spill_path(self.output, "matched", block_id), matched)
                 continue
@@ -134,13 +138,13 @@ class _ReadAndMatch(beam.DoFn):
             flat = np.fromiter(chain.from_iterable(id_lists), dtype=np.int32, count=int(lengths.sum()))
             for i, ids in zip(live, id_lists):
                 if not ids:
-                    reasons[i] = "metaclip:no_match"
+                    reasons[i] = _NO_MATCH
             unmatched = np.ones(rows.num_rows, dtype=bool)
             unmatched[live] = False  # rows dropped on input never reached the matcher: no ids at all
             offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
             entry_ids = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, pa.int32()),
                                                  mask=pa.array(unmatched))
-            self.counters.inc("metaclip_in", len(live))
+            self.counters.inc(JUDGED, len(live))
             _count(self.counters, reasons)
             self.counts += np.bincount(flat, minlength=self.matcher.size)
             self.pool += len(live)
@@ -183,7 +187,7 @@ class _BalanceAndKey(beam.DoFn):
         probability[live] = keep_prob
         for i, k in zip(live, kept):
             if not k:
-                reasons[i] = "metaclip:balanced_out"
+                reasons[i] = _BALANCED_OUT
         yield from self._finish(block_id, rows, reasons, live, {KEEP_PROBABILITY: pa.array(
             probability, pa.float64(), mask=np.isnan(probability))}, uids)
 
@@ -191,8 +195,8 @@ class _BalanceAndKey(beam.DoFn):
                 uids: list | None = None):
         """Counts, the balanced block parked again, and its dedup keys."""
         uids = rows.column("uid").to_pylist() if uids is None else uids
-        self.counters.inc("metaclip_balanced", len(live))
-        self.counters.inc("metaclip:balanced_out", sum(reasons[i] is not None for i in live))
+        self.counters.inc(JUDGED, len(live))
+        _count(self.counters, reasons, live)
         balanced = _with(rows, reasons, **columns)
         # keys always: a row listed twice is input:duplicate_row even with --dedup none
         yield beam.pvalue.TaggedOutput("keys", self._keys(block_id, balanced, reasons, uids))
@@ -235,11 +239,11 @@ class _WriteBlock(beam.DoFn):
         distance: list = [None] * rows.num_rows
         for pos, keeper_uid, how_far in first_drops(decisions[block_id], reasons):
             keeper[pos], distance[pos] = keeper_uid, how_far
-            self.counters.inc(reasons[pos])
+            self.counters.dropped(reasons[pos])
         for pos in duplicates[block_id]:  # after dedup, as in the sample graph's writer
             if reasons[pos] is None:
                 reasons[pos] = DUPLICATE_ROW
-                self.counters.inc(DUPLICATE_ROW)
+                self.counters.dropped(DUPLICATE_ROW)
         extra = {}
         if any(k is not None for k in keeper):
             extra = {KEEPER: pa.array(keeper, pa.string()), DISTANCE: pa.array(distance, pa.float32())}
@@ -252,46 +256,43 @@ class _WriteBlock(beam.DoFn):
                                                                     self.url_columns))
 
 
-def curate_text(flow, metadata_path: str | None, t: float | None, seed: int, worldwide_settings=None) -> None:
-    """Builds the graph on the flow; the flow's writer gets ledger and URL parts already written."""
-    from curate.dedup.stage import dedup_from_options
-
+def curate_text(flow, curation) -> None:
+    """Builds the graph of the run's stages on the flow (curation: the MetaclipCuration stage);
+    the flow's writer gets ledger and URL parts already written."""
     p, output = flow.p, flow.output
-    dedup = dedup_from_options(flow.options)  # None with --dedup none; else URL/sha/pHash grouping
+    metadata_path, t, seed, settings = curation.metadata_path, curation.t, curation.seed, curation.worldwide
+    dedup = _dedup_stage(flow)  # None with --dedup none; else URL/sha/pHash grouping
     cfg = dedup.cfg if dedup is not None else None
-    # the ledger schema and column order of the sample graph: MetaCLIP, ImageFacts, Dedup
-    flow.fields.update(METACLIP_FIELDS if worldwide_settings is None else WORLDWIDE_FIELDS)
-    flow.fields.update(ImageFacts.fields)
-    if dedup is not None:
-        flow.fields.update(DEDUP_FIELDS)
+    # the ledger schema and column order of the sample graph: the stages' fields in recipe order
+    for stage in flow.stages:
+        flow.fields.update(stage.fields)
     schema = flow.schema()
-    if worldwide_settings is not None:
+    if settings is not None:
         sizes = worldwide.language_sizes(metadata_path)
         count = worldwide.CountLanguages(sizes)
     else:
-        size = len(cached_metadata(metadata_path))
-        count = CountEntries(size)
+        count = CountEntries(len(cached_metadata(metadata_path)))
 
     tasks = (p | "ListFiles" >> beam.Create(list(enumerate(flow.source.files)))
              | "PlanBlocks" >> beam.FlatMap(_plan, flow.source, flow.curate.batch_size)
              | "Spread" >> beam.Reshuffle())
     matched = tasks | "ReadAndMatch" >> beam.ParDo(
-        _ReadAndMatch(flow.source, flow.curate.batch_size, metadata_path, output, worldwide_settings)).with_outputs(
+        _ReadAndMatch(flow.source, flow.curate.batch_size, metadata_path, output, settings)).with_outputs(
         COUNTS, main="parked")
     counted = matched[COUNTS] | "CountEntries" >> beam.CombineGlobally(count)
     balanced = matched.parked | "BalanceAndKey" >> beam.ParDo(
-        _BalanceAndKey(t, seed, cfg, output, worldwide_settings), beam.pvalue.AsSingleton(counted)).with_outputs(
+        _BalanceAndKey(t, seed, cfg, output, settings), beam.pvalue.AsSingleton(counted)).with_outputs(
         "keys", KEPT_LANGUAGES, main="parked")
-    if worldwide_settings is not None:
+    if settings is not None:
         kept = balanced[KEPT_LANGUAGES] | "SumKept" >> beam.CombineGlobally(worldwide.SumCounts())
-        flow.facts["MetaCLIP"] = counted | "Summarize" >> beam.Map(
+        flow.facts[curation.label] = counted | "Summarize" >> beam.Map(
             worldwide.summarize, beam.pvalue.AsSingleton(kept), t, sizes)
     else:
-        flow.facts["MetaCLIP"] = counted | "Summarize" >> beam.Map(summarize, t, size)
+        flow.facts[curation.label] = counted | "Summarize" >> beam.Map(summarize, t, metadata_path)
     if cfg is not None:
         drops, near_facts = balanced["keys"] | "Dedup" >> FindNearDuplicates(cfg)
-        flow.facts["Dedup"] = (near_facts | "DedupFacts" >> beam.combiners.ToList()
-                               | "DedupFactsDict" >> beam.Map(merge_facts))
+        flow.facts[dedup.label] = (near_facts | "DedupFacts" >> beam.combiners.ToList()
+                                   | "DedupFactsDict" >> beam.Map(_merged_facts))
     else:
         drops = p | "NoDecisions" >> beam.Create([])
     # the same uid is the same url: URL dedup already keeps one copy (the best); without it, the
@@ -303,3 +304,8 @@ def curate_text(flow, metadata_path: str | None, t: float | None, seed: int, wor
         beam.pvalue.AsMultiMap(drops), beam.pvalue.AsMultiMap(duplicates)).with_outputs(URL_PARTS, main="ledger")
     flow.written["ledger"].append(written.ledger)
     flow.written["urls"].append(written[URL_PARTS])
+
+
+def _merged_facts(named) -> dict:
+    """FindNearDuplicates' (name, facts) pairs -> the Dedup facts (as the Dedup stage merges them)."""
+    return dict(sorted(named))

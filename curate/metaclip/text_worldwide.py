@@ -9,7 +9,10 @@ import pyarrow as pa
 
 from curate.filters.language import LANGUAGE, LANGUAGE_SCORE
 from curate.metaclip import worldwide
+from curate.metaclip.reasons import BALANCED_OUT, NO_LANGUAGE_METADATA, NO_MATCH, reason
 from curate.metaclip.stages import ENTRY_IDS, KEEP_PROBABILITY, METACLIP_T
+
+_NO_MATCH, _NO_LANGUAGE_METADATA, _BALANCED_OUT = reason(NO_MATCH), reason(NO_LANGUAGE_METADATA), reason(BALANCED_OUT)
 
 
 def match_block(matcher: worldwide.WorldwideMatcher, counts: worldwide.LanguageCounts, rows: pa.RecordBatch,
@@ -25,11 +28,11 @@ def match_block(matcher: worldwide.WorldwideMatcher, counts: worldwide.LanguageC
         languages[i], scores[i] = language or code, score
         counts.add(language, code, ids)
         if language is None:
-            reasons[i] = "metaclip:no_language_metadata"
+            reasons[i] = _NO_LANGUAGE_METADATA
             continue
         id_lists[i] = ids
         if not ids:
-            reasons[i] = "metaclip:no_match"
+            reasons[i] = _NO_MATCH
     counts.flush()
     return {LANGUAGE: pa.array(languages, pa.string()), LANGUAGE_SCORE: pa.array(scores, pa.float32()),
             ENTRY_IDS: pa.array(id_lists, pa.list_(pa.int32()))}
@@ -49,7 +52,7 @@ def balance_block(rows: pa.RecordBatch, reasons: list, live: list[int], counted:
     probability[live], t_column[live] = keep_prob, used_t
     for i, k in zip(live, kept):
         if not k:
-            reasons[i] = "metaclip:balanced_out"
+            reasons[i] = _BALANCED_OUT
     kept_languages = Counter(languages[i] for i, k in zip(live, kept) if k)
     columns = {KEEP_PROBABILITY: pa.array(probability, pa.float64(), mask=np.isnan(probability)),
                METACLIP_T: pa.array(t_column, pa.float64(), mask=np.isnan(t_column))}

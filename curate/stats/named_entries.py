@@ -1,7 +1,8 @@
 """`top_entries` in stats.json named by their text: `{"id", "entry", "count"}`, not bare ids.
 
-Stages report the commonest entries as `[id, count]` pairs (ids are what they count by); the run
-names them once, after the job, from the metadata list the run used.
+MetaCLIP (v1) names its commonest entries in the graph (metaclip/stages.py `top_entries`);
+MetaCLIP 2's ids index per-language lists and stay `[id, count]` pairs. `top_line` is the
+summary's line of them; `name_top_entries` names pairs of an older stats.json.
 """
 from __future__ import annotations
 
