@@ -10,7 +10,7 @@ case-sensitive and never normalises.
     python -m metadata.build --out metadata/default.json
 
 MetaCLIP 2 (worldwide) takes one list per language; `--languages` builds a folder of
-`<lang>.json` lists instead (see `--help` and metadata/README.md):
+`<lang>.json` lists instead (per_language.py; see `--help` and metadata/README.md):
 
     python -m metadata.build --languages en,de,fr,es,zh,ja --out_dir metadata/languages
 """
@@ -28,63 +28,16 @@ import tarfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
-# Marks that the matcher turns into " mark "; a mark touching another character in an
-# entry can never match, because in the caption a space always follows and precedes it.
-MARKS = ",.;:?!`"
-_UNMATCHABLE = re.compile(f"[^ ][{re.escape(MARKS)}]|[{re.escape(MARKS)}][^ ]")
+from metadata import per_language
+from metadata.entries import drop_reason  # noqa: F401  (the entry rule, as build.drop_reason)
+from metadata.entries import MARKS, format_summary, is_word, merge_sources, read_titles, write_list
+
 _CAPTION_BREAKS = re.compile(f"[{re.escape(MARKS)}\t\n\r]")
 
 WORDNET_POS = ("noun", "verb", "adj", "adv")
 DEFAULT_WORDNET_DIRS = (Path("/usr/share/wordnet"),)
 # Adjective lemmas in data.adj may carry a syntactic marker: (a), (p) or (ip).
 _ADJ_MARKER = re.compile(r"\((a|p|ip)\)$")
-
-
-# --- cleaning and merging ------------------------------------------------------------
-
-
-def drop_reason(entry: str) -> str | None:
-    """Why `entry` cannot be a metadata entry, or None when it can."""
-    if not entry:
-        return "empty"
-    if any(c in entry for c in "\t\n\r"):
-        return "control_whitespace"
-    if entry != entry.strip(" "):
-        return "edge_space"
-    if _UNMATCHABLE.search(entry):
-        return "unmatchable_mark"
-    return None
-
-
-def merge_sources(
-    sources: Iterable[tuple[str, Iterable[str]]],
-) -> tuple[list[str], dict[str, collections.Counter]]:
-    """Concatenate sources in order, dropping invalid strings and repeats (first wins).
-
-    Returns the entries and, per source, a Counter of `candidates`, `added`, `duplicate`
-    and each drop reason.
-    """
-    entries: list[str] = []
-    seen: set[str] = set()
-    stats: dict[str, collections.Counter] = {}
-    for name, strings in sources:
-        counts = stats.setdefault(name, collections.Counter())
-        for s in strings:
-            counts["candidates"] += 1
-            reason = drop_reason(s)
-            if reason is None and s in seen:
-                reason = "duplicate"
-            if reason is not None:
-                counts[reason] += 1
-                continue
-            seen.add(s)
-            entries.append(s)
-            counts["added"] += 1
-    return entries, stats
-
-
-def _is_word(token: str) -> bool:
-    return any(c.isalpha() for c in token)
 
 
 # --- WordNet --------------------------------------------------------------------------
@@ -156,7 +109,7 @@ def wordfreq_words(n: int) -> list[str]:
         import wordfreq
     except ImportError as e:
         raise ImportError("--wordfreq_top needs `pip install wordfreq`") from e
-    return [w for w in wordfreq.top_n_list("en", n) if _is_word(w)]
+    return [w for w in wordfreq.top_n_list("en", n) if is_word(w)]
 
 
 def english_words_web2() -> list[str]:
@@ -234,7 +187,7 @@ def pmi_bigrams(
         for tokens in caption_segments(caption):
             unigrams.update(t for t in tokens if t)
             bigrams.update(
-                (a, b) for a, b in zip(tokens, tokens[1:]) if _is_word(a) and _is_word(b)
+                (a, b) for a, b in zip(tokens, tokens[1:]) if is_word(a) and is_word(b)
             )
     total = sum(unigrams.values())
     found = []
@@ -246,121 +199,6 @@ def pmi_bigrams(
             found.append((f"{a} {b}", count, pmi))
     found.sort(key=lambda x: (-x[2], -x[1], x[0]))
     return found
-
-
-# --- titles ---------------------------------------------------------------------------
-
-
-def read_titles(path: str | Path, top: int | None = None) -> list[str]:
-    """Titles from a file of `title` or `title<TAB>page_views` lines.
-
-    With page views the titles are ranked by them (stable), otherwise kept in file order;
-    `top` keeps the first N. Underscores become spaces, as MediaWiki titles in dumps use
-    them for spaces; the `page_title` header of enwiki's all-titles dump is skipped.
-    """
-    titles: list[tuple[str, int]] = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            title, _, views = line.rstrip("\r\n").partition("\t")
-            if title == "page_title" and not titles:
-                continue
-            titles.append((title.replace("_", " "), int(views) if views else 0))
-    if any(views for _, views in titles):
-        titles.sort(key=lambda x: -x[1])
-    return [t for t, _ in titles[:top]]
-
-
-# --- per-language lists (MetaCLIP 2) ---------------------------------------------------
-
-
-def wordfreq_language_words(language: str, n: int) -> list[str]:
-    """wordfreq's n most frequent words of a language that contain a letter ([] if it lacks one)."""
-    try:
-        import wordfreq
-    except ImportError as e:
-        raise ImportError("--languages with --wordfreq_top needs `pip install wordfreq`") from e
-    if language not in wordfreq.available_languages():
-        return []
-    return [w for w in wordfreq.top_n_list(language, n) if _is_word(w)]
-
-
-def read_word_list(path: str | Path, top: int | None = None) -> list[str]:
-    """Strings of a word-list file: a JSON list, a JSON object (its keys: MetaCLIP 2's released
-    `{entry: source}` form), or text lines of `word` or `word<TAB>count` (ranked by count)."""
-    path = Path(path)
-    if path.suffix.lower() == ".json":
-        with open(path, encoding="utf-8") as f:
-            loaded = json.load(f)
-        words = list(loaded) if isinstance(loaded, (list, dict)) else []
-        return [w for w in words if isinstance(w, str)][:top]
-    rows: list[tuple[str, int]] = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.rstrip("\r\n")
-            if not line or line.startswith("#"):
-                continue
-            word, _, count = line.partition("\t")
-            rows.append((word, int(count) if count.strip().isdigit() else 0))
-    if any(c for _, c in rows):
-        rows.sort(key=lambda x: -x[1])
-    return [w for w, _ in rows[:top]]
-
-
-def metaclip2_files(folder: str | Path, language: str) -> list[Path]:
-    """MetaCLIP 2's released lists for one language: `<lang>.json` and its variants
-    `<lang>_*.json` (zh_yue, zh_classical, ...), merged into the base code as its
-    `align_lid_to_wiki.py` does; base first, then variants by name, for a fixed order."""
-    folder = Path(folder)
-    base = [folder / f"{language}.json"] if (folder / f"{language}.json").is_file() else []
-    return base + sorted(folder.glob(f"{language}_*.json"))
-
-
-def parse_language_files(specs: list[str]) -> dict[str, list[str]]:
-    """`LANG=FILE` flags -> {lang: [files]}."""
-    found: dict[str, list[str]] = {}
-    for spec in specs:
-        language, sep, path = spec.partition("=")
-        if not sep or not language or not path:
-            raise SystemExit(f"error: {spec!r} is not LANG=FILE")
-        found.setdefault(language, []).append(path)
-    return found
-
-
-def collect_language_sources(args: argparse.Namespace, language: str) -> Iterator[tuple[str, Iterable[str]]]:
-    """(name, strings) per source of one language, in merge order: MetaCLIP 2's released
-    list, wordfreq, word-list files, titles files."""
-    if args.metaclip2_dir:
-        for path in metaclip2_files(args.metaclip2_dir, language):
-            yield f"metaclip2:{path.stem}", read_word_list(path)
-    if args.wordfreq_top:
-        yield "wordfreq", wordfreq_language_words(language, args.wordfreq_top)
-    for path in parse_language_files(args.word_list).get(language, []):
-        yield f"words:{Path(path).name}", read_word_list(path, args.word_list_top)
-    for path in parse_language_files(args.language_titles).get(language, []):
-        yield f"titles:{Path(path).name}", read_titles(path, args.titles_top)
-
-
-def write_list(entries: list[str], out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # One entry per line keeps the committed file diffable.
-    with open(out, "w", encoding="utf-8") as f:
-        f.write("[\n" + ",\n".join(json.dumps(e, ensure_ascii=False) for e in entries) + "\n]\n")
-
-
-def build_languages(args: argparse.Namespace) -> None:
-    """One `<lang>.json` per language in --out_dir; a language with no entries is left out."""
-    languages = [lang.strip() for lang in args.languages.split(",") if lang.strip()]
-    if args.metaclip2_dir and languages == ["all"]:
-        languages = sorted({p.stem.split("_")[0] for p in Path(args.metaclip2_dir).glob("*.json")})
-    for language in languages:
-        entries, stats = merge_sources(collect_language_sources(args, language))
-        if not entries:
-            print(f"{language}: no entries from any source, skipped", file=sys.stderr)
-            continue
-        out = Path(args.out_dir) / f"{language}.json"
-        write_list(entries, out)
-        print(f"== {language}\n{format_summary(entries, stats)}")
-        print(f"wrote {len(entries)} entries to {out}", file=sys.stderr)
 
 
 # --- command line ---------------------------------------------------------------------
@@ -401,24 +239,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--titles_top", type=int, default=None,
                    help="keep only the first N titles (by page views when given); "
                         "default: all")
-    lang = p.add_argument_group("per-language lists (MetaCLIP 2)")
-    lang.add_argument("--languages", default=None,
-                      help="comma-separated language codes: build one <lang>.json per language "
-                           "into --out_dir instead of --out ('all' with --metaclip2_dir: every "
-                           "language there); --wordfreq_top then counts per language")
-    lang.add_argument("--out_dir", default="metadata/languages",
-                      help="folder for the per-language lists (default: %(default)s)")
-    lang.add_argument("--metaclip2_dir", default=None,
-                      help="folder of MetaCLIP 2's released per-language lists (<wiki code>.json, "
-                           "a list or an {entry: source} object); variants such as zh_yue.json "
-                           "merge into their base language")
-    lang.add_argument("--word_list", action="append", default=[], metavar="LANG=FILE",
-                      help="a word-list file for one language (.json list, or `word` / "
-                           "`word<TAB>count` lines); repeatable")
-    lang.add_argument("--word_list_top", type=int, default=None,
-                      help="keep only the first N words of each --word_list (by count when given)")
-    lang.add_argument("--language_titles", action="append", default=[], metavar="LANG=FILE",
-                      help="a titles file for one language (as --titles); repeatable")
+    per_language.add_arguments(p)
     return p.parse_args(argv)
 
 
@@ -439,27 +260,14 @@ def collect_sources(args: argparse.Namespace) -> Iterator[tuple[str, Iterable[st
         yield "titles", read_titles(args.titles, args.titles_top)
 
 
-def format_summary(entries: list[str], stats: dict[str, collections.Counter]) -> str:
-    lines = [f"{'source':<14}{'candidates':>11}{'added':>9}  dropped"]
-    for name, c in stats.items():
-        dropped = ", ".join(f"{k}={v}" for k, v in sorted(c.items())
-                            if k not in ("candidates", "added"))
-        lines.append(f"{name:<14}{c['candidates']:>11}{c['added']:>9}  {dropped or '-'}")
-    lines.append(f"{'total':<14}{'':>11}{len(entries):>9}")
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.languages:
-        build_languages(args)
+        per_language.build_languages(args)
         return
     entries, stats = merge_sources(collect_sources(args))
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # One entry per line keeps the committed file diffable.
-    with open(out, "w", encoding="utf-8") as f:
-        f.write("[\n" + ",\n".join(json.dumps(e, ensure_ascii=False) for e in entries) + "\n]\n")
+    write_list(entries, out)
     print(format_summary(entries, stats))
     print(f"wrote {len(entries)} entries to {out}", file=sys.stderr)
 
