@@ -28,13 +28,14 @@ import pyarrow as pa
 
 from curate.sample import SampleBatch
 from curate.score import embeddings
+from curate.score.cuts import ApplyCut, ScoreCut, merge_facts
+from curate.score.names import AUDIT, NAME, PREFILTER, score_column, threshold_column
 from curate.score.pool_cut import PoolCut
-from curate.score.settings import PREFILTER, ScoreSettings
-from curate.score.stages import ApplyCut, ScoreCut, ScoreWith, _merge_facts, score_column, threshold_column
-from curate.stage import DROPPED, ReasonCounters, split_batch
+from curate.score.score_with import ScoreWith
+from curate.score.settings import ScoreSettings
+from curate.stage import DROPPED, Judge, apply_judge
 
-AUDIT = "prefilter_audit"  # ledger column: whether the sample is in the audit sample
-DETAIL = "prefilter"  # the drop reason is score:prefilter
+DETAIL = PREFILTER  # the drop reason is score:prefilter
 AUDITED = "audited"
 CORRELATION_CAP = 200_000
 
@@ -72,8 +73,8 @@ class PrefilterCut(ScoreCut):
     def __init__(self, settings: ScoreSettings, output: str = ""):
         pre = settings.prefilter
         super().__init__(dataclasses.replace(settings, cuts={PREFILTER: pre.cut}, image_filter=None), output)
-        self.dofn = _PrefilterJudge(self.fractions, self.minimums, pre.audit_fraction, pre.seed)
-        self.fields = dict(self.dofn.fields)
+        self.judge = _PrefilterJudge(self.fractions, self.minimums, pre.audit_fraction, pre.seed)
+        self.fields = dict(self.judge.fields)
 
 
 def _below(sample) -> bool:
@@ -81,27 +82,24 @@ def _below(sample) -> bool:
         sample.values[threshold_column(PREFILTER)])
 
 
-class _SplitAudit(beam.DoFn):
+class _SplitAudit(Judge):
     """After the expensive models: audit records out; audited samples below the prefilter dropped."""
+
+    name = NAME
 
     def __init__(self, roles: tuple[str, ...], seed: int):
         self.roles = roles
         self.seed = seed
 
-    def setup(self):
-        self.counters = ReasonCounters()
+    def judge(self, sample) -> str | None:
+        return DETAIL if _below(sample) else None
 
-    def process(self, batch: SampleBatch):
-        records, reasons = [], []
-        for s in batch.samples:
-            below = _below(s)
-            if s.values.get(AUDIT):
-                records.append((audit_key(s.uid, self.seed), s.uid, s.values[score_column(PREFILTER)],
-                                tuple(s.values[score_column(r)] for r in self.roles), not below))
-            reasons.append(f"score:{DETAIL}" if below else None)
+    def outputs(self, batch: SampleBatch, reasons):
+        records = [(audit_key(s.uid, self.seed), s.uid, s.values[score_column(PREFILTER)],
+                    tuple(s.values[score_column(r)] for r in self.roles), not _below(s))
+                   for s in batch.samples if s.values.get(AUDIT)]
         if records:
             yield beam.pvalue.TaggedOutput(AUDITED, records)
-        yield from split_batch(batch, reasons, self.counters)
 
 
 def _expert_cuts(settings: ScoreSettings) -> tuple[dict, dict]:
@@ -202,8 +200,7 @@ class Cascade:
     def after(self, batches) -> beam.PCollection:
         s = self.settings
         roles = tuple(s.models)
-        out = batches | "SplitAudit" >> beam.ParDo(_SplitAudit(roles, s.prefilter.seed)).with_output_types(
-            SampleBatch).with_outputs(DROPPED, AUDITED, main="kept")
+        out = apply_judge(batches, _SplitAudit(roles, s.prefilter.seed), tags=(AUDITED,), label="SplitAudit")
         self.dropped.append(out[DROPPED])
         self._audit(out[AUDITED], roles)
         return out.kept
@@ -231,7 +228,7 @@ class Cascade:
         spec = self.settings.prefilter.spec
         static = {"model": {"model": spec.name, "pretrained": spec.pretrained, "kind": spec.kind}}
         facts = {**self.facts, "reached": self.pool, **{f"usage:{r}": pc for r, pc in usage.items()}}
-        return _merge_facts(p, "CascadeFacts", static, facts) | "CascadeUsage" >> beam.Map(_nest_usage)
+        return merge_facts(p, "CascadeFacts", static, facts) | "CascadeUsage" >> beam.Map(_nest_usage)
 
 
 def _nest_usage(facts: dict) -> dict:

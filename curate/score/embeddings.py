@@ -16,18 +16,9 @@ import pyarrow.parquet as pq
 
 from curate.io import files as fs
 from curate.sample import SampleBatch
+from curate.score.names import text_vector_name, vector_name  # noqa: F401  (imported from here too)
 
 EMBEDDINGS_DIR = "embeddings"
-
-
-def vector_name(role: str) -> str:
-    """The Sample.vectors key of a role's image embedding (fp16, L2-normalized, 1-D)."""
-    return f"{role}_embedding"
-
-
-def text_vector_name(role: str) -> str:
-    """The Sample.vectors key of a role's caption embedding (fp16, L2-normalized, 1-D)."""
-    return f"{role}_text_embedding"
 
 
 def folder(role: str) -> str:

@@ -25,11 +25,8 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from curate.models.clip import ClipInputs, ClipModel, cosine, pick_device
 from curate.models.resolve import TRANSFORMERS, ModelSpec
 from curate.sample import Sample, SampleBatch
+from curate.score.names import DECODE_ERROR, NO_CAPTION, NO_IMAGE, metrics_namespace
 from curate.score.run_settings import RunSettings  # noqa: F401  (imported from here too)
-
-NO_IMAGE = "no_image"
-NO_CAPTION = "no_caption"
-DECODE_ERROR = "decode_error"
 
 
 @dataclass
@@ -105,7 +102,7 @@ class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
         return sum(len(s.image or b"") + len(s.caption or "") for b in batch for s in b.samples)
 
     def get_metrics_namespace(self) -> str:
-        return f"curate_score_{self.spec.role}"
+        return metrics_namespace(self.spec.role)
 
     def run_inference(self, batch: Sequence[SampleBatch], model, inference_args=None) -> Iterable[PredictionResult]:
         samples = [s for b in batch for s in b.samples]

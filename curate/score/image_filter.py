@@ -20,10 +20,9 @@ from curate.errors import UsageError
 from curate.io import files as fs
 from curate.sample import SampleBatch
 from curate.score.embeddings import vector_name
+from curate.score.names import CLUSTER, OFF_TARGET  # noqa: F401  (the filter's column and drop detail)
 
 MIN_POINTS_PER_CLUSTER = 39
-CLUSTER = "image_cluster"
-OFF_TARGET = "not_target_cluster"
 
 
 @dataclass(frozen=True)

@@ -3,17 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from apache_beam.options.pipeline_options import StandardOptions
-
 from curate.errors import UsageError
-from curate.models.resolve import ModelSpec, embed_dim, fetch_weights, resolve
+from curate.models.resolve import ModelSpec, embed_dim, resolve
 from curate.options import CurateOptions
-from curate.score.run_settings import RunSettings
 from curate.score.image_filter import ImageFilterSettings, load_targets
+from curate.score.names import PREFILTER
 from curate.score.options import ROLES, ScoreOptions
+from curate.score.run_settings import RunSettings
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-REMOTE_RUNNERS = ("DataflowRunner", "SparkRunner", "FlinkRunner")
 
 
 @dataclass(frozen=True)
@@ -24,9 +22,6 @@ class Cut:
     @property
     def active(self) -> bool:
         return self.minimum is not None or self.keep_fraction is not None
-
-
-PREFILTER = "prefilter"  # the cascade's cheap model: its role, column prefix and drop detail
 
 
 @dataclass(frozen=True)
@@ -48,6 +43,15 @@ class ScoreSettings:
     image_filter: ImageFilterSettings | None = None
     notes: tuple[str, ...] = field(default=())
     prefilter: Prefilter | None = None
+
+    @property
+    def specs(self) -> list[ModelSpec]:
+        """Every model the run scores with, the cascade's prefilter included (whose weights to fetch)."""
+        return [*self.models.values(), *([self.prefilter.spec] if self.prefilter else [])]
+
+    @property
+    def has_cut(self) -> bool:
+        return any(c.active for c in self.cuts.values()) or self.image_filter is not None
 
 
 def _check_numbers(o: ScoreOptions) -> None:
@@ -127,27 +131,16 @@ def score_settings(options) -> ScoreSettings | None:
         prefilter = Prefilter(spec, Cut(o.prefilter_min, o.prefilter_keep_fraction), o.prefilter_audit_fraction,
                               curate.seed)
     specs = [*models.values(), *([prefilter.spec] if prefilter else [])]
-    notes = tuple(spec.note for spec in specs if spec.note)
+    notes = tuple(spec.note for spec in specs if spec.note)  # what resolve fixed (printed by prepare)
     return ScoreSettings(models, cuts, run, bool(o.save_embeddings), image_filter, notes, prefilter)
 
 
-def prepare_scoring(options, required: bool = False) -> ScoreSettings | None:
-    """Validate, fix activations (printing what was fixed), fetch weights, read targets: all before the run."""
-    settings = score_settings(options)
-    if settings is None:
-        if required:
-            raise UsageError("this recipe scores images: give --clip_model or --dfn_model")
-        return None
-    for note in settings.notes:
-        print(f"curate: note: {note}", flush=True)
-    runner = options.view_as(StandardOptions).runner or ""
-    if not runner.endswith(REMOTE_RUNNERS):  # remote workers fetch for themselves
-        for spec in [*settings.models.values(), *([settings.prefilter.spec] if settings.prefilter else [])]:
-            fetch_weights(spec)
-    if settings.image_filter is not None:
-        targets = load_targets(settings.image_filter.targets)
-        dim = embed_dim(settings.models["clip"])
-        if dim is not None and targets.shape[1] != dim:
-            raise UsageError(f"--image_filter_targets: embeddings of dim {targets.shape[1]}, "
-                             f"but {settings.models['clip'].name} embeds to {dim}")
-    return settings
+def check_targets(settings: ScoreSettings) -> None:
+    """The image-based filter's targets exist and match the CLIP model's width (read before the run)."""
+    if settings.image_filter is None:
+        return
+    targets = load_targets(settings.image_filter.targets)
+    dim = embed_dim(settings.models["clip"])
+    if dim is not None and targets.shape[1] != dim:
+        raise UsageError(f"--image_filter_targets: embeddings of dim {targets.shape[1]}, "
+                         f"but {settings.models['clip'].name} embeds to {dim}")

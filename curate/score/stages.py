@@ -1,226 +1,51 @@
-"""Scoring as Beam stages: ScoreWith(model) per role -> [embeddings] -> ScoreCut (global cuts).
+"""The scoring stage: ScoreWith(model) per role -> [embeddings on disk] -> the cuts, as one Stage.
 
 Every scored sample gets `<role>_score` (cosine of normalized image and text embeddings) in
 the ledger and the shard sidecar, and its fp16 image embedding on `sample.vectors` (see
-`curate.score.embeddings.vector_name`). The cuts look at the whole scored pool: absolute
-(`--clip_min`), top fraction (`--clip_keep_fraction`, exact, see pool_cut.py) and DataComp's
-image-based cluster filter, intersected; a drop is `score:below_threshold` (or
-`score:not_target_cluster`) with each applied threshold in `<role>_threshold`.
+`curate.score.embeddings.vector_name`). The cuts look at the whole scored pool (cuts.py); a
+cascade's cheap model may decide first which samples the expensive ones see (cascade.py).
+
+Recipes import this module on every run: it imports neither torch nor open_clip nor Beam's
+RunInference (those come when a ScoreWith is expanded). Other stages reach the scoring models
+through the class they are wired with (`Dedup.using(embed=Score)`): `Score.settings(run)`,
+`Score.embedder(run, vector_names)`, `Score.embedding_vector(run, kind, roles)`.
 """
 from __future__ import annotations
 
-import math
-
 import apache_beam as beam
-import numpy as np
 import pyarrow as pa
-from apache_beam.ml.inference.base import RunInference
 
-from curate.coders import typed_results
-from curate.io.ledger_batch import samples_to_batch
-from curate.models.resolve import ModelSpec
-from curate.sample import SampleBatch
-from curate.score import embeddings, image_filter
-from curate.score.handler import OpenClipHandler, RunSettings
-from curate.score.pool_cut import PoolCut
-from curate.score.settings import ScoreSettings
-from curate.stage import DROPPED, ApplyParked, ReasonCounters, SampleStage, StageOutput, split_batch
+from curate.errors import UsageError
+from curate.models.resolve import fetch_weights
+from curate.score import embeddings
+from curate.score.cuts import ScoreCut, merge_facts
+from curate.score.names import BELOW, NAME, score_column, threshold_column  # noqa: F401  (the stage's names)
+from curate.score.options import ScoreOptions
+from curate.score.score_with import ScoreWith, _FailedCalls  # noqa: F401  (tests build them alone)
+from curate.score.settings import ScoreSettings, check_targets, score_settings
+from curate.stage import Stage, StageOutput
 
-NAME = "score"
-BELOW = "below_threshold"
+__all__ = ["BELOW", "NAME", "Score", "ScoreWith", "score_column", "threshold_column"]
 
 
-def score_column(role: str) -> str:
-    return f"{role}_score"
-
-
-def threshold_column(role: str) -> str:
-    return f"{role}_threshold"
-
-
-class _ApplyScores(beam.DoFn):
-    """PredictionResult(batch, BatchScores) -> kept batch with scores and vectors; failures dropped."""
-
-    def __init__(self, role: str):
-        self.role = role
-
-    def setup(self):
-        self.counters = ReasonCounters()
-
-    def process(self, result):
-        batch, scored = result.example, result.inference
-        column, vector = score_column(self.role), embeddings.vector_name(self.role)
-        text_vector = embeddings.text_vector_name(self.role)
-        reasons = []
-        for j, (sample, error) in enumerate(zip(batch.samples, scored.errors)):
-            if error is None and math.isnan(scored.scores[j]):
-                error = "nan_score"
-            if error is not None:
-                reasons.append(f"{NAME}:{error}")
-                continue
-            sample.values[column] = float(scored.scores[j])
-            sample.vectors[vector] = scored.embeddings[j]
-            if scored.text_embeddings is not None:  # semantic balance may cluster captions
-                sample.vectors[text_vector] = scored.text_embeddings[j]
-            reasons.append(None)
-        self.counters.inc(f"{NAME}_{self.role}_in", len(batch.samples))
-        self.counters.inc(f"{NAME}_{self.role}_model_samples", scored.model_samples)
-        yield from split_batch(batch, reasons, self.counters)
-
-
-class _FailedCalls(beam.DoFn):
-    """RunInference's dead letters (a failed call's batches, exception) -> ledger rows."""
-
-    def setup(self):
-        self.counters = ReasonCounters()
-
-    def process(self, dead_letter):
-        batches, (exc_type, _, _) = dead_letter
-        reason = f"{NAME}:error_{getattr(exc_type, '__name__', 'Exception')}"
-        for batch in batches:
-            self.counters.inc(f"dropped_{reason}", len(batch.samples))
-            yield batch.ledger_part, samples_to_batch(batch.samples, [reason] * len(batch.samples))
-
-
-class ScoreWith(beam.PTransform):
-    """One model's scores on every sample with an image and a caption. Returns a StageOutput."""
-
-    def __init__(self, spec: ModelSpec, run: RunSettings):
-        super().__init__()
-        self.spec = spec
-        self.run = run
-        self.fields = {score_column(spec.role): pa.float32()}
-
-    def expand(self, batches):
-        inference, dead = batches | "RunInference" >> RunInference(
-            OpenClipHandler(self.spec, self.run)).with_exception_handling()
-        typed_results(inference)
-        applied = inference | "ApplyScores" >> beam.ParDo(_ApplyScores(self.spec.role)).with_output_types(
-            SampleBatch).with_outputs(DROPPED, main="kept")
-        failed = dead.failed_inferences | "FailedCalls" >> beam.ParDo(_FailedCalls())
-        return StageOutput(applied.kept, [applied[DROPPED], failed], model_usage(inference))
-
-
-def _sum_usage(pairs) -> tuple:
-    samples, seconds = 0, 0.0
-    for n, s in pairs:
-        samples, seconds = samples + n, seconds + s
-    return samples, seconds
-
-
-def model_usage(inference) -> beam.PCollection:
-    """RunInference results -> {samples, model_seconds}: what one model did over the run."""
-    return (inference
-            | "UsagePairs" >> beam.Map(lambda r: (r.inference.model_samples, r.inference.model_seconds))
-            | "SumUsage" >> beam.CombineGlobally(_sum_usage)
-            | "UsageFacts" >> beam.Map(lambda t: {"samples": int(t[0]), "model_seconds": round(float(t[1]), 3)}))
-
-
-def _scores_for_cut(batch: SampleBatch, roles: tuple[str, ...]) -> dict:
-    return {role: np.array([s.values[score_column(role)] for s in batch.samples], dtype=np.float32)
-            for role in roles}
-
-
-def _thresholds(fractions: dict, minimums: dict, pool_cuts: dict | None) -> dict:
-    """role -> the score a sample needs (the stricter of the absolute and the pool cut)."""
-    needed = {}
-    for role in set(fractions) | set(minimums):
-        candidates = [minimums[role]] if minimums.get(role) is not None else []
-        if role in fractions:
-            candidates.append(pool_cuts[role]["threshold"])
-        needed[role] = float(np.float32(max(candidates)))
-    return needed
-
-
-class ApplyCut(SampleStage):
-    """Keeps a sample when every score reaches its threshold (and its image cluster is a target one)."""
-
-    name = NAME
-
-    def __init__(self, fractions: dict, minimums: dict, with_clusters: bool):
-        self.fractions = fractions
-        self.minimums = minimums
-        self.with_clusters = with_clusters
-        roles = sorted(set(fractions) | set(minimums))
-        self.fields = {threshold_column(r): pa.float32() for r in roles}
-        if with_clusters:
-            self.fields[image_filter.CLUSTER] = pa.int32()
-
-    def judge_batch(self, samples, pool_cuts=None, clusters=None):
-        needed = _thresholds(self.fractions, self.minimums, pool_cuts)
-        nearest = None
-        if self.with_clusters and samples and clusters["k"]:
-            vector = embeddings.vector_name("clip")
-            nearest = image_filter.assign(np.stack([s.vectors[vector] for s in samples]), clusters)
-        details = []
-        for j, sample in enumerate(samples):
-            below = False
-            for role, threshold in needed.items():
-                sample.values[threshold_column(role)] = threshold
-                below |= not np.float32(sample.values[score_column(role)]) >= np.float32(threshold)
-            off_target = False
-            if self.with_clusters:
-                cluster = -1 if nearest is None else int(nearest[j])
-                sample.values[image_filter.CLUSTER] = cluster
-                off_target = cluster < 0 or not clusters["keep"][cluster]
-            details.append(BELOW if below else image_filter.OFF_TARGET if off_target else None)
-        return details
-
-
-class ScoreCut(beam.PTransform):
-    """Global cuts over the pool that reaches it. Returns a StageOutput whose facts are the cuts."""
-
-    park_label = "Apply"  # also names the parked files: a second cut of the same batches needs its own
-
-    def __init__(self, settings: ScoreSettings, output: str = "", pool: beam.PCollection | None = None):
-        super().__init__()
-        self.output = output
-        self.pool = pool  # behind a prefilter: the pool size its keep fractions refer to
-        self.fractions = {r: c.keep_fraction for r, c in settings.cuts.items() if c.keep_fraction is not None}
-        self.minimums = {r: c.minimum for r, c in settings.cuts.items() if c.minimum is not None}
-        self.image_filter = settings.image_filter
-        self.dofn = ApplyCut(self.fractions, self.minimums, self.image_filter is not None)
-        self.fields = dict(self.dofn.fields)
-
-    def expand(self, batches):
-        p = batches.pipeline
-        side, facts = [], {}
-        if self.fractions:
-            cuts = (batches | "PoolScores" >> beam.Map(_scores_for_cut, tuple(self.fractions))
-                    | "PoolCut" >> PoolCut(self.fractions, self.pool))
-            side.append(beam.pvalue.AsSingleton(cuts))
-            facts["keep_fraction"] = cuts
-        else:
-            side.append(beam.pvalue.AsSingleton(p | "NoPoolCut" >> beam.Create([None])))
-        if self.image_filter is not None:
-            clusters = batches | "TargetClusters" >> image_filter.TargetClusters(self.image_filter)
-            side.append(beam.pvalue.AsSingleton(clusters))
-            facts["image_filter"] = clusters | "SummarizeClusters" >> beam.Map(image_filter.summarize)
-        # batches wait for the pool's cuts on storage (<output>/_spill/), not in the runner
-        out = batches | self.park_label >> ApplyParked(self.dofn, self.output, *side)
-        return StageOutput(out.kept, out.dropped, _merge_facts(p, "CutFacts", {"minimum": self.minimums}, facts))
-
-
-def _merge_facts(p, label: str, static: dict, dynamic: dict[str, beam.PCollection]) -> beam.PCollection:
-    """One dict: the static facts plus each PCollection's single value under its name."""
-    names = sorted(dynamic)
-
-    def merge(_, *values):
-        return {**static, **dict(zip(names, values))}
-
-    return p | f"{label}Trigger" >> beam.Create([None]) | f"{label}Merge" >> beam.Map(
-        merge, *[beam.pvalue.AsSingleton(dynamic[n]) for n in names])
-
-
-class Score(beam.PTransform):
+class Score(Stage):
     """Every configured model's scores, optional embeddings on disk, then the cuts. A StageOutput."""
 
-    def __init__(self, settings: ScoreSettings, output: str):
+    step = "Score"
+    name = NAME
+    options = (ScoreOptions,)
+    model_steps = ("Score_*",)  # one RunInference per model: Score_clip, Score_dfn, Score_prefilter
+    global_decision = True  # with a cut (an instance without one says False)
+    columnwise = False
+
+    def __init__(self, settings: ScoreSettings, output: str, workers_elsewhere: bool = False):
         super().__init__()
         self.settings = settings
         self.output = output
-        self.fields = {score_column(role): pa.float32() for role in settings.models}
-        self.has_cut = any(c.active for c in settings.cuts.values()) or settings.image_filter is not None
+        self.workers_elsewhere = workers_elsewhere  # their workers fetch the weights, not this machine
+        self.fields.update({score_column(role): pa.float32() for role in settings.models})
+        self.has_cut = settings.has_cut
+        self.global_decision = self.has_cut
         if self.has_cut:
             self.fields.update(ScoreCut(settings).fields)
         self.cascade = None
@@ -229,6 +54,52 @@ class Score(beam.PTransform):
 
             self.cascade = Cascade(settings, output)
             self.fields.update(self.cascade.fields)
+
+    @classmethod
+    def settings(cls, run) -> ScoreSettings | None:
+        """The run's scoring (validated, derived once per run), or None when no model is named."""
+        return run.derive(score_settings)
+
+    @classmethod
+    def from_run(cls, run, required: bool = False) -> "Score | None":
+        settings = cls.settings(run)
+        if settings is None:
+            if required:
+                raise UsageError("this recipe scores images: give --clip_model or --dfn_model")
+            return None
+        return cls(settings, run.output, run.workers_elsewhere)
+
+    @classmethod
+    def embedder(cls, run, vector_names: tuple[str, ...]) -> ScoreWith | None:
+        """The model that makes the first of `vector_names` (image embeddings), to embed other
+        images the same way (dedup's --eval_cosine), or None when the run scores with no model."""
+        settings = cls.settings(run)
+        if settings is None:
+            return None
+        for name in vector_names:
+            for role, spec in settings.models.items():
+                if embeddings.vector_name(role) == name:
+                    return ScoreWith(spec, settings.run)
+        raise UsageError(f"--semdedup_embedding: no scoring model makes {', '.join(vector_names)}")
+
+    @classmethod
+    def embedding_vector(cls, run, kind: str = "image", roles: tuple[str, ...] = ("clip", "dfn")) -> str | None:
+        """The `sample.vectors` key of the first of `roles` this run scores with: its image or
+        caption ("text") embedding; None when the run scores with none of them."""
+        settings = cls.settings(run)
+        role = next((r for r in roles if settings is not None and r in settings.models), None)
+        if role is None:
+            return None
+        return embeddings.vector_name(role) if kind == "image" else embeddings.text_vector_name(role)
+
+    def prepare(self) -> None:
+        """What resolving the models fixed (printed), their weights, the image filter's targets."""
+        for note in self.settings.notes:
+            print(f"curate: note: {note}", flush=True)
+        if not self.workers_elsewhere:  # remote workers fetch for themselves
+            for spec in self.settings.specs:
+                fetch_weights(spec)
+        check_targets(self.settings)
 
     def expand(self, batches):
         p = batches.pipeline
@@ -263,7 +134,7 @@ class Score(beam.PTransform):
         static = {"models": {role: {"model": spec.name, "pretrained": spec.pretrained, "note": spec.note}
                              for role, spec in self.settings.models.items()},
                   "device": self.settings.run.device, "decode": self.settings.run.decode}
-        merged = _merge_facts(p, "ScoreFacts", static, facts)
+        merged = merge_facts(p, "ScoreFacts", static, facts)
         return StageOutput(batches, dropped, merged | "FilesFacts" >> beam.Map(_nest_files))
 
 

@@ -1,0 +1,117 @@
+"""One model's scores on a pool: RunInference(OpenClipHandler) -> scores and vectors on the samples.
+
+Every scored sample gets `<role>_score` (cosine of the normalized image and caption embeddings)
+and its fp16 image (and caption) embedding on `sample.vectors`; a sample the model could not
+score is `score:<detail>` (no_image, no_caption, decode_error, nan_score); a call that raised as
+a whole drops its batches as `score:error_<Type>`. Beam's RunInference imports torch: it is
+imported when the graph is built, never with this module.
+"""
+from __future__ import annotations
+
+import math
+
+import apache_beam as beam
+import pyarrow as pa
+
+from curate.coders import typed_results
+from curate.io.ledger_batch import samples_to_batch
+from curate.models.resolve import ModelSpec
+from curate.score import embeddings
+from curate.score.names import NAME, NAN_SCORE, reason, role_metric, score_column
+from curate.score.run_settings import RunSettings
+from curate.stage import DROPPED, Judge, ReasonCounters, StageOutput, apply_judge
+
+
+class _Scored:
+    """A batch's BatchScores, found by sample (a Judge may re-judge the samples one at a time)."""
+
+    def __init__(self, samples, scores):
+        self.scores = scores
+        self.row = {id(s): j for j, s in enumerate(samples)}
+
+
+class _ApplyScores(Judge):
+    """PredictionResult(batch, BatchScores) -> kept batch with scores and vectors; failures dropped."""
+
+    name = NAME
+
+    def __init__(self, role: str):
+        self.role = role
+        self.column = score_column(role)
+        self.vector = embeddings.vector_name(role)
+        self.text_vector = embeddings.text_vector_name(role)
+
+    def batches(self, result):
+        batch, scored = result.example, result.inference
+        self.counters.inc(role_metric(self.role, "in"), len(batch.samples))
+        self.counters.inc(role_metric(self.role, "model_samples"), scored.model_samples)
+        yield batch, (_Scored(batch.samples, scored),)
+
+    def judge(self, sample, scored: _Scored) -> str | None:
+        j, out = scored.row[id(sample)], scored.scores
+        error = out.errors[j]
+        if error is None and math.isnan(out.scores[j]):
+            error = NAN_SCORE
+        if error is not None:
+            return error
+        sample.values[self.column] = float(out.scores[j])
+        sample.vectors[self.vector] = out.embeddings[j]
+        if out.text_embeddings is not None:  # semantic balance may cluster captions
+            sample.vectors[self.text_vector] = out.text_embeddings[j]
+        return None
+
+
+class _FailedCalls(beam.DoFn):
+    """RunInference's dead letters (a failed call's batches, exception) -> ledger rows."""
+
+    def setup(self):
+        self.counters = ReasonCounters()
+
+    def process(self, dead_letter):
+        batches, (exc_type, _, _) = dead_letter
+        yield from failed_call_rows(batches, reason(f"error_{getattr(exc_type, '__name__', 'Exception')}"),
+                                    self.counters)
+
+
+def failed_call_rows(batches, why: str, counters: ReasonCounters):
+    """Every sample of a failed model call's batches -> (ledger part, rows) with reason `why`, counted."""
+    for batch in batches:
+        counters.dropped(why, len(batch.samples))
+        yield batch.ledger_part, samples_to_batch(batch.samples, [why] * len(batch.samples))
+
+
+class ScoreWith(beam.PTransform):
+    """One model's scores on every sample with an image and a caption. Returns a StageOutput."""
+
+    def __init__(self, spec: ModelSpec, run: RunSettings):
+        super().__init__()
+        self.spec = spec
+        self.run = run
+        self.fields = {score_column(spec.role): pa.float32()}
+
+    def expand(self, batches):
+        from apache_beam.ml.inference.base import RunInference  # imports torch
+
+        from curate.score.handler import OpenClipHandler
+
+        inference, dead = batches | "RunInference" >> RunInference(
+            OpenClipHandler(self.spec, self.run)).with_exception_handling()
+        typed_results(inference)
+        applied = apply_judge(inference, _ApplyScores(self.spec.role), label="ApplyScores")
+        failed = dead.failed_inferences | "FailedCalls" >> beam.ParDo(_FailedCalls())
+        return StageOutput(applied.kept, [applied[DROPPED], failed], model_usage(inference))
+
+
+def _sum_usage(pairs) -> tuple:
+    samples, seconds = 0, 0.0
+    for n, s in pairs:
+        samples, seconds = samples + n, seconds + s
+    return samples, seconds
+
+
+def model_usage(inference) -> beam.PCollection:
+    """RunInference results -> {samples, model_seconds}: what one model did over the run."""
+    return (inference
+            | "UsagePairs" >> beam.Map(lambda r: (r.inference.model_samples, r.inference.model_seconds))
+            | "SumUsage" >> beam.CombineGlobally(_sum_usage)
+            | "UsageFacts" >> beam.Map(lambda t: {"samples": int(t[0]), "model_seconds": round(float(t[1]), 3)}))
