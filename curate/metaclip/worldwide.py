@@ -77,12 +77,6 @@ def language_sizes(folder: str | None) -> dict[str, int]:
     return {lang: len(language_entries(folder, lang)) for lang in language_files(folder)}
 
 
-def prepare_worldwide(mc) -> None:
-    """Checks a MetaCLIP 2 run's flags and lists before the pipeline starts (UsageError)."""
-    parse_language_map(mc.language_map)
-    language_sizes(mc.metadata)
-
-
 def language_key(language: str) -> np.uint64:
     """A fixed 64-bit key per language code (mixed into the uid before the draw)."""
     return np.uint64(int.from_bytes(hashlib.blake2b(language.encode(), digest_size=8).digest(), "big"))
