@@ -14,7 +14,7 @@ import os
 import re
 
 from curate.errors import UsageError
-from curate.models.resolve import HF_HUB, LOCAL_DIR, TRANSFORMERS, ModelSpec
+from curate.models.spec import HF_HUB, LOCAL_DIR, TRANSFORMERS, ModelSpec
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")

@@ -12,30 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
-
 from curate.errors import UsageError
+from curate.models.spec import HF_HUB, LOCAL_DIR, TRANSFORMERS, ModelSpec  # noqa: F401  (re-exported)
 
 QUICKGELU_SUFFIX = "-quickgelu"
-HF_HUB = "hf-hub:"
-LOCAL_DIR = "local-dir:"
 HF_CONFIG = "open_clip_config.json"
-TRANSFORMERS = "transformers"
 REGISTERED: dict[str, dict] = {}  # configs from users' JSON files this process added to open_clip
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    role: str  # "clip" | "dfn": the flag prefix, used in messages and column names
-    name: str  # what open_clip.create_model gets
-    pretrained: str | None  # tag, checkpoint file or hf-hub:org/repo; None for hf-hub:/local-dir: names
-    config: dict | None = None  # model config read from a JSON file (registered on each worker)
-    quick_gelu: bool | None = None  # activation override when the weights need another than the config
-    note: str | None = None  # what was corrected, for the run's output
-    kind: str = "open_clip"  # or TRANSFORMERS: a Hugging Face CLIPModel (hub id or local folder)
-
-    def describe(self) -> str:
-        return self.name if self.pretrained is None else f"{self.name} + {self.pretrained}"
 
 
 def _open_clip():
