@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -10,7 +11,6 @@ from curate.errors import UsageError
 METHODS = ("none", "semantic")
 EMBEDDINGS = ("image", "text")
 ROWS_PER_CLUSTER = 200  # auto cluster count: RealSyn used 1M clusters for 198M images
-EMBEDDING_ROLES = ("clip", "dfn")  # the scoring model whose embedding is clustered: the first configured
 
 
 class BalanceOptions(PipelineOptions):
@@ -32,7 +32,7 @@ class BalanceOptions(PipelineOptions):
                             help="rows the k-means centroids are trained on (a deterministic sample)")
         parser.add_argument("--semantic_balance_embedding", default="image",
                             help="image | text: which embedding of the scoring model is clustered "
-                                 f"(the first of {', '.join(EMBEDDING_ROLES)} configured)")
+                                 "(the first of clip, dfn configured)")
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,12 @@ class BalanceConfig:
     seed: int
 
 
-def balance_config(options, seed: int) -> BalanceConfig | None:
-    """The checked settings (None with --balance none); UsageError (exit 2) on a bad flag."""
+def balance_config(options, seed: int, vector_of: Callable[[str], str | None]) -> BalanceConfig | None:
+    """The checked settings (None with --balance none); UsageError (exit 2) on a bad flag.
+
+    `vector_of(kind)`: the Sample.vectors name of the scoring stage's "image" or "text"
+    embedding (None when no scoring model is configured): the scoring stage names its outputs.
+    """
     o = options.view_as(BalanceOptions)
     if o.balance not in METHODS:
         raise UsageError(f"--balance: {o.balance!r} is not one of {', '.join(METHODS)}")
@@ -56,17 +60,8 @@ def balance_config(options, seed: int) -> BalanceConfig | None:
                          "--semantic_balance_clusters >= 0")
     if o.semantic_balance_embedding not in EMBEDDINGS:
         raise UsageError(f"--semantic_balance_embedding: {o.semantic_balance_embedding!r} is not image or text")
-    return BalanceConfig(o.semantic_balance_clusters, o.semantic_balance_t, o.semantic_balance_sample,
-                         _vector(options, o.semantic_balance_embedding), seed)
-
-
-def _vector(options, embedding: str) -> str:
-    from curate.score.embeddings import text_vector_name, vector_name
-    from curate.score.settings import score_settings  # the scoring stage computes the embeddings
-
-    scoring = score_settings(options)
-    role = next((r for r in EMBEDDING_ROLES if scoring is not None and r in scoring.models), None)
-    if role is None:
+    vector = vector_of(o.semantic_balance_embedding)
+    if vector is None:
         raise UsageError("--balance semantic: needs embeddings; give --clip_model (or --dfn_model) "
                          "and its --*_pretrained weights so the scoring stage computes them")
-    return (vector_name if embedding == "image" else text_vector_name)(role)
+    return BalanceConfig(o.semantic_balance_clusters, o.semantic_balance_t, o.semantic_balance_sample, vector, seed)

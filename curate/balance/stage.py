@@ -17,13 +17,17 @@ import numpy as np
 import pyarrow as pa
 
 from curate.balance import cap
-from curate.balance.options import ROWS_PER_CLUSTER, BalanceConfig
+from curate.balance.options import ROWS_PER_CLUSTER, BalanceConfig, BalanceOptions, balance_config
 from curate.balance.parked_rows import fetch_rows, park_rows
 from curate.dedup import semdedup
 from curate.dedup.semantic_stage import BottomK
 from curate.io.spill import fetch_batch
 from curate.sample import SampleBatch
-from curate.stage import DROPPED, SampleStage, StageOutput, park_batch_as, split_batch
+from curate.stage import DROPPED, Judge, Stage, StageOutput, park_batch_as
+
+NAME = "balance"
+SEMANTIC_CAP = "semantic_cap"  # the drop's detail: `balance:semantic_cap`
+WITHOUT_EMBEDDING = f"{NAME}_without_embedding"  # metric: samples no cluster holds
 
 CLUSTER = "semantic_cluster"
 CLUSTER_SIZE = "semantic_cluster_size"
@@ -125,40 +129,48 @@ def caps_array(per_cluster: list, model: dict, t: int) -> np.ndarray:
     return caps
 
 
-class ApplyCap(SampleStage):
+class ApplyCap(Judge):
     """Records each sample's cluster and its size; drops what its cluster's cap leaves out.
 
     Input: a parked batch joined with its own assignments by batch id (CoGroupByKey), so a
     worker fetches one batch and only that batch's records; the caps are a side input.
     """
 
-    name = "balance"
-    fields = FIELDS
+    name = NAME
 
     def __init__(self, t: int, seed: int):
         self.t = t
         self.seed = seed
 
-    def process(self, joined, caps):
+    def batches(self, joined, caps: np.ndarray):
         _, parts = joined
         records = list(parts[ASSIGNED])
         for ref in parts[PARKED]:
-            yield from self.cap_batch(fetch_batch(ref), records, caps)
+            batch = fetch_batch(ref)
+            yield batch, (self.capped(batch, records, caps),)
 
-    def cap_batch(self, batch: SampleBatch, records: list, caps: np.ndarray):
-        reasons: list[str | None] = [None] * len(batch.samples)
-        if records:
-            assigned = np.concatenate(records)
-            pos, clusters = assigned["pos"], assigned["cluster"]
-            ranks = cap.ranks([batch.samples[p].uid for p in pos], batch.id, pos, self.seed)
-            kept = cap.keep(ranks, clusters, caps, self.t)
-            for p, cluster, ok in zip(pos.tolist(), clusters.tolist(), kept.tolist()):
-                batch.samples[p].values[CLUSTER] = cluster
-                batch.samples[p].values[CLUSTER_SIZE] = int(caps[cluster]["size"])
-                reasons[p] = None if ok else "balance:semantic_cap"
-        self.counters.inc("balance_in", len(batch.samples))
-        self.counters.inc("balance_without_embedding", len(batch.samples) - sum(len(r) for r in records))
-        yield from split_batch(batch, reasons, self.counters)
+    def capped(self, batch: SampleBatch, records: list, caps: np.ndarray) -> dict:
+        """id(sample) -> (cluster, its size, kept) for the batch's samples with an embedding."""
+        if not records:
+            return {}
+        assigned = np.concatenate(records)
+        pos, clusters = assigned["pos"], assigned["cluster"]
+        ranks = cap.ranks([batch.samples[p].uid for p in pos], batch.id, pos, self.seed)
+        kept = cap.keep(ranks, clusters, caps, self.t)
+        return {id(batch.samples[p]): (cluster, int(caps[cluster]["size"]), ok)
+                for p, cluster, ok in zip(pos.tolist(), clusters.tolist(), kept.tolist())}
+
+    def judge(self, sample, capped: dict) -> str | None:
+        if id(sample) not in capped:
+            return None
+        cluster, size, ok = capped[id(sample)]
+        sample.values[CLUSTER] = cluster
+        sample.values[CLUSTER_SIZE] = size
+        return None if ok else SEMANTIC_CAP
+
+    def outputs(self, batch: SampleBatch, reasons, capped: dict):
+        self.counters.inc(WITHOUT_EMBEDDING, len(batch.samples) - len(capped))
+        return ()
 
 
 def _park(batch: SampleBatch, output: str):
@@ -173,14 +185,27 @@ def facts(caps: np.ndarray, model: dict, missing: int, t: int) -> dict:
             "kept": int(np.minimum(sizes, t).sum()), "dropped": int(np.maximum(sizes - t, 0).sum())}
 
 
-class SemanticBalance(beam.PTransform):
+class SemanticBalance(Stage):
     """Batches -> StageOutput: each cluster capped at T samples; facts for stats.json."""
+
+    step = "Balance"
+    name = NAME
+    options = (BalanceOptions,)
+    fields = FIELDS
+    global_decision = True
 
     def __init__(self, cfg: BalanceConfig, output: str):
         super().__init__()
         self.cfg = cfg
         self.output = output  # batches wait for the caps under <output>/_spill/
-        self.fields = dict(FIELDS)
+
+    @classmethod
+    def from_run(cls, run, embed=None) -> "SemanticBalance | None":
+        """None with --balance none. `embed`: the scoring stage class, which names the embedding
+        clustered (`embed.embedding_vector(run, "image" | "text")`)."""
+        cfg = balance_config(run.options, run.seed,
+                             lambda kind: None if embed is None else embed.embedding_vector(run, kind))
+        return None if cfg is None else cls(cfg, run.output)
 
     def expand(self, batches):
         cfg = self.cfg
@@ -200,18 +225,3 @@ class SemanticBalance(beam.PTransform):
                        SampleBatch).with_outputs(DROPPED, main="kept"))
         summary = caps | "Facts" >> beam.Map(facts, model_side, beam.pvalue.AsSingleton(missing), cfg.t)
         return StageOutput(applied.kept, [applied[DROPPED]], summary)
-
-
-def balance_from_options(options, output: str = "") -> SemanticBalance | None:
-    """The balance stage the flags ask for (None with --balance none); checks them."""
-    from curate.balance.options import balance_config
-    from curate.options import CurateOptions
-
-    cfg = balance_config(options, options.view_as(CurateOptions).seed)
-    return None if cfg is None else SemanticBalance(cfg, output)
-
-
-def apply_balance(flow, batches, label: str = "Balance"):
-    """Recipes' one line: balance the batches as the flags say (unchanged with --balance none)."""
-    stage = balance_from_options(flow.options, flow.output)
-    return batches if stage is None else flow.apply(label, stage, batches)

@@ -9,10 +9,12 @@ from typing import Iterator
 
 import numpy as np
 
+from curate.dedup.reasons import reason
+
 DROP_DTYPE = np.dtype([
     ("batch", "S32"),
     ("pos", "<i4"),
-    ("reason", "S24"),  # detail after "dedup:": url | sha256 | phash | semantic
+    ("reason", "S24"),  # the detail after "dedup:" (reasons.py): url | sha256 | phash | semantic
     ("keeper", "S32"),  # uid of the kept sample it duplicates
     ("distance", "<f4"),  # 0 for exact, Hamming bits for phash, 1 - cosine for semantic
 ])
@@ -40,15 +42,23 @@ def by_batch(records: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
         yield part["batch"][0].decode(), part
 
 
+def first_decisions(record_groups) -> dict[int, tuple[str, str, float]]:
+    """pos -> (detail, keeper uid, distance) of the first record that drops that row."""
+    decided: dict[int, tuple[str, str, float]] = {}
+    for records in record_groups:
+        for record in records:
+            decided.setdefault(int(record["pos"]),
+                               (record["reason"].decode(), record["keeper"].decode(), float(record["distance"])))
+    return decided
+
+
 def first_drops(record_groups, reasons: list) -> Iterator[tuple[int, str, float]]:
     """Sets `reasons[pos]` for each row the records drop (the first record wins; a row already
     dropped keeps its reason) and yields (pos, keeper uid, distance) for those rows."""
-    for records in record_groups:
-        for record in records:
-            pos = int(record["pos"])
-            if reasons[pos] is None:
-                reasons[pos] = f"dedup:{record['reason'].decode()}"
-                yield pos, record["keeper"].decode(), float(record["distance"])
+    for pos, (detail, keeper, distance) in first_decisions(record_groups).items():
+        if reasons[pos] is None:
+            reasons[pos] = reason(detail)
+            yield pos, keeper, distance
 
 
 def remaining(keys: np.ndarray, records: list[np.ndarray]) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Dedup flags, and their check into one DedupConfig before the pipeline starts."""
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -8,6 +9,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from curate.dedup.keep import KEEP_RULES
 from curate.dedup.semdedup import SEMDEDUP_KEEP
 from curate.errors import UsageError
+from curate.options import CurateOptions
 
 METHODS = ("url", "sha256", "phash", "semantic")
 ALIASES = {"exact": ("url", "sha256"), "none": ()}
@@ -58,23 +60,78 @@ class DedupOptions(PipelineOptions):
                                  "--clip_model or --dfn_model); default: pHash only")
 
 
+def parse_methods(value: str) -> set[str]:
+    chosen: set[str] = set()
+    for name in (m.strip() for m in value.split(",") if m.strip()):
+        if name in ALIASES:
+            chosen.update(ALIASES[name])
+        elif name in METHODS:
+            chosen.add(name)
+        else:
+            raise UsageError(f"--dedup: unknown method {name!r} (use {', '.join(METHODS)}, exact or none)")
+    return chosen
+
+
+def _settings(o) -> dict:
+    """Flag values (a DedupOptions view or parsed defaults) -> DedupConfig's fields, checked."""
+    methods = parse_methods(o.dedup)
+    if o.dedup_keep not in KEEP_RULES:
+        raise UsageError(f"--dedup_keep: {o.dedup_keep!r} is not one of {', '.join(KEEP_RULES)}")
+    if o.semdedup_keep not in SEMDEDUP_KEEP:
+        raise UsageError(f"--semdedup_keep: {o.semdedup_keep!r} is not one of {', '.join(SEMDEDUP_KEEP)}")
+    for flag in ("phash_radius", "eval_radius"):
+        value = getattr(o, flag)
+        if value is not None and not 0 <= value <= MAX_RADIUS:
+            raise UsageError(f"--{flag}: must be between 0 and {MAX_RADIUS} bits, got {value}")
+    if not 0 < o.semdedup_eps < 1:
+        raise UsageError(f"--semdedup_eps: must be in (0, 1), got {o.semdedup_eps:g}")
+    if o.eval_cosine is not None and (o.eval_images is None or not -1 < o.eval_cosine <= 1):
+        raise UsageError("--eval_cosine: needs --eval_images and a cosine in (-1, 1]")
+    if o.semdedup_clusters < 0 or o.semdedup_sample < 1:
+        raise UsageError("--semdedup_clusters must be >= 0 and --semdedup_sample >= 1")
+    return dict(
+        url="url" in methods, sha="sha256" in methods,
+        phash_radius=o.phash_radius if "phash" in methods else None,
+        semantic="semantic" in methods, keep=o.dedup_keep, score_field=o.dedup_score_field,
+        semdedup_eps=o.semdedup_eps, semdedup_clusters=o.semdedup_clusters,
+        semdedup_sample=o.semdedup_sample, semdedup_keep=o.semdedup_keep,
+        embedding=o.semdedup_embedding, eval_images=o.eval_images,
+        eval_radius=o.phash_radius if o.eval_radius is None else o.eval_radius,
+        eval_cosine=o.eval_cosine,
+    )
+
+
+def _flag_defaults() -> dict:
+    """What the flags give when none is passed: DedupConfig's defaults, so they are written once."""
+    parser = argparse.ArgumentParser(add_help=False)
+    DedupOptions._add_argparse_args(parser)
+    CurateOptions._add_argparse_args(parser)
+    given = parser.parse_args([])
+    return {**_settings(given), "seed": given.seed}
+
+
+_DEFAULTS = _flag_defaults()
+
+
 @dataclass(frozen=True)
 class DedupConfig:
-    url: bool = True
-    sha: bool = True
-    phash_radius: int | None = DEFAULT_RADIUS  # None: no pHash grouping
-    semantic: bool = False
-    keep: str = "best_score"
-    score_field: str = AUTO
-    semdedup_eps: float = 0.05
-    semdedup_clusters: int = 0
-    semdedup_sample: int = 100_000
-    semdedup_keep: str = "nearest_centroid"
-    embedding: str = AUTO
-    eval_images: str | None = None
-    eval_radius: int = DEFAULT_RADIUS
-    eval_cosine: float | None = None
-    seed: int = 0
+    """The checked dedup settings; a field left out is the flag's default (tests name a few)."""
+
+    url: bool = _DEFAULTS["url"]
+    sha: bool = _DEFAULTS["sha"]
+    phash_radius: int | None = _DEFAULTS["phash_radius"]  # None: no pHash grouping
+    semantic: bool = _DEFAULTS["semantic"]
+    keep: str = _DEFAULTS["keep"]
+    score_field: str = _DEFAULTS["score_field"]
+    semdedup_eps: float = _DEFAULTS["semdedup_eps"]
+    semdedup_clusters: int = _DEFAULTS["semdedup_clusters"]
+    semdedup_sample: int = _DEFAULTS["semdedup_sample"]
+    semdedup_keep: str = _DEFAULTS["semdedup_keep"]
+    embedding: str = _DEFAULTS["embedding"]
+    eval_images: str | None = _DEFAULTS["eval_images"]
+    eval_radius: int = _DEFAULTS["eval_radius"]
+    eval_cosine: float | None = _DEFAULTS["eval_cosine"]
+    seed: int = _DEFAULTS["seed"]
 
     @property
     def score_fields(self) -> tuple[str, ...]:
@@ -101,43 +158,6 @@ class DedupConfig:
         return self.grouping or self.semantic or self.eval_images is not None
 
 
-def parse_methods(value: str) -> set[str]:
-    chosen: set[str] = set()
-    for name in (m.strip() for m in value.split(",") if m.strip()):
-        if name in ALIASES:
-            chosen.update(ALIASES[name])
-        elif name in METHODS:
-            chosen.add(name)
-        else:
-            raise UsageError(f"--dedup: unknown method {name!r} (use {', '.join(METHODS)}, exact or none)")
-    return chosen
-
-
-def dedup_config(options: PipelineOptions, seed: int = 0) -> DedupConfig:
+def dedup_config(options: PipelineOptions, seed: int) -> DedupConfig:
     """The checked dedup settings; UsageError (exit 2) on a bad flag."""
-    o = options.view_as(DedupOptions)
-    methods = parse_methods(o.dedup)
-    if o.dedup_keep not in KEEP_RULES:
-        raise UsageError(f"--dedup_keep: {o.dedup_keep!r} is not one of {', '.join(KEEP_RULES)}")
-    if o.semdedup_keep not in SEMDEDUP_KEEP:
-        raise UsageError(f"--semdedup_keep: {o.semdedup_keep!r} is not one of {', '.join(SEMDEDUP_KEEP)}")
-    for flag in ("phash_radius", "eval_radius"):
-        value = getattr(o, flag)
-        if value is not None and not 0 <= value <= MAX_RADIUS:
-            raise UsageError(f"--{flag}: must be between 0 and {MAX_RADIUS} bits, got {value}")
-    if not 0 < o.semdedup_eps < 1:
-        raise UsageError(f"--semdedup_eps: must be in (0, 1), got {o.semdedup_eps:g}")
-    if o.eval_cosine is not None and (o.eval_images is None or not -1 < o.eval_cosine <= 1):
-        raise UsageError("--eval_cosine: needs --eval_images and a cosine in (-1, 1]")
-    if o.semdedup_clusters < 0 or o.semdedup_sample < 1:
-        raise UsageError("--semdedup_clusters must be >= 0 and --semdedup_sample >= 1")
-    return DedupConfig(
-        url="url" in methods, sha="sha256" in methods,
-        phash_radius=o.phash_radius if "phash" in methods else None,
-        semantic="semantic" in methods, keep=o.dedup_keep, score_field=o.dedup_score_field,
-        semdedup_eps=o.semdedup_eps, semdedup_clusters=o.semdedup_clusters,
-        semdedup_sample=o.semdedup_sample, semdedup_keep=o.semdedup_keep,
-        embedding=o.semdedup_embedding, eval_images=o.eval_images,
-        eval_radius=o.phash_radius if o.eval_radius is None else o.eval_radius,
-        eval_cosine=o.eval_cosine, seed=seed,
-    )
+    return DedupConfig(**_settings(options.view_as(DedupOptions)), seed=seed)

@@ -17,6 +17,7 @@ import numpy as np
 from curate.dedup.decisions import DROP_DTYPE, drops
 from curate.dedup.keep import rank
 from curate.dedup.keys import canonical_order
+from curate.dedup.reasons import SEMANTIC
 
 SEMDEDUP_KEEP = ("nearest_centroid", "best_score")
 ROWS_PER_CLUSTER = 10_000  # auto cluster count: SemDeDup used 50k clusters for 440M (~9k each)
@@ -119,7 +120,7 @@ def dedup_cluster(keys: np.ndarray, embeddings: np.ndarray, centroid: np.ndarray
     lost_rows, winners = np.concatenate(lost), np.concatenate(lost_to)
     # the reported distance per pair in float64: the same whatever the tiling of the products
     cos = np.einsum("ij,ij->i", e[lost_rows].astype(np.float64), e[winners].astype(np.float64))
-    return drops(keys, lost_rows, b"semantic", winners, (1.0 - cos).astype(np.float32))
+    return drops(keys, lost_rows, SEMANTIC.encode(), winners, (1.0 - cos).astype(np.float32))
 
 
 def _closest_kept(block: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

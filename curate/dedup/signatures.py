@@ -19,8 +19,10 @@ from curate.dedup import keys as K
 from curate.dedup.eval_set import EvalSet
 from curate.dedup.options import DedupConfig
 from curate.dedup.phash import phash, to_hex
+from curate.dedup.reasons import EVAL_CONTAMINATION, NAME, WITHOUT_EMBEDDING, reason
+from curate.io.spill import BatchRef, fetch_batch
 from curate.sample import Sample, SampleBatch
-from curate.stage import SampleStage, split_batch
+from curate.stage import Judge
 
 KEYS = "keys"  # tagged output: one keys array per batch
 EMBEDDINGS = "embeddings"  # tagged output: (keys, fp16 embeddings) of the rows that have one
@@ -30,6 +32,7 @@ PHASH = "phash"
 KEEPER = "dedup_keeper"
 DISTANCE = "dedup_distance"
 EVAL_ITEM = "dedup_eval_item"
+CONTAMINATED = reason(EVAL_CONTAMINATION)
 FIELDS = {PHASH: pa.string(), KEEPER: pa.string(), DISTANCE: pa.float32(), EVAL_ITEM: pa.string()}
 
 
@@ -57,92 +60,115 @@ def embedding_of(sample: Sample, names: tuple[str, ...]) -> np.ndarray | None:
     return np.asarray(vector, dtype=np.float16)
 
 
-class Signatures(SampleStage):
-    """Batches in; kept batches, per-batch keys (and embeddings, eval matches) out."""
+class _Signed:
+    """What judging one batch found beside its decisions, by sample: its pHash, its eval match."""
 
-    name = "dedup"
-    fields = FIELDS
+    __slots__ = ("hashes", "matches")
+
+    def __init__(self):
+        self.hashes: dict[int, int] = {}  # id(sample) -> pHash
+        self.matches: dict[int, tuple[int, str, float]] = {}  # id(sample) -> (eval item, kind, distance)
+
+
+class Signatures(Judge):
+    """Batches in; kept batches, per-batch keys (and embeddings, eval matches) out.
+
+    Side input: the EvalSet (or none). Keys name each kept sample by its position in the kept
+    batch, the batch ApplyDecisions finds them in again.
+    """
+
+    name = NAME
 
     def __init__(self, cfg: DedupConfig):
         self.cfg = cfg
 
-    def process(self, batch: SampleBatch, eval_set: EvalSet | None = None):
-        hashes: dict[int, int] = {}
-        reasons = [self._sign(i, sample, hashes) for i, sample in enumerate(batch.samples)]
+    def batches(self, element, eval_set: EvalSet | None = None):
+        # a batch that waited parked for the eval set arrives as its BatchRef
+        batch = fetch_batch(element) if isinstance(element, BatchRef) else element
+        yield batch, (eval_set, _Signed())
+
+    def judge_batch(self, samples: list[Sample], eval_set: EvalSet | None = None, signed: _Signed | None = None):
+        signed = signed if signed is not None else _Signed()
+        details = [self._sign(sample, signed.hashes) for sample in samples]
         if eval_set is not None:
-            yield from self._decontaminate(batch.samples, hashes, reasons, eval_set)
-        kept = [(i, s) for i, s in enumerate(batch.samples) if reasons[i] is None]
+            self._decontaminate(samples, details, eval_set, signed)
+        return details
+
+    def outputs(self, batch: SampleBatch, reasons, eval_set: EvalSet | None = None, signed: _Signed | None = None):
+        kept = [s for s, r in zip(batch.samples, reasons) if r is None]
+        hashes = signed.hashes if signed is not None else {}
         keys = self._keys(batch.id, kept, hashes)
         if self.cfg.grouping:
             yield beam.pvalue.TaggedOutput(KEYS, keys)
         if self.cfg.semantic:
             yield from self._embeddings(keys, kept)
-        self.counters.inc("dedup_in", len(batch.samples))
-        yield from split_batch(batch, reasons, self.counters)
+        if signed is not None and signed.matches:
+            matches = [(item, s.uid, kind, distance) for s, r in zip(batch.samples, reasons)
+                       if r == CONTAMINATED and id(s) in signed.matches
+                       for item, kind, distance in [signed.matches[id(s)]]]
+            if matches:
+                yield beam.pvalue.TaggedOutput(EVAL_MATCHES, matches)
 
-    def _sign(self, index: int, sample: Sample, hashes: dict[int, int]) -> str | None:
+    def _sign(self, sample: Sample, hashes: dict[int, int]) -> str | None:
         if sample.image is None:
             return None
-        try:
-            if self.cfg.sha and sample.sha256 is None:
-                sample.sha256 = hashlib.sha256(sample.image).hexdigest()
-            if self.cfg.hashes_images:
-                hashes[index] = phash(sample.image)
-                sample.values[PHASH] = to_hex(hashes[index])
-        except ValueError as e:  # decode_error | too_many_pixels
-            return f"dedup:{e}"
-        except Exception as e:  # bad data never crashes a run
-            return f"dedup:error_{type(e).__name__}"
+        if self.cfg.sha and sample.sha256 is None:
+            sample.sha256 = hashlib.sha256(sample.image).hexdigest()
+        if self.cfg.hashes_images:
+            try:
+                value = phash(sample.image)
+            except ValueError as e:  # decode_error | too_many_pixels
+                return str(e)
+            hashes[id(sample)] = value
+            sample.values[PHASH] = to_hex(value)
         return None
 
-    def _decontaminate(self, samples, hashes, reasons, eval_set: EvalSet):
-        matches: list[tuple[int, str, str, float]] = []
-        rows = [i for i in hashes if reasons[i] is None]
-        found, bits = eval_set.nearest(np.array([hashes[i] for i in rows], dtype=np.uint64))
-        for i, item, distance in zip(rows, found.tolist(), bits.tolist()):
+    def _decontaminate(self, samples: list[Sample], details: list, eval_set: EvalSet, signed: _Signed) -> None:
+        rows = [s for s, d in zip(samples, details) if d is None and id(s) in signed.hashes]
+        found, bits = eval_set.nearest(np.array([signed.hashes[id(s)] for s in rows], dtype=np.uint64))
+        for sample, item, distance in zip(rows, found.tolist(), bits.tolist()):
             if item >= 0 and distance <= self.cfg.eval_radius:
-                matches.append(self._contaminated(samples[i], reasons, i, eval_set, item, "phash", distance))
+                self._contaminated(sample, eval_set, item, "phash", distance, signed)
         if self.cfg.eval_cosine is not None:
-            vectors = {i: embedding_of(s, self.cfg.embeddings) for i, s in enumerate(samples) if reasons[i] is None}
-            rows = [i for i, v in vectors.items() if v is not None]
-            if rows:
-                found, cosine = eval_set.most_similar(np.stack([vectors[i] for i in rows]))
-                for i, item, cos in zip(rows, found.tolist(), cosine.tolist()):
+            left = [s for s, d in zip(samples, details) if d is None and id(s) not in signed.matches]
+            vectors = [(s, embedding_of(s, self.cfg.embeddings)) for s in left]
+            vectors = [(s, v) for s, v in vectors if v is not None]
+            if vectors:
+                found, cosine = eval_set.most_similar(np.stack([v for _, v in vectors]))
+                for (sample, _), item, cos in zip(vectors, found.tolist(), cosine.tolist()):
                     if item >= 0 and cos >= self.cfg.eval_cosine:
-                        matches.append(self._contaminated(samples[i], reasons, i, eval_set, item,
-                                                          "embedding", 1.0 - cos))
-        if matches:
-            yield beam.pvalue.TaggedOutput(EVAL_MATCHES, matches)
+                        self._contaminated(sample, eval_set, item, "embedding", 1.0 - cos, signed)
+        for i, sample in enumerate(samples):
+            if id(sample) in signed.matches:
+                details[i] = EVAL_CONTAMINATION
 
     @staticmethod
-    def _contaminated(sample: Sample, reasons, i: int, eval_set: EvalSet, item: int, kind: str, distance):
-        reasons[i] = "dedup:eval_contamination"
+    def _contaminated(sample: Sample, eval_set: EvalSet, item: int, kind: str, distance, signed: _Signed) -> None:
         sample.values[EVAL_ITEM] = eval_set.keys[item]
         sample.values[DISTANCE] = float(distance)
-        return item, sample.uid, kind, float(distance)
+        signed.matches[id(sample)] = (item, kind, float(distance))
 
-    def _keys(self, batch_id: str, kept: list[tuple[int, Sample]], hashes: dict[int, int]) -> np.ndarray:
+    def _keys(self, batch_id: str, kept: list[Sample], hashes: dict[int, int]) -> np.ndarray:
         keys = np.zeros(len(kept), dtype=K.KEY_DTYPE)
-        samples = [s for _, s in kept]
         keys["batch"] = K.batch_key(batch_id)
         keys["pos"] = np.arange(len(kept))
-        keys["uid"] = [s.uid.encode() for s in samples]
-        keys["score"] = [score_of(s, self.cfg.score_fields) for s in samples]
+        keys["uid"] = [s.uid.encode() for s in kept]
+        keys["score"] = [score_of(s, self.cfg.score_fields) for s in kept]
         if self.cfg.url:
-            keys["url"] = [K.url_digest(s.url) for s in samples]
+            keys["url"] = [K.url_digest(s.url) for s in kept]
         if self.cfg.sha:
-            keys["sha"] = [K.sha_digest(s.sha256) for s in samples]
-        keys["phash"] = [hashes.get(i, 0) for i, _ in kept]
-        keys["has_phash"] = [i in hashes for i, _ in kept]
+            keys["sha"] = [K.sha_digest(s.sha256) for s in kept]
+        keys["phash"] = [hashes.get(id(s), 0) for s in kept]
+        keys["has_phash"] = [id(s) in hashes for s in kept]
         return keys
 
-    def _embeddings(self, keys: np.ndarray, kept: list[tuple[int, Sample]]):
+    def _embeddings(self, keys: np.ndarray, kept: list[Sample]):
         rows, vectors = [], []
-        for pos, (_, sample) in enumerate(kept):
+        for pos, sample in enumerate(kept):
             vector = embedding_of(sample, self.cfg.embeddings)
             if vector is not None:
                 rows.append(pos)
                 vectors.append(vector)
-        self.counters.inc("dedup_without_embedding", len(kept) - len(rows))
+        self.counters.inc(WITHOUT_EMBEDDING, len(kept) - len(rows))
         if rows:
             yield beam.pvalue.TaggedOutput(EMBEDDINGS, (keys[rows], np.stack(vectors)))

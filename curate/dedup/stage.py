@@ -2,66 +2,114 @@
 
 Images are read once (Signatures) and judged once (Apply); between the two only keys travel:
 exact and pHash duplicates are found by grouping keys (near_graph.py), SemDeDup runs per cluster
-on the survivors (semantic_stage.py), and their drop records reach Apply as a multimap side
-input keyed by batch id, so a worker fetches only its own batch's decisions.
+on the survivors (semantic_stage.py), and their drop records reach Apply joined with the batch
+they name by batch id, so a worker fetches only its own batch's decisions.
+
+The recipe wires in the stages dedup borrows (`Dedup.using(fetch=Download, embed=Score)`): the
+download stage fetches an eval set given as URLs, the scoring stage's model embeds it.
 """
 from __future__ import annotations
 
 import apache_beam as beam
 
-from curate.dedup.decisions import first_drops
+from curate.dedup.decisions import first_decisions
 from curate.dedup.eval_stage import ReadEvalSet, eval_facts
 from curate.dedup.near_graph import FindNearDuplicates
-from curate.dedup.options import DedupConfig
+from curate.dedup.options import DedupConfig, DedupOptions, dedup_config
+from curate.dedup.reasons import NAME
 from curate.dedup.semantic_stage import SemanticDedup
 from curate.dedup.signatures import DISTANCE, EMBEDDINGS, EVAL_MATCHES, FIELDS, KEEPER, KEYS, Signatures
 from curate.errors import UsageError
 from curate.io.source import Source
-from curate.sample import SampleBatch
 from curate.io.spill import fetch_batch
-from curate.stage import DROPPED, SampleStage, StageOutput, Unparked, park_batch_as, split_batch
+from curate.sample import SampleBatch
+from curate.stage import DROPPED, Judge, Stage, StageOutput, park_batch_as
 
-FACTS = "facts"
+__all__ = ["ApplyDecisions", "Dedup", "FindNearDuplicates", "merge_facts"]
 
 
-class ApplyDecisions(SampleStage):
+class ApplyDecisions(Judge):
     """Drops the samples the global steps decided against, naming keeper and distance.
 
     Input: a parked batch joined with its drop records by batch id (CoGroupByKey), so a worker
     fetches one batch and only that batch's decisions.
     """
 
-    name = "dedup"
-    fields = FIELDS
+    name = NAME
 
-    def process(self, joined):
+    def batches(self, joined):
         _, parts = joined
+        decided = first_decisions(parts["drops"])
         for ref in parts["batch"]:
             batch = fetch_batch(ref)
-            reasons: list[str | None] = [None] * len(batch.samples)
-            for pos, keeper, distance in first_drops(parts["drops"], reasons):
-                batch.samples[pos].values[KEEPER] = keeper
-                batch.samples[pos].values[DISTANCE] = distance
-            yield from split_batch(batch, reasons, self.counters)
+            # records name rows by position; a sample judged alone is found by identity
+            yield batch, ({id(batch.samples[pos]): d for pos, d in decided.items()},)
+
+    def judge(self, sample, decided) -> str | None:
+        if id(sample) not in decided:
+            return None
+        detail, keeper, distance = decided[id(sample)]
+        sample.values[KEEPER] = keeper
+        sample.values[DISTANCE] = distance
+        return detail
 
 
 def merge_facts(named) -> dict:
     return dict(sorted(named))
 
 
-class Dedup(beam.PTransform):
+class Dedup(Stage):
     """Batches -> StageOutput: deduplicated batches, dropped rows, facts for stats.json."""
+
+    step = "Dedup"
+    name = NAME
+    options = (DedupOptions,)
+    fields = FIELDS
+    model_steps = ("EvalSet/EmbedEval",)  # the scoring model on the eval images (--eval_cosine)
+    global_decision = True
 
     def __init__(self, cfg: DedupConfig, output: str, eval_source: Source | None = None, batch_size: int = 1000,
                  eval_fetch: beam.PTransform | None = None, eval_embed: beam.PTransform | None = None):
         super().__init__()
-        self.cfg = cfg
+        self.cfg = cfg  # the text graph (metaclip/text_only.py) reads it too
         self.output = output  # batches wait for decisions under <output>/_spill/
         self.eval_source = eval_source
         self.batch_size = batch_size
         self.eval_fetch = eval_fetch  # the download stage, when the eval set is a URL list
         self.eval_embed = eval_embed  # the scoring model, for --eval_cosine
-        self.fields = dict(FIELDS)
+        # without images, the column-wise text graph does exact grouping the same way
+        self.columnwise = not (cfg.semantic or cfg.eval_images is not None)
+
+    @classmethod
+    def from_run(cls, run, fetch=None, embed=None) -> "Dedup | None":
+        """The stage the flags ask for (None with --dedup none and no eval set), checked once.
+
+        `fetch`: the download stage class (`fetch.fetcher(run)`: a transform fetching URLs);
+        `embed`: the scoring stage class (`embed.settings(run)`, `embed.embedder(run, names)`).
+        """
+        from curate.dedup.eval_set import open_eval_source
+
+        cfg = dedup_config(run.options, run.seed)
+        if not cfg.active:
+            return None
+        if cfg.needs_embeddings and (embed is None or embed.settings(run) is None):
+            flag = "--dedup semantic" if cfg.semantic else "--eval_cosine"
+            raise UsageError(f"{flag}: needs image embeddings; give --clip_model (or --dfn_model) "
+                             "and its --*_pretrained weights so the scoring stage computes them")
+        eval_source = open_eval_source(cfg.eval_images) if cfg.eval_images else None
+        eval_fetch = eval_embed = None
+        if eval_source is not None and eval_source.needs_download:
+            if fetch is None:
+                raise UsageError("--eval_images: a URL list needs a download stage, and this recipe has none")
+            eval_fetch = fetch.fetcher(run)
+        if cfg.eval_cosine is not None:
+            eval_embed = embed.embedder(run, cfg.embeddings)
+            if eval_embed is None:
+                raise UsageError(f"--semdedup_embedding: no scoring model makes {', '.join(cfg.embeddings)}")
+        return cls(cfg, run.output, eval_source, run.batch_size, eval_fetch, eval_embed)
+
+    def local_files(self) -> dict[str, str]:
+        return {"--eval_images": self.cfg.eval_images} if self.cfg.eval_images else {}
 
     def expand(self, batches):
         cfg = self.cfg
@@ -70,11 +118,9 @@ class Dedup(beam.PTransform):
             eval_set = batches.pipeline | "EvalSet" >> ReadEvalSet(
                 self.eval_source, self.batch_size, self.eval_fetch, self.eval_embed, cfg.embeddings)
             eval_side = [beam.pvalue.AsSingleton(eval_set)]
-        signatures = Signatures(cfg)
-        if eval_side:  # the batches wait for the eval set: on storage, not in the runner
+            # the batches wait for the eval set on storage, not in the runner (Signatures fetches them)
             batches = batches | "ParkForEval" >> beam.Map(park_batch_as, self.output, "dedup_eval")
-            signatures = Unparked(signatures)
-        signed = batches | "Signatures" >> beam.ParDo(signatures, *eval_side).with_output_types(
+        signed = batches | "Signatures" >> beam.ParDo(Signatures(cfg), *eval_side).with_output_types(
             SampleBatch).with_outputs(DROPPED, KEYS, EMBEDDINGS, EVAL_MATCHES, main="kept")
         dropped, facts, decisions = [signed[DROPPED]], [], []
         if cfg.grouping:
@@ -104,54 +150,3 @@ class Dedup(beam.PTransform):
             merged = (tuple(facts) | "AllFacts" >> beam.Flatten()
                       | "MergeFacts" >> beam.combiners.ToList() | "FactsDict" >> beam.Map(merge_facts))
         return StageOutput(kept, dropped, merged)
-
-
-def dedup_from_options(options, output: str = "") -> Dedup | None:
-    """The Dedup stage the flags ask for (None with --dedup none and no eval set); checks them."""
-    from curate.dedup.eval_set import open_eval_source
-    from curate.dedup.options import dedup_config
-    from curate.options import CurateOptions
-
-    run = options.view_as(CurateOptions)
-    cfg = dedup_config(options, run.seed)
-    if not cfg.active:
-        return None
-    scoring = _scoring(options) if cfg.needs_embeddings else None
-    if cfg.needs_embeddings and scoring is None:
-        flag = "--dedup semantic" if cfg.semantic else "--eval_cosine"
-        raise UsageError(f"{flag}: needs image embeddings; give --clip_model (or --dfn_model) "
-                         "and its --*_pretrained weights so the scoring stage computes them")
-    eval_source = open_eval_source(cfg.eval_images) if cfg.eval_images else None
-    fetch = embed = None
-    if eval_source is not None and eval_source.needs_download:
-        from curate.download.options import config_from_options
-        from curate.download.stage import Download
-
-        fetch = Download(config_from_options(options), None)
-    if cfg.eval_cosine is not None:
-        embed = _embedder(scoring, cfg.embeddings)
-    return Dedup(cfg, output, eval_source, run.batch_size, fetch, embed)
-
-
-def _embedder(scoring, vector_names: tuple[str, ...]):
-    """The scoring stage's model whose embedding dedup reads (the first of vector_names it makes)."""
-    from curate.score.embeddings import vector_name
-    from curate.score.stages import ScoreWith
-
-    for name in vector_names:
-        for role, spec in scoring.models.items():
-            if vector_name(role) == name:
-                return ScoreWith(spec, scoring.run)
-    raise UsageError(f"--semdedup_embedding: no scoring model makes {', '.join(vector_names)}")
-
-
-def _scoring(options):
-    from curate.score.settings import score_settings  # the scoring stage computes the embeddings
-
-    return score_settings(options)
-
-
-def apply_dedup(flow, batches, label: str = "Dedup"):
-    """Recipes' one line: dedup the batches as the flags say (unchanged with --dedup none)."""
-    stage = dedup_from_options(flow.options, flow.output)
-    return batches if stage is None else flow.apply(label, stage, batches)

@@ -33,13 +33,14 @@ import numpy as np
 from curate.dedup import hamming
 from curate.dedup.decisions import DROP_DTYPE
 from curate.dedup.keys import KEY_DTYPE
+from curate.dedup.reasons import PHASH, SHA256, URL
 
 # a row, its best candidate so far, and the kinds of value (HUB_BITS) it shares with another row
 PAIR_DTYPE = np.dtype([("row", KEY_DTYPE), ("x", KEY_DTYPE), ("hubs", "u1")])
 HUB_BITS = {"url": 1, "sha": 2, "phash": 4}
 VALUE_DTYPE = np.dtype([("value", "<u8"), ("rec", KEY_DTYPE)])  # a pHash value and a row or candidate
 EDGE_DTYPE = np.dtype([("a", "<u8"), ("b", "<u8")])  # distinct pHash values within the radius
-REASONS = (b"url", b"sha256", b"phash")
+REASONS = (URL.encode(), SHA256.encode(), PHASH.encode())  # the drop record's detail, by relation
 
 
 def pairs(rows: np.ndarray, xs: np.ndarray, hubs: int = 0) -> np.ndarray:
