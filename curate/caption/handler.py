@@ -18,14 +18,12 @@ from typing import Iterable, Sequence
 import numpy as np
 from apache_beam.ml.inference.base import PredictionResult
 
+from curate.caption.names import DECODE_ERROR, GENERATE_ERROR, METRICS_NAMESPACE, NO_IMAGE
 from curate.caption.settings import CaptionSettings
 from curate.models.coca import CocaModel, sample_seed
 from curate.sample import Sample, SampleBatch
 from curate.score.handler import OpenClipHandler, _inputs, _pool
 
-NO_IMAGE = "no_image"  # not an error: the sample passes uncaptioned
-DECODE_ERROR = "decode_error"
-GENERATE_ERROR = "generate_error"
 log = logging.getLogger(__name__)
 
 
@@ -48,7 +46,7 @@ class CocaHandler(OpenClipHandler):
         return CocaModel(self.settings.spec, self.run.device, self.run.precision, self.run.torch_threads)
 
     def get_metrics_namespace(self) -> str:
-        return "curate_caption"
+        return METRICS_NAMESPACE
 
     def run_inference(self, batch: Sequence[SampleBatch], model, inference_args=None) -> Iterable[PredictionResult]:
         samples = [s for b in batch for s in b.samples]

@@ -1,26 +1,23 @@
 """Caption flags -> checked, resolved settings (before the pipeline starts, one-line errors).
 
-Torch-free: recipes import it cheaply; the stage (RunInference, torch) is imported only by runs
-that caption.
+Torch-free, as the stage module that imports it: recipes import both on every run.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
 
-from apache_beam.options.pipeline_options import StandardOptions
-
+from curate.caption.names import NAME, SYN_ROLE
 from curate.caption.options import CaptionOptions
 from curate.errors import UsageError
 from curate.models.coca import GENERATION_TYPES, GenerationParams, is_coca_config, require_transformers
-from curate.models.resolve import HF_HUB, LOCAL_DIR, ModelSpec, fetch_weights, resolve
+from curate.models.resolve import HF_HUB, LOCAL_DIR, ModelSpec, resolve
 from curate.options import CurateOptions
 from curate.score.options import ScoreOptions
 from curate.score.run_settings import RunSettings
-from curate.score.settings import PRECISIONS, REMOTE_RUNNERS
+from curate.score.settings import PRECISIONS
 
-ROLE = "caption"  # the flag prefix (--caption_model) and the metric namespace
-SYN_ROLE = "syn_clip"  # the CLIP model scoring synthetic captions: its column is syn_clip_score
+ROLE = NAME  # the caption model's role (its flag prefix, --caption_model)
 
 
 @dataclass(frozen=True)
@@ -77,8 +74,10 @@ def _check_coca(spec: ModelSpec) -> None:
                          f"e.g. coca_ViT-L-14 + mscoco_finetuned_laion2B-s13B-b90k")
 
 
-def caption_settings(options) -> CaptionSettings | None:
-    """The run's captioning, or None without --caption_model. Raises UsageError on a bad flag."""
+def caption_settings(options, clip: ModelSpec | None = None) -> CaptionSettings | None:
+    """The run's captioning, or None without --caption_model. Raises UsageError on a bad flag.
+
+    `clip` is the run's CLIP scoring model (what --syn_clip_score scores the synthetic captions with)."""
     o = options.view_as(CaptionOptions)
     if not o.caption_model:
         for flag in ("caption_pretrained", "caption_seed"):
@@ -95,39 +94,12 @@ def caption_settings(options) -> CaptionSettings | None:
     _check_coca(spec)
     syn_score = None
     if o.syn_clip_score:
-        if not score.clip_model:
+        if clip is None:
             raise UsageError("--syn_clip_score: needs --clip_model (the model that scores the synthetic captions)")
-        syn_score = dataclasses.replace(resolve("clip", score.clip_model, score.clip_pretrained), role=SYN_ROLE,
-                                        note=None)
+        syn_score = dataclasses.replace(clip, role=SYN_ROLE, note=None)
     curate = options.view_as(CurateOptions)
     run = RunSettings(device=score.device, precision=o.caption_precision, batch_size=o.caption_batch_size,
                       rows_per_batch=curate.batch_size, decode="cpu", decode_threads=score.score_decode_threads,
                       torch_threads=score.torch_threads, model_copies=score.model_copies)
     seed = curate.seed if o.caption_seed is None else o.caption_seed
     return CaptionSettings(spec, params, run, o.captions_per_image, o.caption_mix, seed, syn_score)
-
-
-def prepare_captions(options, required: bool = False) -> CaptionSettings | None:
-    """Validate, check transformers, fetch the weights: all before the run."""
-    settings = caption_settings(options)
-    if settings is None:
-        if required:
-            raise UsageError("this recipe captions images: give --caption_model")
-        return None
-    require_transformers()
-    if settings.spec.note:
-        print(f"curate: note: {settings.spec.note}", flush=True)
-    runner = options.view_as(StandardOptions).runner or ""
-    if not runner.endswith(REMOTE_RUNNERS):  # remote workers fetch for themselves
-        fetch_weights(settings.spec)
-    return settings
-
-
-def apply_captions(flow, batches):
-    """The caption stage where a recipe places it (after its cuts and dedup), when --caption_model is given."""
-    settings = caption_settings(flow.options)
-    if settings is None:
-        return batches
-    from curate.caption.stage import Caption  # imports torch: only runs that caption pay for it
-
-    return flow.apply("Caption", Caption(settings), batches)

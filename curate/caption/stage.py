@@ -1,12 +1,14 @@
-"""The caption stage: CoCa captions through RunInference, then [their CLIP score], as one StageOutput.
+"""The caption stage: CoCa captions through RunInference, then [their CLIP score], as one Stage.
 
 Every captioned sample gets `syn_caption` (the first), `syn_captions` (all), `caption_model` and
 `txt_is_synthetic` (whether `<uid>.txt` holds the synthetic caption: --caption_mix) in the
 ledger, the sidecar and `<uid>.json`; the shard writer adds `<uid>.syn.txt`. The alt-text stays
 in `caption`. An undecodable image is `caption:decode_error`, a failed generation
-`caption:generate_error`. With --syn_clip_score the run's CLIP model scores the synthetic caption
-against the image (`syn_clip_score`; left empty where it cannot be scored, nothing is dropped).
-The model steps are labelled `Caption/Model_*`: --accelerator puts the GPUs there.
+`caption:generate_error`. With --syn_clip_score the run's CLIP model (the wired scoring stage's)
+scores the synthetic caption against the image (`syn_clip_score`; left empty where it cannot be
+scored, nothing is dropped). The model steps are labelled `Caption/Model_*`: --accelerator puts
+the GPUs there. Recipes import this module on every run: torch, open_clip and Beam's
+RunInference are imported only when the stage is expanded.
 """
 from __future__ import annotations
 
@@ -15,49 +17,56 @@ import math
 
 import apache_beam as beam
 import pyarrow as pa
-from apache_beam.ml.inference.base import RunInference
 
-from curate.coders import typed_results
-from curate.caption.handler import GENERATE_ERROR, NO_IMAGE, CocaHandler
 from curate.caption.mix import txt_is_synthetic
-from curate.caption.settings import SYN_ROLE, CaptionSettings
-from curate.io.ledger_batch import samples_to_batch
+from curate.caption.names import (GENERATE_ERROR, MODEL, NAME, NO_IMAGE, NO_IMAGE_METRIC, SYN_CAPTION,
+                                  SYN_CAPTIONS, SYN_ROLE, SYN_SCORE, SYN_SCORE_ERROR, TXT_IS_SYNTHETIC)
+from curate.caption.options import CaptionOptions
+from curate.caption.settings import CaptionSettings, caption_settings
+from curate.errors import UsageError
+from curate.models.resolve import fetch_weights
 from curate.sample import SampleBatch
-from curate.stage import DROPPED, ReasonCounters, StageOutput, split_batch
+from curate.score.options import ScoreOptions
+from curate.score.score_with import failed_call_rows
+from curate.score.settings import score_settings
+from curate.stage import DROPPED, Judge, ReasonCounters, Stage, StageOutput, apply_judge
 
-NAME = "caption"
-SYN_CAPTION, SYN_CAPTIONS, MODEL, TXT_IS_SYNTHETIC = "syn_caption", "syn_captions", "caption_model", "txt_is_synthetic"
-SYN_SCORE = f"{SYN_ROLE}_score"
 _ALT = "_alt_caption"  # where the alt-text waits while the CLIP model reads the synthetic caption
 
 
-class _ApplyCaptions(beam.DoFn):
+class _Captions:
+    """A batch's BatchCaptions, found by sample (a Judge may re-judge the samples one at a time)."""
+
+    def __init__(self, samples, captions):
+        self.captions = captions
+        self.row = {id(s): j for j, s in enumerate(samples)}
+
+
+class _ApplyCaptions(Judge):
     """PredictionResult(batch, BatchCaptions) -> the batch with captions; failures dropped."""
+
+    name = NAME
 
     def __init__(self, settings: CaptionSettings):
         self.model = settings.spec.describe()
         self.seed = settings.seed
         self.mix = settings.mix
 
-    def setup(self):
-        self.counters = ReasonCounters()
+    def batches(self, result):
+        batch = result.example
+        yield batch, (_Captions(batch.samples, result.inference),)
 
-    def process(self, result):
-        batch, out = result.example, result.inference
-        reasons = []
-        for sample, captions, error in zip(batch.samples, out.captions, out.errors):
-            if error == NO_IMAGE:
-                self.counters.inc(f"{NAME}_{NO_IMAGE}")
-                reasons.append(None)
-                continue
-            if error is not None:
-                reasons.append(f"{NAME}:{error}")
-                continue
-            sample.values.update({SYN_CAPTION: captions[0], SYN_CAPTIONS: list(captions), MODEL: self.model,
-                                  TXT_IS_SYNTHETIC: txt_is_synthetic(sample.uid, self.seed, self.mix)})
-            reasons.append(None)
-        self.counters.inc(f"{NAME}_in", len(batch.samples))
-        yield from split_batch(batch, reasons, self.counters)
+    def judge(self, sample, out: _Captions) -> str | None:
+        j = out.row[id(sample)]
+        error, captions = out.captions.errors[j], out.captions.captions[j]
+        if error == NO_IMAGE:  # not an error: the sample passes uncaptioned
+            self.counters.inc(NO_IMAGE_METRIC)
+            return None
+        if error is not None:
+            return error
+        sample.values.update({SYN_CAPTION: captions[0], SYN_CAPTIONS: list(captions), MODEL: self.model,
+                              TXT_IS_SYNTHETIC: txt_is_synthetic(sample.uid, self.seed, self.mix)})
+        return None
 
 
 def _restore(batch: SampleBatch) -> SampleBatch:
@@ -78,10 +87,7 @@ class _FailedCalls(beam.DoFn):
 
     def process(self, dead_letter):
         batches, _ = dead_letter
-        for batch in batches:
-            batch = _restore(batch)
-            self.counters.inc(f"dropped_{self.reason}", len(batch.samples))
-            yield batch.ledger_part, samples_to_batch(batch.samples, [self.reason] * len(batch.samples))
+        yield from failed_call_rows([_restore(b) for b in batches], self.reason, self.counters)
 
 
 def _synthetic_view(batch: SampleBatch) -> SampleBatch:
@@ -103,23 +109,59 @@ def _apply_syn_scores(result) -> SampleBatch:
     return _restore(batch)
 
 
-class Caption(beam.PTransform):
+class Caption(Stage):
     """CoCa captions (and optionally their CLIP score) on every sample with an image. A StageOutput."""
 
-    def __init__(self, settings: CaptionSettings):
+    step = "Caption"
+    name = NAME
+    options = (CaptionOptions, ScoreOptions)  # the device, decode threads and CLIP model are scoring's flags
+    model_steps = ("Model_*",)  # Model_coca, Model_syn_clip
+    fields = {SYN_CAPTION: pa.string(), SYN_CAPTIONS: pa.list_(pa.string()), MODEL: pa.string(),
+              TXT_IS_SYNTHETIC: pa.bool_()}
+
+    def __init__(self, settings: CaptionSettings, workers_elsewhere: bool = False):
         super().__init__()
         self.settings = settings
-        self.fields = {SYN_CAPTION: pa.string(), SYN_CAPTIONS: pa.list_(pa.string()), MODEL: pa.string(),
-                       TXT_IS_SYNTHETIC: pa.bool_()}
+        self.workers_elsewhere = workers_elsewhere  # their workers fetch the weights, not this machine
         if settings.syn_score is not None:
             self.fields[SYN_SCORE] = pa.float32()
 
+    @classmethod
+    def from_run(cls, run, score=None, required: bool = False) -> "Caption | None":
+        """`score`: the scoring stage class whose CLIP model scores the synthetic captions."""
+        clip = None
+        if run.view(CaptionOptions).syn_clip_score:
+            scoring = score.settings(run) if score is not None else run.derive(score_settings)
+            clip = None if scoring is None else scoring.models.get("clip")
+        settings = caption_settings(run.options, clip)
+        if settings is None:
+            if required:
+                raise UsageError("this recipe captions images: give --caption_model")
+            return None
+        return cls(settings, run.workers_elsewhere)
+
+    def prepare(self) -> None:
+        """transformers (CoCa's generation needs it), what resolving fixed, the models' weights."""
+        from curate.models.coca import require_transformers
+
+        require_transformers()
+        if self.settings.spec.note:
+            print(f"curate: note: {self.settings.spec.note}", flush=True)
+        if not self.workers_elsewhere:  # remote workers fetch for themselves
+            fetch_weights(self.settings.spec)
+            if self.settings.syn_score is not None:
+                fetch_weights(self.settings.syn_score)
+
     def expand(self, batches):
+        from apache_beam.ml.inference.base import RunInference  # imports torch
+
+        from curate.caption.handler import CocaHandler
+        from curate.coders import typed_results
+
         s = self.settings
         inference, dead = batches | "Model_coca" >> RunInference(CocaHandler(s)).with_exception_handling()
         typed_results(inference)
-        applied = inference | "ApplyCaptions" >> beam.ParDo(_ApplyCaptions(s)).with_output_types(
-            SampleBatch).with_outputs(DROPPED, main="kept")
+        applied = apply_judge(inference, _ApplyCaptions(s), label="ApplyCaptions")
         dropped = [applied[DROPPED], dead.failed_inferences | "FailedCalls" >> beam.ParDo(_FailedCalls(GENERATE_ERROR))]
         kept = applied.kept
         if s.syn_score is not None:
@@ -131,7 +173,7 @@ class Caption(beam.PTransform):
             typed_results(scored)
             kept = scored | "ApplySynScores" >> beam.Map(_apply_syn_scores).with_output_types(SampleBatch)
             dropped.append(dead_scores.failed_inferences | "FailedScoreCalls" >> beam.ParDo(
-                _FailedCalls("syn_score_error")))
+                _FailedCalls(SYN_SCORE_ERROR)))
         facts = {"model": s.spec.describe(), "generation": dataclasses.asdict(s.params),
                  "captions_per_image": s.captions_per_image, "mix": s.mix, "seed": s.seed,
                  "syn_clip_score": None if s.syn_score is None else s.syn_score.describe()}
