@@ -9,7 +9,8 @@ from apache_beam.internal.cloudpickle import cloudpickle
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from curate.errors import UsageError
-from curate.metaclip.stages import ENTRY_IDS, MetaclipCuration
+from curate.metaclip.names import ENTRY_IDS
+from curate.metaclip.stages import MetaclipCuration
 from curate.run_context import RunContext
 from curate.sample import Sample, SampleBatch, batch_id, make_uid
 

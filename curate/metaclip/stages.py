@@ -3,7 +3,7 @@
 Only small values cross the graph for the global step: each batch sends its distinct entry ids
 and their counts, combined into one count array that reaches Balance as a side input. On a URL
 list without images the same stage builds the column-wise graph instead (text_only.py), with
-the same decisions, reasons (reasons.py) and ledger.
+the same decisions, names (names.py), counting (counts.py) and ledger.
 """
 from __future__ import annotations
 
@@ -16,26 +16,13 @@ import pyarrow as pa
 from curate.errors import UsageError
 from curate.filters.language import LANGUAGE, LANGUAGE_SCORE
 from curate.metaclip import balance, worldwide
-from curate.metaclip.matcher import Matcher
+from curate.metaclip.counts import CountEntries, cached_probabilities, shared_matcher, summarize
 from curate.metaclip.metadata import DEFAULT, cached_metadata
+from curate.metaclip.names import (BALANCED_OUT, COUNTS, ENTRY_IDS, KEEP_PROBABILITY, METACLIP_T, NAME,
+                                   NO_LANGUAGE_METADATA, NO_MATCH, reason)
 from curate.metaclip.options import MetaclipOptions, worldwide_settings
-from curate.metaclip.reasons import BALANCED_OUT, NAME, NO_LANGUAGE_METADATA, NO_MATCH, reason
 from curate.sample import SampleBatch
 from curate.stage import DROPPED, ApplyParked, Judge, Stage, StageOutput
-
-ENTRY_IDS = "entry_ids"
-KEEP_PROBABILITY = "metaclip_keep_prob"
-METACLIP_T = "metaclip_t"  # MetaCLIP 2: the t (of the caption's language) that decided the row
-COUNTS = "entry_counts"
-_MATCHERS: dict = {}
-
-
-def shared_matcher(metadata_path: str | None) -> Matcher:
-    """One matcher per worker process, built on first use (not pickled with the graph)."""
-    matcher = _MATCHERS.get(metadata_path)
-    if matcher is None:
-        matcher = _MATCHERS[metadata_path] = Matcher(cached_metadata(metadata_path))
-    return matcher
 
 
 class MatchEntries(Judge):
@@ -66,34 +53,6 @@ class MatchEntries(Judge):
                                                 len(batch.samples)))
 
 
-class CountEntries(beam.CombineFn):
-    """(distinct entry ids, their counts, captions) per batch or bundle -> (count per entry,
-    pool size) over the whole pool."""
-
-    def __init__(self, size: int):
-        self.size = size
-
-    def create_accumulator(self):
-        return np.zeros(self.size, dtype=np.int64), 0
-
-    def add_input(self, acc, batch_counts):
-        counts, pool = acc
-        ids, times, n = batch_counts
-        np.add.at(counts, ids, times)
-        return counts, pool + n
-
-    def merge_accumulators(self, accs):
-        accs = iter(accs)
-        counts, pool = next(accs)
-        for other, n in accs:
-            counts = counts + other
-            pool += n
-        return counts, pool
-
-    def extract_output(self, acc):
-        return acc
-
-
 class Balance(Judge):
     """Keeps a caption when any of its entries selects it (p_e = min(1, t / count_e))."""
 
@@ -116,46 +75,6 @@ class Balance(Judge):
 
 
 FIELDS = {**MatchEntries.fields, **Balance.fields}  # the ledger columns MetaCLIP curation adds
-
-_PROBABILITY_CACHE: dict = {}
-
-
-def cached_probabilities(counts: np.ndarray, t: float) -> np.ndarray:
-    """p_e for the whole metadata, computed once per worker for the side input's value."""
-    key = (id(counts), t)
-    if key not in _PROBABILITY_CACHE:
-        _PROBABILITY_CACHE.clear()
-        _PROBABILITY_CACHE[key] = (counts, balance.entry_probabilities(counts, t))
-    return _PROBABILITY_CACHE[key][1]
-
-
-def top_entries(counts: np.ndarray, entries, n: int = 20) -> list[dict]:
-    """The commonest matched entries, named: `{"id", "entry", "count"}` rows (stats.json)."""
-    return [{"id": int(i), "entry": entries[i], "count": int(counts[i])}
-            for i in np.argsort(-counts, kind="stable")[:n] if counts[i]]
-
-
-def summarize(counted, t: float | None, metadata_path: str | None) -> dict:
-    """stats.json's MetaCLIP facts (v1), top entries named from the metadata the run matched."""
-    counts, pool = counted
-    entries = cached_metadata(metadata_path)
-    t_used = t if t is not None else balance.auto_t(pool)
-    matched = counts[counts > 0]
-    head = counts[counts > t_used]
-    total_matches = int(counts.sum())
-    return {
-        "t": t_used,
-        "t_source": "--t" if t is not None else
-        f"auto: MetaCLIP's t={balance.METACLIP_T} scaled to this pool "
-        f"({pool} captions vs {balance.METACLIP_POOL:,}), at least {balance.MIN_AUTO_T:g}",
-        "pool": int(pool),
-        "metadata_entries": len(entries),
-        "entries_matched": int(matched.size),
-        "entries_over_t": int(head.size),
-        "matches": total_matches,
-        "head_share_of_matches": float(head.sum() / total_matches) if total_matches else 0.0,
-        "top_entries": top_entries(counts, entries),
-    }
 
 
 class MatchWorldwide(Judge):

@@ -33,9 +33,8 @@ from curate.io.url_list import UrlListSource
 from curate.io.url_list_columns import plan_blocks, read_task
 from curate.metaclip import balance, text_worldwide, worldwide
 from curate.metaclip.metadata import cached_metadata
-from curate.metaclip.reasons import BALANCED_OUT, JUDGED, NO_MATCH, reason
-from curate.metaclip.stages import (COUNTS, ENTRY_IDS, KEEP_PROBABILITY, CountEntries, cached_probabilities,
-                                    shared_matcher, summarize)
+from curate.metaclip.counts import CountEntries, cached_probabilities, shared_matcher, summarize
+from curate.metaclip.names import BALANCED_OUT, COUNTS, ENTRY_IDS, JUDGED, KEEP_PROBABILITY, NO_MATCH, reason
 from curate.sample import ledger_part_of
 from curate.stage import ReasonCounters
 

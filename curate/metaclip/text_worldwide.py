@@ -9,8 +9,8 @@ import pyarrow as pa
 
 from curate.filters.language import LANGUAGE, LANGUAGE_SCORE
 from curate.metaclip import worldwide
-from curate.metaclip.reasons import BALANCED_OUT, NO_LANGUAGE_METADATA, NO_MATCH, reason
-from curate.metaclip.stages import ENTRY_IDS, KEEP_PROBABILITY, METACLIP_T
+from curate.metaclip.names import (BALANCED_OUT, ENTRY_IDS, KEEP_PROBABILITY, METACLIP_T, NO_LANGUAGE_METADATA,
+                                   NO_MATCH, reason)
 
 _NO_MATCH, _NO_LANGUAGE_METADATA, _BALANCED_OUT = reason(NO_MATCH), reason(NO_LANGUAGE_METADATA), reason(BALANCED_OUT)
 
