@@ -27,19 +27,11 @@ from curate.errors import UsageError
 from curate.models.resolve import fetch_weights
 from curate.sample import SampleBatch
 from curate.score.options import ScoreOptions
-from curate.score.score_with import failed_call_rows
+from curate.score.score_with import ResultRows, failed_call_rows
 from curate.score.settings import score_settings
 from curate.stage import DROPPED, Judge, ReasonCounters, Stage, StageOutput, apply_judge
 
 _ALT = "_alt_caption"  # where the alt-text waits while the CLIP model reads the synthetic caption
-
-
-class _Captions:
-    """A batch's BatchCaptions, found by sample (a Judge may re-judge the samples one at a time)."""
-
-    def __init__(self, samples, captions):
-        self.captions = captions
-        self.row = {id(s): j for j, s in enumerate(samples)}
 
 
 class _ApplyCaptions(Judge):
@@ -54,11 +46,11 @@ class _ApplyCaptions(Judge):
 
     def batches(self, result):
         batch = result.example
-        yield batch, (_Captions(batch.samples, result.inference),)
+        yield batch, (ResultRows(batch.samples, result.inference),)
 
-    def judge(self, sample, out: _Captions) -> str | None:
-        j = out.row[id(sample)]
-        error, captions = out.captions.errors[j], out.captions.captions[j]
+    def judge(self, sample, out: ResultRows) -> str | None:
+        j = out.row(sample)
+        error, captions = out.result.errors[j], out.result.captions[j]
         if error == NO_IMAGE:  # not an error: the sample passes uncaptioned
             self.counters.inc(NO_IMAGE_METRIC)
             return None

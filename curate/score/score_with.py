@@ -22,12 +22,15 @@ from curate.score.run_settings import RunSettings
 from curate.stage import DROPPED, Judge, ReasonCounters, StageOutput, apply_judge
 
 
-class _Scored:
-    """A batch's BatchScores, found by sample (a Judge may re-judge the samples one at a time)."""
+class ResultRows:
+    """A model's result on one batch, read by sample: a Judge may re-judge the samples one at a time."""
 
-    def __init__(self, samples, scores):
-        self.scores = scores
-        self.row = {id(s): j for j, s in enumerate(samples)}
+    def __init__(self, samples, result):
+        self.result = result
+        self._rows = {id(s): j for j, s in enumerate(samples)}
+
+    def row(self, sample) -> int:
+        return self._rows[id(sample)]
 
 
 class _ApplyScores(Judge):
@@ -45,10 +48,10 @@ class _ApplyScores(Judge):
         batch, scored = result.example, result.inference
         self.counters.inc(role_metric(self.role, "in"), len(batch.samples))
         self.counters.inc(role_metric(self.role, "model_samples"), scored.model_samples)
-        yield batch, (_Scored(batch.samples, scored),)
+        yield batch, (ResultRows(batch.samples, scored),)
 
-    def judge(self, sample, scored: _Scored) -> str | None:
-        j, out = scored.row[id(sample)], scored.scores
+    def judge(self, sample, scored: ResultRows) -> str | None:
+        j, out = scored.row(sample), scored.result
         error = out.errors[j]
         if error is None and math.isnan(out.scores[j]):
             error = NAN_SCORE
