@@ -94,7 +94,7 @@ def build_parser(recipe=None) -> argparse.ArgumentParser:
                "PortableRunner, SparkRunner, FlinkRunner, DaskRunner), --direct_num_workers, "
                "--direct_running_mode, --temp_location, --project, --region, ...",
     )
-    for group_cls in [*option_groups(), progress.ProgressOptions]:
+    for group_cls in option_groups():
         group = parser.add_argument_group(group_cls.__doc__.strip().rstrip("."))
         group_cls._add_argparse_args(group)
     parser.add_argument("--list", action="store_true", help="list the recipes and exit")
