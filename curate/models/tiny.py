@@ -1,8 +1,10 @@
-"""A tiny random-init open_clip ViT for offline tests and CPU smoke runs of the benchmarks.
+"""A tiny random-init open_clip ViT: how a user tries the scoring recipes offline.
 
-No weights can be fetched offline, so tests save a seeded random model themselves: a model
-config .json (what `--clip_model` accepts for a user's own architecture) and a checkpoint
-file (what `--clip_pretrained` accepts), exercising the same loading path as real weights.
+`python -m curate.models.tiny FOLDER clip|dfn` writes one and prints the flags that load it
+(README: the offline tour of dfn, datacomp and laion); the tests and the benchmarks' CPU smoke
+runs use the same files, since no weights can be fetched offline. It is a model config .json
+(what `--clip_model` accepts for a user's own architecture) and a checkpoint file (what
+`--clip_pretrained` accepts), so it exercises the loading path real weights take.
 """
 from __future__ import annotations
 
