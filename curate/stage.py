@@ -123,6 +123,7 @@ class Judge(beam.DoFn):
     """
 
     name = "stage"
+    counts_inputs = True  # count `<name>_in`; a stage's second judge of the same samples says False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -149,7 +150,8 @@ class Judge(beam.DoFn):
         for batch, args in self.batches(element, *side):
             details = self._decide(batch.samples, args)
             reasons = [None if d is None else f"{self.name}:{d}" for d in details]
-            self.counters.inc(f"{self.name}_in", len(batch.samples))
+            if self.counts_inputs:
+                self.counters.inc(f"{self.name}_in", len(batch.samples))
             yield from self.outputs(batch, reasons, *args)
             yield from split_batch(batch, reasons, self.counters)
 

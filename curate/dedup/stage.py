@@ -36,6 +36,7 @@ class ApplyDecisions(Judge):
     """
 
     name = NAME
+    counts_inputs = False  # Signatures counted these samples as dedup_in
 
     def batches(self, joined):
         _, parts = joined
