@@ -72,15 +72,13 @@ class Score(Stage):
     @classmethod
     def embedder(cls, run, vector_names: tuple[str, ...]) -> ScoreWith | None:
         """The model that makes the first of `vector_names` (image embeddings), to embed other
-        images the same way (dedup's --eval_cosine), or None when the run scores with no model."""
+        images the same way (dedup's --eval_cosine); None when no scoring model of the run makes one."""
         settings = cls.settings(run)
-        if settings is None:
-            return None
         for name in vector_names:
-            for role, spec in settings.models.items():
+            for role, spec in (settings.models if settings is not None else {}).items():
                 if embeddings.vector_name(role) == name:
                     return ScoreWith(spec, settings.run)
-        raise UsageError(f"--semdedup_embedding: no scoring model makes {', '.join(vector_names)}")
+        return None
 
     @classmethod
     def embedding_vector(cls, run, kind: str = "image", roles: tuple[str, ...] = ("clip", "dfn")) -> str | None:
