@@ -6,7 +6,7 @@ so both write and count the same strings.
 from __future__ import annotations
 
 NAME = "metaclip"  # the prefix of MetaCLIP's reasons and metrics
-JUDGED = f"{NAME}_in"  # samples a MetaCLIP judge decided (matching, then balancing)
+JUDGED = f"{NAME}_in"  # captions that reached matching (the balance judges do not count again)
 
 NO_MATCH = "no_match"  # the caption matches no metadata entry
 BALANCED_OUT = "balanced_out"  # none of its entries selected the caption

@@ -57,6 +57,7 @@ class Balance(Judge):
     """Keeps a caption when any of its entries selects it (p_e = min(1, t / count_e))."""
 
     name = NAME
+    counts_inputs = False  # metaclip_in counts captions once, at matching
     fields = {KEEP_PROBABILITY: pa.float64()}
 
     def __init__(self, t: float | None, seed: int):
@@ -120,6 +121,7 @@ class BalanceWorldwide(Judge):
     """MetaCLIP 2: keeps a caption when any entry selects it, p_e = min(1, t_lang / count_e)."""
 
     name = NAME
+    counts_inputs = False  # metaclip_in counts captions once, at matching
     fields = {KEEP_PROBABILITY: pa.float64(), METACLIP_T: pa.float64()}
 
     def __init__(self, t: float | None, seed: int):

@@ -194,8 +194,7 @@ class _BalanceAndKey(beam.DoFn):
                 uids: list | None = None):
         """Counts, the balanced block parked again, and its dedup keys."""
         uids = rows.column("uid").to_pylist() if uids is None else uids
-        self.counters.inc(JUDGED, len(live))
-        _count(self.counters, reasons, live)
+        _count(self.counters, reasons, live)  # metaclip_in was counted at matching
         balanced = _with(rows, reasons, **columns)
         # keys always: a row listed twice is input:duplicate_row even with --dedup none
         yield beam.pvalue.TaggedOutput("keys", self._keys(block_id, balanced, reasons, uids))
