@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from curate.caption.names import NAME, SYN_ROLE
 from curate.caption.options import CaptionOptions
 from curate.errors import UsageError
-from curate.models.coca import GENERATION_TYPES, GenerationParams, is_coca_config, require_transformers
+from curate.models.coca import GENERATION_TYPES, GenerationParams, is_coca_config
 from curate.models.resolve import HF_HUB, LOCAL_DIR, ModelSpec, resolve
 from curate.options import CurateOptions
 from curate.score.options import ScoreOptions
