@@ -32,13 +32,11 @@ from curate.filters.language import LANGUAGE
 from curate.io import files as fs
 from curate.io.ledger import LEDGER_DIR
 from curate.score import pool_cut
-from curate.score.image_filter import OFF_TARGET
+from curate.score.names import BELOW, NAME as SCORE_STAGE, OFF_TARGET
 from curate.score.options import ROLES
 from curate.subset.format import SortedWriter, hex_to_keys
 from curate.subset.where import Column, Compare, In, Literal, Node, glob_to_like, parse_where
 
-BELOW = "below_threshold"  # curate.score.stages.BELOW (that module imports torch; a test keeps them equal)
-SCORE_STAGE = "score"
 KEPT = "kept"
 DEFAULT_REASONS = (KEPT, f"{SCORE_STAGE}:{BELOW}", f"{SCORE_STAGE}:{OFF_TARGET}")
 BATCH_ROWS = 1 << 17
