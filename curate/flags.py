@@ -26,3 +26,12 @@ def optional_float(value: str) -> float | None:
         return float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number or none, got {value!r}") from None
+
+
+def flag_defaults(*option_classes) -> argparse.Namespace:
+    """What the flags of these options classes give when none is passed: a config dataclass takes
+    its field defaults from here, so a default is written once, on its flag."""
+    parser = argparse.ArgumentParser(add_help=False)
+    for options in option_classes:
+        options._add_argparse_args(parser)
+    return parser.parse_args([])

@@ -1,7 +1,6 @@
 """Dedup flags, and their check into one DedupConfig before the pipeline starts."""
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -9,6 +8,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from curate.dedup.keep import KEEP_RULES
 from curate.dedup.semdedup import SEMDEDUP_KEEP
 from curate.errors import UsageError
+from curate.flags import flag_defaults
 from curate.options import CurateOptions
 
 METHODS = ("url", "sha256", "phash", "semantic")
@@ -103,10 +103,7 @@ def _settings(o) -> dict:
 
 def _flag_defaults() -> dict:
     """What the flags give when none is passed: DedupConfig's defaults, so they are written once."""
-    parser = argparse.ArgumentParser(add_help=False)
-    DedupOptions._add_argparse_args(parser)
-    CurateOptions._add_argparse_args(parser)
-    given = parser.parse_args([])
+    given = flag_defaults(DedupOptions, CurateOptions)
     return {**_settings(given), "seed": given.seed}
 
 

@@ -15,7 +15,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from curate import __version__
 from curate.errors import UsageError
 from curate.filters.image_facts import MAX_PIXELS
-from curate.flags import bool_flag, str2bool
+from curate.flags import bool_flag, flag_defaults, str2bool
 
 RESIZE_MODES = ("no", "keep_ratio", "center_crop", "border", "keep_ratio_largest")  # img2dataset's
 ENCODE_FORMATS = ("jpg", "png", "webp")
@@ -71,48 +71,6 @@ class DownloadOptions(PipelineOptions):
                   "transient failures (delete the folder after the run to reclaim the space)")
 
 
-@dataclass(frozen=True)
-class DownloadConfig:
-    concurrency: int = 128
-    per_host: int = 16
-    timeout_s: float = 20.0
-    max_bytes: int = 32 * 2**20
-    max_redirects: int = 5
-    retries: int = 3
-    retry_base_s: float = 1.0
-    retry_max_s: float = 60.0
-    ua_token: str = "curate"
-    ua_contact: str | None = None
-    robots_txt: bool = True
-    x_robots_tag: bool = True
-    directives: tuple[str, ...] = tuple(DEFAULT_DIRECTIVES.split(","))
-    allow_private: tuple[str, ...] = ()  # networks, or (ALLOW_ALL,)
-    resize_mode: str = "no"
-    image_size: int = 256
-    resize_only_if_bigger: bool = False
-    encode_format: str = "jpg"
-    encode_quality: int = 95
-    min_image_size: int = 0
-    max_image_pixels: int = MAX_PIXELS
-    cache: bool = True
-
-    @property
-    def user_agent(self) -> str:
-        contact = f"; +{self.ua_contact}" if self.ua_contact else ""
-        return (f"{self.ua_token}/{__version__} (image-text dataset curation; honours robots.txt "
-                f"and X-Robots-Tag for '{self.ua_token}'{contact})")
-
-    @property
-    def resizes(self) -> bool:
-        return self.resize_mode != "no"
-
-    def fingerprint(self) -> str:
-        """What decides a sample's outcome (not how fast it is fetched): cached results made
-        under another fingerprint are not reused."""
-        decisive = {k: v for k, v in asdict(self).items() if k not in _SPEED_FIELDS}
-        return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:16]
-
-
 _SPEED_FIELDS = {"concurrency", "per_host", "timeout_s", "retries", "retry_base_s", "retry_max_s",
                  "ua_contact", "cache"}
 
@@ -140,9 +98,8 @@ def _networks(value: str | None) -> tuple[str, ...]:
     return tuple(networks)
 
 
-def config_from_options(options: PipelineOptions) -> DownloadConfig:
-    """The validated config; UsageError (exit 2) on a bad flag, before the pipeline starts."""
-    o = options.view_as(DownloadOptions)
+def _settings(o) -> dict:
+    """Flag values (a DownloadOptions view or the parsed defaults) -> DownloadConfig's fields, checked."""
     for flag, low in (("download_concurrency", 1), ("download_per_host", 1), ("max_image_bytes", 1),
                       ("max_redirects", 0), ("download_retries", 0), ("image_size", 1),
                       ("min_image_size", 0), ("max_image_pixels", 1)):
@@ -164,7 +121,7 @@ def config_from_options(options: PipelineOptions) -> DownloadConfig:
     if not o.user_agent_token.replace("-", "").replace("_", "").isalnum():
         raise UsageError("--user_agent_token: letters, digits, '-' and '_' only (robots.txt matches on it)")
     directives = tuple(d.strip().lower() for d in o.disallowed_header_directives.split(",") if d.strip())
-    return DownloadConfig(
+    return dict(
         concurrency=o.download_concurrency, per_host=o.download_per_host, timeout_s=o.download_timeout,
         max_bytes=o.max_image_bytes, max_redirects=o.max_redirects, retries=o.download_retries,
         retry_base_s=o.retry_base_delay, retry_max_s=o.retry_max_delay,
@@ -177,3 +134,54 @@ def config_from_options(options: PipelineOptions) -> DownloadConfig:
         max_image_pixels=o.max_image_pixels, cache=str2bool(o.download_cache),
     )
 
+
+_DEFAULTS = _settings(flag_defaults(DownloadOptions))
+
+
+@dataclass(frozen=True)
+class DownloadConfig:
+    """The checked download settings; a field left out is its flag's default (tests name a few)."""
+
+    concurrency: int = _DEFAULTS["concurrency"]
+    per_host: int = _DEFAULTS["per_host"]
+    timeout_s: float = _DEFAULTS["timeout_s"]
+    max_bytes: int = _DEFAULTS["max_bytes"]
+    max_redirects: int = _DEFAULTS["max_redirects"]
+    retries: int = _DEFAULTS["retries"]
+    retry_base_s: float = _DEFAULTS["retry_base_s"]
+    retry_max_s: float = _DEFAULTS["retry_max_s"]
+    ua_token: str = _DEFAULTS["ua_token"]
+    ua_contact: str | None = _DEFAULTS["ua_contact"]
+    robots_txt: bool = _DEFAULTS["robots_txt"]
+    x_robots_tag: bool = _DEFAULTS["x_robots_tag"]
+    directives: tuple[str, ...] = _DEFAULTS["directives"]
+    allow_private: tuple[str, ...] = _DEFAULTS["allow_private"]  # networks, or (ALLOW_ALL,)
+    resize_mode: str = _DEFAULTS["resize_mode"]
+    image_size: int = _DEFAULTS["image_size"]
+    resize_only_if_bigger: bool = _DEFAULTS["resize_only_if_bigger"]
+    encode_format: str = _DEFAULTS["encode_format"]
+    encode_quality: int = _DEFAULTS["encode_quality"]
+    min_image_size: int = _DEFAULTS["min_image_size"]
+    max_image_pixels: int = _DEFAULTS["max_image_pixels"]
+    cache: bool = _DEFAULTS["cache"]
+
+    @property
+    def user_agent(self) -> str:
+        contact = f"; +{self.ua_contact}" if self.ua_contact else ""
+        return (f"{self.ua_token}/{__version__} (image-text dataset curation; honours robots.txt "
+                f"and X-Robots-Tag for '{self.ua_token}'{contact})")
+
+    @property
+    def resizes(self) -> bool:
+        return self.resize_mode != "no"
+
+    def fingerprint(self) -> str:
+        """What decides a sample's outcome (not how fast it is fetched): cached results made
+        under another fingerprint are not reused."""
+        decisive = {k: v for k, v in asdict(self).items() if k not in _SPEED_FIELDS}
+        return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def config_from_options(options: PipelineOptions) -> DownloadConfig:
+    """The validated config; UsageError (exit 2) on a bad flag, before the pipeline starts."""
+    return DownloadConfig(**_settings(options.view_as(DownloadOptions)))
