@@ -9,11 +9,14 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STAGE_PACKAGES = {"download", "metaclip", "score", "dedup", "balance", "caption", "subset", "convert"}
 # the framework and everything below the stages: they know no stage package, no recipe, no CLI
 LOWER = {"curate.sample", "curate.errors", "curate.flags", "curate.options", "curate.coders", "curate.stage",
          "curate.run_context", "curate.inputs", "curate.flow"}
 LOWER_PACKAGES = {"io", "models", "filters", "runners"}
+READERS = {"stats"}  # reads outputs for notebooks; not a stage
+# every other package of curate/ is a stage package (a new stage needs no entry here)
+STAGE_PACKAGES = {name for name in os.listdir(os.path.join(ROOT, "curate"))
+                  if os.path.isfile(os.path.join(ROOT, "curate", name, "__init__.py"))} - LOWER_PACKAGES - READERS
 TOP = {"curate.run", "curate.recipes", "curate.summary"}
 
 
