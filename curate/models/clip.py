@@ -91,6 +91,22 @@ def create_model(spec: ModelSpec, device: str = "cpu"):
     return model, preprocess
 
 
+_TORCH_DEFAULT_THREADS: list[int] = []  # torch's own count, read before curate first changes it
+
+
+def set_cpu_threads(threads: int) -> None:
+    """torch's intra-op threads, process-wide: `threads`, or torch's default for 0. A run in a
+    process where an earlier run set --torch_threads gets the count it asked for, not the
+    leftover: the thread count changes float reduction order, and with it sampled captions."""
+    import torch
+
+    if not _TORCH_DEFAULT_THREADS:
+        _TORCH_DEFAULT_THREADS.append(torch.get_num_threads())
+    wanted = threads or _TORCH_DEFAULT_THREADS[0]
+    if torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)  # one SDK process per core wants 1
+
+
 class ClipModel:
     """uint8 pixels + tokens -> L2-normalized float32 image and text embeddings."""
 
@@ -100,8 +116,8 @@ class ClipModel:
 
         self.spec = spec
         self.device = pick_device(device)
-        if threads and self.device == "cpu":
-            torch.set_num_threads(threads)  # process-wide: one SDK process per core wants 1
+        if self.device == "cpu":
+            set_cpu_threads(threads)
         self.dtype = autocast_dtype(self.device, precision)
         self.model, _ = create_model(spec, self.device)
         self.preprocess_cfg = dict(get_model_preprocess_cfg(self.model))

@@ -47,8 +47,8 @@ class HfClipModel(ClipModel):
         transformers = _import_transformers()
         self.spec = spec
         self.device = pick_device(device)
-        if threads and self.device == "cpu":
-            torch.set_num_threads(threads)
+        if self.device == "cpu":
+            set_cpu_threads(threads)
         self.dtype = autocast_dtype(self.device, precision)
         with _LOCK:  # from_pretrained is not safe to run twice at once in one process
             self.model = transformers.CLIPModel.from_pretrained(spec.name, torch_dtype=torch.float32,
