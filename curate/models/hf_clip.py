@@ -14,7 +14,7 @@ import threading
 
 import numpy as np
 
-from curate.models.clip import ClipModel, autocast_dtype, pick_device
+from curate.models.clip import ClipModel, autocast_dtype, pick_device, set_cpu_threads
 from curate.models.resolve import ModelSpec
 
 _LOCK = threading.Lock()
