@@ -184,6 +184,15 @@ def write_tiny_coca(folder: str, name: str = "tiny-coca", seed: int = 0,
         json.dump(config, f, indent=1)
     torch.manual_seed(seed)
     model = CoCa(**{k: v for k, v in config.items() if k != "custom_text"})
+    # open_clip never initialises the text decoder's text_projection (its init_parameters is
+    # never called, and fails if called): it is left as torch.empty, whatever memory held (NaN or
+    # huge values now and then: captions that depended on test order). Real checkpoints carry
+    # trained values; a random one must initialise it, as open_clip's text tower does.
+    projection = model.text_decoder.text_projection
+    torch.nn.init.normal_(projection, std=projection.shape[0] ** -0.5)
+    bad = [n for n, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()
+           and not n.endswith("attn_mask")]  # the causal masks hold -inf by design
+    assert not bad, f"uninitialised parameters in a random CoCa: {bad}"
     checkpoint = os.path.join(folder, f"{name}.pt")
     torch.save({"state_dict": model.state_dict()}, checkpoint)
     return config_path, checkpoint
