@@ -34,18 +34,10 @@ class Recipe:
     module: ModuleType | None = None
     check: Callable | None = None  # check(run, stages): what the recipe itself needs of a run
 
-    # the module-level names recipes are written with
-    @property
-    def NAME(self) -> str:
-        return self.name
-
     @property
     def DEFAULTS(self) -> dict:
+        """As a recipe module spells it (readers of a module's DEFAULTS get the same)."""
         return self.defaults
-
-    @property
-    def SUMMARY(self) -> str:
-        return self.summary
 
     @property
     def stage_classes(self) -> list[type[Stage]]:

@@ -52,7 +52,7 @@ def option_groups() -> list:
 
 
 def _defaults_line(recipe) -> str:
-    return ", ".join(f"--{k} {v}" for k, v in recipe.DEFAULTS.items())
+    return ", ".join(f"--{k} {v}" for k, v in recipe.defaults.items())
 
 
 def recipe_listing() -> str:
@@ -60,14 +60,14 @@ def recipe_listing() -> str:
     lines = []
     for name, recipe in recipes().items():
         changed = _defaults_line(recipe)
-        lines.append(f"  {name:<10} {recipe.SUMMARY}" + (f"\n  {'':<10} defaults: {changed}" if changed else ""))
+        lines.append(f"  {name:<10} {recipe.summary}" + (f"\n  {'':<10} defaults: {changed}" if changed else ""))
     return "\n".join(lines)
 
 
 def recipe_help(recipe) -> str:
     """What `--pipeline NAME --help` says of that recipe: its stages in order and its defaults."""
-    lines = [f"the {recipe.NAME} recipe: {recipe.SUMMARY}", f"  stages: {recipe.outline()}"]
-    for entry, cls in zip(recipe.stages, recipe.stage_classes):
+    lines = [f"the {recipe.name} recipe: {recipe.summary}", f"  stages: {recipe.outline()}"]
+    for cls in recipe.stage_classes:
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         lines.append(f"    {cls.step:<16} {doc}")
     lines.append(f"  defaults: {_defaults_line(recipe) or 'none changed'}")
@@ -88,7 +88,7 @@ def build_parser(recipe=None) -> argparse.ArgumentParser:
         prog="python -m curate.run",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Curate image-text data with one Apache Beam graph.\n\nrecipes (--pipeline):\n"
-                    f"{recipe_listing()}\n\n{recipe_help(recipe)}\n\nDefaults below are the {recipe.NAME} "
+                    f"{recipe_listing()}\n\n{recipe_help(recipe)}\n\nDefaults below are the {recipe.name} "
                     "recipe's (`--pipeline NAME --help` shows another's).",
         epilog="Beam's flags pass through: --runner (default FnApiRunner; also DataflowRunner, "
                "PortableRunner, SparkRunner, FlinkRunner, DaskRunner), --direct_num_workers, "
@@ -98,7 +98,7 @@ def build_parser(recipe=None) -> argparse.ArgumentParser:
         group = parser.add_argument_group(group_cls.__doc__.strip().rstrip("."))
         group_cls._add_argparse_args(group)
     parser.add_argument("--list", action="store_true", help="list the recipes and exit")
-    parser.set_defaults(**recipe.DEFAULTS)  # keys checked against the stages' flags when the recipe loaded
+    parser.set_defaults(**recipe.defaults)  # keys checked against the stages' flags when the recipe loaded
     for action in parser._actions:
         if action.default is not argparse.SUPPRESS and action.help and "default" not in action.help:
             action.help += f" (default: {action.default})"
@@ -217,9 +217,9 @@ def run(argv: list[str] | None = None) -> dict:
     check_runner(runner, options, known, stages)
     for stage in stages:
         stage.prepare()  # weights, metadata: before the pipeline starts
-    run_info = {"pipeline": recipe.NAME, "source": source.describe(), "output": output,
+    run_info = {"pipeline": recipe.name, "source": source.describe(), "output": output,
                 "runner": runner.rsplit(".", 1)[-1], "seed": known.seed}
-    print(f"curate {recipe.NAME}: reading {source.describe()}; writing to {output}", flush=True)
+    print(f"curate {recipe.name}: reading {source.describe()}; writing to {output}", flush=True)
     make_flow = (lambda *a: _MeteredFlow(*a, total=progress.total_rows(source))) if known.progress else Flow
     context.started = time.time()
     with beam.Pipeline(runner=runner, options=options) as p:

@@ -244,7 +244,5 @@ class ApplyParked(beam.PTransform):
         self.park_name = f"{judge.name}-{uuid.uuid4().hex[:8]}"
 
     def expand(self, batches):
-        refs = park(batches, self.output, self.park_name)
-        out = refs | "Apply" >> beam.ParDo(self.judge, *self.side_inputs_).with_output_types(
-            SampleBatch).with_outputs(DROPPED, main="kept")
+        out = apply_judge(park(batches, self.output, self.park_name), self.judge, *self.side_inputs_, label="Apply")
         return StageOutput(out.kept, [out[DROPPED]])

@@ -23,7 +23,7 @@ from curate.dedup import semdedup
 from curate.dedup.semantic_stage import BottomK
 from curate.io.spill import fetch_batch
 from curate.sample import SampleBatch
-from curate.stage import DROPPED, Judge, Stage, StageOutput, park_batch_as
+from curate.stage import DROPPED, Judge, Stage, StageOutput, apply_judge, park_batch_as
 
 NAME = "balance"
 SEMANTIC_CAP = "semantic_cap"  # the drop's detail: `balance:semantic_cap`
@@ -220,8 +220,7 @@ class SemanticBalance(Stage):
                 | "Caps" >> beam.Map(caps_array, model_side, cfg.t))
         missing = rows[MISSING] | "WithoutEmbedding" >> beam.CombineGlobally(sum)
         parked = batches | "Park" >> beam.Map(_park, self.output)
-        applied = ({PARKED: parked, ASSIGNED: assigned[BY_BATCH]} | "JoinAssignments" >> beam.CoGroupByKey()
-                   | "Apply" >> beam.ParDo(ApplyCap(cfg.t, cfg.seed), beam.pvalue.AsSingleton(caps)).with_output_types(
-                       SampleBatch).with_outputs(DROPPED, main="kept"))
+        joined = {PARKED: parked, ASSIGNED: assigned[BY_BATCH]} | "JoinAssignments" >> beam.CoGroupByKey()
+        applied = apply_judge(joined, ApplyCap(cfg.t, cfg.seed), beam.pvalue.AsSingleton(caps), label="Apply")
         summary = caps | "Facts" >> beam.Map(facts, model_side, beam.pvalue.AsSingleton(missing), cfg.t)
         return StageOutput(applied.kept, [applied[DROPPED]], summary)

@@ -43,8 +43,12 @@ def _has_alpha(image) -> bool:
     return image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
 
 
-def encode(data: bytes, target: str, quality: int) -> bytes:
-    """The image re-encoded as `target`; ValueError("decode_error") when it does not decode."""
+LOADABLE_TARGET = "loadable"  # JPEG, or PNG where the image has transparency
+
+
+def encode(data: bytes, target: str, quality: int) -> tuple[bytes, str]:
+    """(bytes, format) of the image re-encoded as `target` (or LOADABLE_TARGET); one decode.
+    ValueError("decode_error") when it does not decode."""
     from PIL import Image, ImageOps
 
     try:
@@ -52,6 +56,8 @@ def encode(data: bytes, target: str, quality: int) -> bytes:
             image.seek(0)  # an animation's first frame
             image = ImageOps.exif_transpose(image)
             alpha = _has_alpha(image)
+            if target == LOADABLE_TARGET:
+                target = "png" if alpha else "jpg"
             if alpha:
                 image = _flattened(image) if target == "jpg" else image.convert("RGBA")
             elif image.mode not in ("RGB", "L"):
@@ -61,7 +67,7 @@ def encode(data: bytes, target: str, quality: int) -> bytes:
             image.save(out, format=_PIL_NAMES[target], **options)
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ValueError(DECODE_ERROR) from e
-    return out.getvalue()
+    return out.getvalue(), target
 
 
 def _flattened(image):
@@ -97,10 +103,11 @@ class ConvertImages(SampleStage):
         return None if o.convert_images == "none" else cls(o.convert_images, o.convert_quality)
 
     def target(self, sample: Sample) -> str | None:
-        """The format this sample's image becomes, or None to keep its bytes."""
+        """The format this sample's image becomes (LOADABLE_TARGET: decided by its alpha), or None
+        to keep its bytes."""
         fmt = sample.image_format
         if self.mode == "loadable":
-            return None if fmt in LOADABLE else "png" if _png_worthy(sample) else "jpg"
+            return None if fmt in LOADABLE else LOADABLE_TARGET
         return None if fmt == self.mode else self.mode
 
     def judge(self, sample: Sample) -> str | None:
@@ -110,7 +117,7 @@ class ConvertImages(SampleStage):
         if target is None:
             return None
         try:
-            data = encode(sample.image, target, self.quality)
+            data, target = encode(sample.image, target, self.quality)
         except ValueError as e:
             return str(e)
         sample.values[CONVERTED_FROM] = sample.image_format or "unknown"
@@ -118,13 +125,3 @@ class ConvertImages(SampleStage):
         sample.sha256 = hashlib.sha256(data).hexdigest()
         return None
 
-
-def _png_worthy(sample: Sample) -> bool:
-    """Whether a loadable conversion keeps transparency (PNG) rather than flattening it (JPEG)."""
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(sample.image)) as image:
-            return _has_alpha(image)
-    except Exception:  # judge() reports the decode failure
-        return False

@@ -22,8 +22,7 @@ from curate.dedup.signatures import DISTANCE, EMBEDDINGS, EVAL_MATCHES, FIELDS, 
 from curate.errors import UsageError
 from curate.io.source import Source
 from curate.io.spill import fetch_batch
-from curate.sample import SampleBatch
-from curate.stage import DROPPED, Judge, Stage, StageOutput, park_batch_as
+from curate.stage import DROPPED, Judge, Stage, StageOutput, apply_judge, park_batch_as
 
 __all__ = ["ApplyDecisions", "Dedup", "FindNearDuplicates", "merge_facts"]
 
@@ -121,8 +120,8 @@ class Dedup(Stage):
             eval_side = [beam.pvalue.AsSingleton(eval_set)]
             # the batches wait for the eval set on storage, not in the runner (Signatures fetches them)
             batches = batches | "ParkForEval" >> beam.Map(park_batch_as, self.output, "dedup_eval")
-        signed = batches | "Signatures" >> beam.ParDo(Signatures(cfg), *eval_side).with_output_types(
-            SampleBatch).with_outputs(DROPPED, KEYS, EMBEDDINGS, EVAL_MATCHES, main="kept")
+        signed = apply_judge(batches, Signatures(cfg), *eval_side, tags=(KEYS, EMBEDDINGS, EVAL_MATCHES),
+                             label="Signatures")
         dropped, facts, decisions = [signed[DROPPED]], [], []
         if cfg.grouping:
             near_drops, near_facts = signed[KEYS] | "Near" >> FindNearDuplicates(cfg)
@@ -141,9 +140,8 @@ class Dedup(Stage):
         if decisions:
             all_drops = tuple(decisions) | "AllDecisions" >> beam.Flatten()
             parked = kept | "Park" >> beam.Map(lambda b, out: (b.id, park_batch_as(b, out, "dedup")), self.output)
-            applied = ({"batch": parked, "drops": all_drops} | "JoinDecisions" >> beam.CoGroupByKey()
-                       | "Apply" >> beam.ParDo(ApplyDecisions()).with_output_types(
-                           SampleBatch).with_outputs(DROPPED, main="kept"))
+            joined = {"batch": parked, "drops": all_drops} | "JoinDecisions" >> beam.CoGroupByKey()
+            applied = apply_judge(joined, ApplyDecisions(), label="Apply")
             kept = applied.kept
             dropped.append(applied[DROPPED])
         merged = None

@@ -22,7 +22,7 @@ from curate.metaclip.names import (BALANCED_OUT, COUNTS, ENTRY_IDS, KEEP_PROBABI
                                    NO_LANGUAGE_METADATA, NO_MATCH, reason)
 from curate.metaclip.options import MetaclipOptions, worldwide_settings
 from curate.sample import SampleBatch
-from curate.stage import DROPPED, ApplyParked, Judge, Stage, StageOutput
+from curate.stage import DROPPED, ApplyParked, Judge, Stage, StageOutput, apply_judge
 
 
 class MatchEntries(Judge):
@@ -203,8 +203,7 @@ class MetaclipCuration(Stage):
         else:
             size = len(cached_metadata(self.metadata_path))
             match, count, judge = MatchEntries(self.metadata_path), CountEntries(size), Balance(self.t, self.seed)
-        matched = batches | "Match" >> beam.ParDo(match).with_output_types(
-            SampleBatch).with_outputs(DROPPED, COUNTS, main="kept")
+        matched = apply_judge(batches, match, tags=(COUNTS,), label="Match")
         counted = matched[COUNTS] | "CountEntries" >> beam.CombineGlobally(count)
         # batches wait for the global counts on storage (<output>/_spill/), not in the runner
         balanced = matched.kept | "Balance" >> ApplyParked(

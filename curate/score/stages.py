@@ -44,9 +44,8 @@ class Score(Stage):
         self.output = output
         self.workers_elsewhere = workers_elsewhere  # their workers fetch the weights, not this machine
         self.fields.update({score_column(role): pa.float32() for role in settings.models})
-        self.has_cut = settings.has_cut
-        self.global_decision = self.has_cut
-        if self.has_cut:
+        self.global_decision = settings.has_cut
+        if settings.has_cut:
             self.fields.update(ScoreCut(settings).fields)
         self.cascade = None
         if settings.prefilter is not None:
@@ -121,7 +120,7 @@ class Score(Stage):
             files.update(self.cascade.files)
             facts["cascade"] = self.cascade.summary(p, usage)
             pool = self.cascade.pool
-        if self.has_cut:
+        if self.settings.has_cut:
             out = batches | "Cut" >> ScoreCut(self.settings, self.output, pool)
             batches = out.kept
             dropped.extend(out.dropped)
