@@ -1,18 +1,19 @@
-"""SemDeDup as Beam transforms: Sample -> Centroids -> Assign -> DedupClusters.
+"""SemDeDup as Beam transforms: Centroids -> Assign -> DedupClusters.
 
-Only (keys, fp16 embedding) rows are read, and they wait on storage: a bottom-k combiner picks
-the deterministic training sample, one worker trains the centroids (a side input for everyone),
+Only (keys, fp16 embedding) rows are read, and they wait on storage: the shared k-means step
+(curate/clusters) trains the centroids on a deterministic sample (a side input for everyone),
 each batch's rows are split by nearest centroid into files named per cluster, the file names
 are grouped per cluster, and each cluster is deduplicated alone.
 """
 from __future__ import annotations
 
 import io
-from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
 
+from curate.clusters.kmeans import nearest
+from curate.clusters.transforms import Centroids, Clustering
 from curate.dedup import semdedup
 from curate.dedup.decisions import by_batch, remaining
 from curate.dedup.keys import concat
@@ -23,55 +24,8 @@ from curate.io import spill
 CLUSTER_STATS = "cluster_stats"
 
 
-class _Sample(NamedTuple):
-    order: np.ndarray  # uint64 sample key of each row (smallest first)
-    uids: np.ndarray
-    embeddings: np.ndarray | None
-    pool: int  # rows seen, sampled or not
-
-
-class BottomK(beam.CombineFn):
-    """The k rows with the smallest keyed hash of (uid, seed): the same sample on any split."""
-
-    def __init__(self, k: int, seed: int):
-        self.k = k
-        self.seed = seed
-
-    def create_accumulator(self):
-        return _Sample(np.zeros(0, np.uint64), np.zeros(0, "S32"), None, 0)
-
-    def add_input(self, acc, rows):
-        keys, embeddings = rows
-        order = np.array([semdedup.sample_key(u.decode(), self.seed) for u in keys["uid"]], dtype=np.uint64)
-        return self._smallest([acc, _Sample(order, keys["uid"], embeddings, len(keys))])
-
-    def merge_accumulators(self, accs):
-        return self._smallest(list(accs))
-
-    def _smallest(self, parts: list[_Sample]) -> _Sample:
-        filled = [p for p in parts if p.embeddings is not None and len(p.order)]
-        pool = sum(p.pool for p in parts)
-        if not filled:
-            return _Sample(np.zeros(0, np.uint64), np.zeros(0, "S32"), None, pool)
-        order = np.concatenate([p.order for p in filled])
-        uids = np.concatenate([p.uids for p in filled])
-        embeddings = np.concatenate([p.embeddings for p in filled])
-        best = np.lexsort((uids, order))[:self.k]
-        return _Sample(order[best], uids[best], embeddings[best], pool)
-
-    def extract_output(self, acc):
-        return acc
-
-
-def train(sample: _Sample, cfg: DedupConfig) -> dict:
-    """Centroids (a side input) and the facts of how they were made."""
-    rows = 0 if sample.embeddings is None else len(sample.order)
-    k = semdedup.cluster_count(sample.pool, rows, cfg.semdedup_clusters) if rows else 0
-    centroids = (semdedup.train_centroids(semdedup.normalize(sample.embeddings), k, cfg.seed)
-                 if rows else np.zeros((0, 0), np.float32))
-    facts = {"rows": sample.pool, "training_sample": rows, "clusters": int(len(centroids)),
-             "eps": cfg.semdedup_eps, "keep": cfg.semdedup_keep, "embedding": cfg.embedding}
-    return {"centroids": centroids, "facts": facts}
+def _facts_of(model: dict, cfg: DedupConfig) -> dict:
+    return {**model["facts"], "eps": cfg.semdedup_eps, "keep": cfg.semdedup_keep, "embedding": cfg.embedding}
 
 
 def park_rows(rows, output: str, name: str) -> tuple[str, str]:
@@ -111,14 +65,9 @@ class _Assign(beam.DoFn):
     def __init__(self, output: str):
         self.output = output
 
-    def setup(self):
-        self._index = self._for = None
-
     def process(self, path, model):
         keys, embeddings = load_rows(path)
-        if self._for is not model["centroids"]:
-            self._index, self._for = semdedup.CentroidIndex(model["centroids"]), model["centroids"]
-        clusters = self._index.assign(embeddings)
+        clusters = nearest(embeddings, model["centroids"])
         for cluster in np.unique(clusters):
             mine = clusters == cluster
             yield int(cluster), park_rows((keys[mine], embeddings[mine]), self.output, f"semdedup_c{int(cluster)}")[1]
@@ -146,9 +95,9 @@ def _add_stats(items) -> tuple[int, int, int, int]:
     return rows, dropped, largest, clusters
 
 
-def _facts(stats, model) -> tuple[str, dict]:
+def _facts(stats, model, cfg: DedupConfig) -> tuple[str, dict]:
     rows, dropped, largest, clusters = stats
-    return "semantic", {**model["facts"], "rows_clustered": rows, "dropped": dropped,
+    return "semantic", {**_facts_of(model, cfg), "rows_clustered": rows, "dropped": dropped,
                         "largest_cluster": largest, "nonempty_clusters": clusters}
 
 
@@ -173,9 +122,9 @@ class SemanticDedup(beam.PTransform):
                      | "WithoutEarlierDrops" >> beam.ParDo(_WithoutDropped(output)))
         else:
             paths = parked | "Paths" >> beam.Values()
-        model = (paths | "Load" >> beam.Map(load_rows)
-                 | "TrainingSample" >> beam.CombineGlobally(BottomK(self.cfg.semdedup_sample, self.cfg.seed))
-                 | "Centroids" >> beam.Map(train, self.cfg))
+        how = Clustering(self.cfg.semdedup_sample, self.cfg.semdedup_clusters, semdedup.ROWS_PER_CLUSTER,
+                         self.cfg.seed)
+        model = paths | "Load" >> beam.Map(load_rows) | "Centroids" >> Centroids(how)
         model_side = beam.pvalue.AsSingleton(model)
         out = (
             paths | "Assign" >> beam.ParDo(_Assign(output), model_side)
@@ -184,5 +133,5 @@ class SemanticDedup(beam.PTransform):
                 CLUSTER_STATS, main="drops")
         )
         facts = (out[CLUSTER_STATS] | "ClusterStats" >> beam.CombineGlobally(_add_stats)
-                 | "Facts" >> beam.Map(_facts, model_side))
+                 | "Facts" >> beam.Map(_facts, model_side, self.cfg))
         return out.drops, facts

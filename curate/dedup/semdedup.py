@@ -1,7 +1,7 @@
 """SemDeDup (Abbas et al., 2023) on normalized embeddings, without Beam.
 
-1. Spherical k-means (FAISS) on a deterministic sample of the pool: the rows whose keyed hash
-   of (uid, seed) is smallest, so the sample does not depend on arrival order.
+1. Spherical k-means on a deterministic sample of the pool (curate/clusters: the rows whose
+   keyed hash of (uid, seed) is smallest, so the sample does not depend on arrival order).
 2. Each row goes to its nearest centroid (highest cosine).
 3. Inside one cluster, rows are visited in keep-preference order (nearest the centroid, or
    best score); a row whose cosine to an already-kept row exceeds 1 - eps is dropped and
@@ -10,10 +10,9 @@
 """
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
+from curate.clusters.kmeans import normalize
 from curate.dedup.decisions import DROP_DTYPE, drops
 from curate.dedup.keep import rank
 from curate.dedup.keys import canonical_order
@@ -21,64 +20,8 @@ from curate.dedup.reasons import SEMANTIC
 
 SEMDEDUP_KEEP = ("nearest_centroid", "best_score")
 ROWS_PER_CLUSTER = 10_000  # auto cluster count: SemDeDup used 50k clusters for 440M (~9k each)
-MIN_POINTS_PER_CENTROID = 39  # below this FAISS warns that k-means is unreliable
 BLOCK = 512
 KEPT_TILE = 8192
-
-
-def normalize(embeddings: np.ndarray) -> np.ndarray:
-    e = np.asarray(embeddings, dtype=np.float32)
-    norms = np.linalg.norm(e, axis=1, keepdims=True)
-    return e / np.where(norms > 0, norms, 1)
-
-
-def sample_key(uid: str, seed: int) -> int:
-    """A uniform 64-bit number per (uid, seed): the rows with the smallest are the training sample."""
-    digest = hashlib.blake2b(f"semdedup-sample\x00{seed}\x00{uid}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
-
-
-def cluster_count(pool: int, sample: int, requested: int) -> int:
-    """The requested count, or pool / ROWS_PER_CLUSTER; never more than the sample supports."""
-    wanted = requested if requested > 0 else -(-pool // ROWS_PER_CLUSTER)
-    return max(1, min(wanted, sample // MIN_POINTS_PER_CENTROID if requested <= 0 else sample))
-
-
-def gpus(faiss) -> int:
-    """GPUs faiss-gpu sees on this worker (0 with faiss-cpu): the same code runs on both."""
-    return faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
-
-
-def train_centroids(sample: np.ndarray, k: int, seed: int, niter: int = 20) -> np.ndarray:
-    """k unit centroids from spherical k-means on the (already normalized) sample rows."""
-    import faiss  # lazily: only the global step trains
-
-    sample = np.ascontiguousarray(sample, dtype=np.float32)
-    if len(sample) == 0:
-        return np.zeros((0, 0), np.float32)
-    k = max(1, min(k, len(sample)))
-    if k == 1:
-        return normalize(sample.mean(axis=0, keepdims=True))
-    kmeans = faiss.Kmeans(sample.shape[1], k, niter=niter, seed=seed, spherical=True,
-                          verbose=False, min_points_per_centroid=1, gpu=gpus(faiss) > 0)
-    kmeans.train(sample)
-    return normalize(kmeans.centroids)
-
-
-class CentroidIndex:
-    """Nearest centroid by inner product (FAISS flat index), built once per worker."""
-
-    def __init__(self, centroids: np.ndarray):
-        import faiss
-
-        self.index = faiss.IndexFlatIP(centroids.shape[1])
-        if gpus(faiss):
-            self.index = faiss.index_cpu_to_all_gpus(self.index)
-        self.index.add(np.ascontiguousarray(centroids, dtype=np.float32))
-
-    def assign(self, embeddings: np.ndarray) -> np.ndarray:
-        _, nearest = self.index.search(normalize(embeddings), 1)
-        return nearest[:, 0]
 
 
 def dedup_cluster(keys: np.ndarray, embeddings: np.ndarray, centroid: np.ndarray, eps: float,

@@ -1,28 +1,27 @@
 """DataComp's image-based filter: keep samples whose image falls in a k-means cluster that some
 target image (e.g. ImageNet train) is nearest to.
 
-Global step on small keyed values: a deterministic sample of the pool's fp16 image embeddings
-(the `train_size` smallest keyed hashes of (uid, seed), the same on any bundle split) trains a
-spherical k-means (FAISS, fixed seed); the targets' nearest centroids mark the clusters to keep.
-The centroids reach the per-sample decision as a side input. DataComp used 100k clusters on
-its pool; here k is also capped at train_size / 39 (FAISS's minimum points per centroid).
+Global step on small keyed values, the shared k-means of curate/clusters: a deterministic
+sample of the pool's fp16 image embeddings trains a spherical k-means; the targets' nearest
+centroids mark the clusters to keep. The centroids reach the per-sample decision as a side
+input. DataComp used 100k clusters on its pool; here k is also capped by the training sample
+(the clusters' one minimum-points rule).
 """
 from __future__ import annotations
 
-import hashlib
 import io
 from dataclasses import dataclass
 
 import apache_beam as beam
 import numpy as np
 
+from curate.clusters.kmeans import nearest
+from curate.clusters.transforms import Centroids, Clustering
 from curate.errors import UsageError
 from curate.io import files as fs
 from curate.sample import SampleBatch
 from curate.score.embeddings import vector_name
 from curate.score.names import CLUSTER, OFF_TARGET  # noqa: F401  (the filter's column and drop detail)
-
-MIN_POINTS_PER_CLUSTER = 39
 
 
 @dataclass(frozen=True)
@@ -45,42 +44,29 @@ def load_targets(path: str) -> np.ndarray:
     return targets / np.maximum(np.linalg.norm(targets, axis=1, keepdims=True), 1e-12)
 
 
-def _sample_key(uid: str, seed: int) -> int:
-    digest = hashlib.blake2b(f"{seed}\x00kmeans\x00{uid}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
+def _rows(batch: SampleBatch, role: str):
+    """(uids, fp16 embeddings) of the batch's samples that the role's model embedded."""
+    rows, vectors = batch.first_vectors((vector_name(role),))
+    if len(rows):
+        uids = batch.column("uid")
+        records = np.zeros(len(rows), dtype=[("uid", "S32")])
+        records["uid"] = [uids[r].encode() for r in rows]
+        yield records, vectors
 
 
-def _candidates(batch: SampleBatch, role: str, seed: int):
-    name = vector_name(role)
-    for s in batch.samples:
-        if name in s.vectors:
-            yield _sample_key(s.uid, seed), s.uid, s.vectors[name]
-
-
-def _rank(candidate) -> tuple[int, str]:
-    return candidate[0], candidate[1]  # never compare the vectors
-
-
-def train(sampled: list, settings: ImageFilterSettings) -> dict:
-    """k-means on the sampled embeddings; the clusters nearest to a target are kept."""
-    import faiss
-
+def target_clusters(model: dict, settings: ImageFilterSettings) -> dict:
+    """The clusters nearest to a target are kept."""
     targets = load_targets(settings.targets)
-    if not sampled:
+    centroids = model["centroids"]
+    if not len(centroids):
         return {"centroids": np.zeros((0, targets.shape[1]), np.float32), "keep": np.zeros(0, bool),
                 "k": 0, "trained_on": 0, "targets": len(targets)}
-    points = np.stack([vector for _, _, vector in sorted(sampled, key=_rank)]).astype(np.float32)
-    if points.shape[1] != targets.shape[1]:
-        raise ValueError(f"target embeddings have dim {targets.shape[1]}, the {settings.role} model {points.shape[1]}")
-    k = max(1, min(settings.clusters, len(points) // MIN_POINTS_PER_CLUSTER))
-    kmeans = faiss.Kmeans(points.shape[1], k, niter=20, seed=settings.seed, spherical=True,
-                          min_points_per_centroid=1, verbose=False)
-    kmeans.train(points)
-    _, nearest = kmeans.index.search(targets, 1)
-    keep = np.zeros(k, dtype=bool)
-    keep[nearest.ravel()] = True
-    return {"centroids": kmeans.centroids.astype(np.float32), "keep": keep, "k": k,
-            "trained_on": len(points), "targets": len(targets)}
+    if centroids.shape[1] != targets.shape[1]:
+        raise ValueError(f"target embeddings have dim {targets.shape[1]}, the {settings.role} model {centroids.shape[1]}")
+    keep = np.zeros(len(centroids), dtype=bool)
+    keep[nearest(targets, centroids)] = True
+    return {"centroids": centroids, "keep": keep, "k": len(centroids),
+            "trained_on": model["facts"]["training_sample"], "targets": len(targets)}
 
 
 class TargetClusters(beam.PTransform):
@@ -92,10 +78,9 @@ class TargetClusters(beam.PTransform):
 
     def expand(self, batches):
         s = self.settings
-        return (batches
-                | "Candidates" >> beam.FlatMap(_candidates, s.role, s.seed)
-                | "SampleByHash" >> beam.combiners.Top.Smallest(s.train_size, key=_rank)
-                | "KMeans" >> beam.Map(train, s))
+        how = Clustering(s.train_size, s.clusters, rows_per_cluster=1, seed=s.seed)  # a count is always given
+        return (batches | "Rows" >> beam.FlatMap(_rows, s.role) | "Centroids" >> Centroids(how)
+                | "Targets" >> beam.Map(target_clusters, s))
 
 
 def summarize(clusters: dict) -> dict:
@@ -103,20 +88,6 @@ def summarize(clusters: dict) -> dict:
             "trained_on": clusters["trained_on"], "targets": clusters["targets"]}
 
 
-_INDEXES: dict = {}
-
-
 def assign(embeddings: np.ndarray, clusters: dict) -> np.ndarray:
-    """Nearest centroid of each embedding (a FAISS index built once per worker per side input)."""
-    import faiss
-
-    centroids = clusters["centroids"]
-    cached = _INDEXES.get(id(centroids))
-    if cached is None or cached[0] is not centroids:
-        _INDEXES.clear()
-        index = faiss.IndexFlatL2(centroids.shape[1])
-        index.add(centroids)
-        cached = _INDEXES[id(centroids)] = (centroids, index)  # holding the array keeps its id unique
-    index = cached[1]
-    _, nearest = index.search(np.ascontiguousarray(embeddings, dtype=np.float32), 1)
-    return nearest.ravel()
+    """Nearest centroid of each embedding."""
+    return nearest(embeddings, clusters["centroids"])
