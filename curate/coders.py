@@ -1,4 +1,4 @@
-"""Beam coder for SampleBatch: samples as tuples pickled in C, and a size estimate that does
+"""Beam coder for SampleBatch: columns pickled whole (Arrow arrays as buffers), and a size estimate that does
 not encode (Beam samples element sizes for its metrics, encoding the first elements of every
 PCollection otherwise, which for a few large batches means encoding all of them again)."""
 from __future__ import annotations
@@ -7,23 +7,23 @@ import pickle
 
 import apache_beam as beam
 
-from curate.sample import SampleBatch, batch_state, rebuild_batch
+from curate.sample import SampleBatch
 
 _ROW_BYTES = 200  # a rough per-sample size for metrics; images are counted exactly
 
 
 class SampleBatchCoder(beam.coders.Coder):
     def encode(self, batch: SampleBatch) -> bytes:
-        return pickle.dumps(batch_state(batch), protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
 
     def decode(self, data: bytes) -> SampleBatch:
-        return rebuild_batch(*pickle.loads(data))
+        return pickle.loads(data)
 
     def is_deterministic(self) -> bool:
         return False
 
     def estimate_size(self, batch: SampleBatch) -> int:
-        return sum(_ROW_BYTES + len(s.image or b"") for s in batch.samples)
+        return _ROW_BYTES * len(batch) + batch.image_bytes()
 
     def to_type_hint(self):
         return SampleBatch
@@ -37,18 +37,12 @@ class PredictionResultCoder(beam.coders.Coder):
     estimate without pickling the images (Beam samples output sizes by encoding otherwise)."""
 
     def encode(self, result) -> bytes:
-        example = result.example
-        if isinstance(example, SampleBatch):
-            example = ("SampleBatch", batch_state(example))
-        return pickle.dumps((example, result.inference, result.model_id), protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps((result.example, result.inference, result.model_id), protocol=pickle.HIGHEST_PROTOCOL)
 
     def decode(self, data: bytes):
         from apache_beam.ml.inference.base import PredictionResult
 
-        example, inference, model_id = pickle.loads(data)
-        if isinstance(example, tuple) and len(example) == 2 and example[0] == "SampleBatch":
-            example = rebuild_batch(*example[1])
-        return PredictionResult(example, inference, model_id)
+        return PredictionResult(*pickle.loads(data))
 
     def is_deterministic(self) -> bool:
         return False

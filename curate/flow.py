@@ -1,9 +1,8 @@
-"""A run's graph: read, apply the recipe's stages in order, write; drops and facts are collected.
+"""A run's graph, the same for every run: read, apply the recipe's stages in order, write.
 
 Every stage has one shape (a StageOutput), so the Flow keeps the bookkeeping: each stage's
 dropped rows go to the ledger, its facts to stats.json under its label, its declared columns
-to the ledger schema. The first stage may build the whole graph column-wise instead
-(`text_graph(flow)`: MetaCLIP on a URL list without images).
+to the ledger schema.
 """
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ from curate.io.source import ReadSamples
 from curate.io.run_schema import build_schema
 from curate.io.verdicts import StageOutput
 from curate.run_context import RunContext
-from curate.sample import SampleBatch
 from curate.stage import Stage
 
 
@@ -31,8 +29,6 @@ class Flow:
         self.dropped: list = []
         self.facts: dict[str, beam.PCollection] = {}
         self.fields: dict = {}
-        # summaries of ledger / URL parts a stage wrote itself (the column-wise text-only graph)
-        self.written: dict[str, list[beam.PCollection]] = {"ledger": [], "urls": []}
 
     @property
     def downloads(self) -> bool:
@@ -40,14 +36,9 @@ class Flow:
 
     def build(self) -> None:
         """The whole graph of the run's stages, ending in the writer."""
-        first = self.stages[0] if self.stages else None
-        text_graph = getattr(first, "text_graph", None)
-        if text_graph is not None and text_graph(self):
-            kept = self.p | "NoSampleBatches" >> beam.Create([]).with_output_types(SampleBatch)
-        else:
-            kept = self.read()
-            for stage in self.stages:
-                kept = self.apply(stage, kept)
+        kept = self.read()
+        for stage in self.stages:
+            kept = self.apply(stage, kept)
         self.write(kept)
 
     def read(self) -> beam.PCollection:
@@ -71,4 +62,4 @@ class Flow:
         cfg = OutputConfig(self.output, self.schema(), self.curate.output_format,
                            self.curate.samples_per_shard, self.run_info, self.source.url_caption_columns(),
                            self.run.started)
-        return write_outputs(self.p, kept, self.dropped, self.facts, cfg, self.written)
+        return write_outputs(self.p, kept, self.dropped, self.facts, cfg)

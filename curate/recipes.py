@@ -2,8 +2,11 @@
 
 A recipe is an ordered list of stages plus the flag defaults it changes (datatrove's pipeline
 list, open_clip's name -> config registry). Loading checks it: every entry is a Stage class (or
-`Stage.using(...)`), and every DEFAULTS key is a flag of the run or of one of its stages, so a
-misspelt default fails when the registry imports the recipe, not silently in a run.
+`Stage.using(...)`), every DEFAULTS key is a flag of the run or of one of its stages, and every
+capability a stage requires (`Stage.needs`) has exactly one provider among the recipe's stages
+and PROVIDERS (stage classes that serve others without running: the dedup recipe's Download
+fetches an eval set given as URLs), so a misspelt default or a missing provider fails when the
+registry imports the recipe, not in a run.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ class Recipe:
     defaults: dict = field(default_factory=dict)
     module: ModuleType | None = None
     check: Callable | None = None  # check(run, stages): what the recipe itself needs of a run
+    providers: dict = field(default_factory=dict)  # capability -> the Stage class that provides it
 
     @property
     def DEFAULTS(self) -> dict:
@@ -46,12 +50,13 @@ class Recipe:
     def option_groups(self) -> list[type[PipelineOptions]]:
         """The run's flags and every flag group its stages read, in stage order."""
         groups: list = [CurateOptions]
-        for cls in self.stage_classes:
+        for cls in [*self.stage_classes, *dict.fromkeys(self.providers.values())]:
             groups.extend(g for g in cls.options if g not in groups)
         return groups
 
     def configure(self, run) -> list[Stage]:
         """The stages this run's flags turn on, each configured (and its flags checked) once."""
+        run.providers = dict(self.providers)
         stages = [stage for stage in (entry.from_run(run) for entry in self.stages) if stage is not None]
         if self.check is not None:
             self.check(run, stages)
@@ -69,6 +74,24 @@ def flag_names(groups) -> set[str]:
     return {a.dest for a in parser._actions}
 
 
+def wire(where: str, classes: list[type[Stage]], extra: tuple = ()) -> dict:
+    """capability -> its one provider among the recipe's stage classes and extra providers;
+    RecipeError when two provide one capability or a required need has none."""
+    providers: dict = {}
+    for cls in [*classes, *extra]:
+        for capability in cls.provides:
+            if providers.get(capability, cls) is not cls:
+                raise RecipeError(f"{where}: {providers[capability].__name__} and {cls.__name__} both provide "
+                                  f"{capability!r}")
+            providers[capability] = cls
+    for cls in classes:
+        missing = [c for c, required in cls.needs.items() if required and c not in providers]
+        if missing:
+            raise RecipeError(f"{where}: {cls.__name__} needs {', '.join(map(repr, missing))}, which no stage "
+                              f"of the recipe provides")
+    return providers
+
+
 def load_recipe(module: ModuleType) -> Recipe:
     """The module's recipe, checked; RecipeError names what is wrong."""
     where = module.__name__
@@ -78,8 +101,10 @@ def load_recipe(module: ModuleType) -> Recipe:
     for entry in module.STAGES:
         if not (isinstance(entry, StageSpec) or (isinstance(entry, type) and issubclass(entry, Stage))):
             raise RecipeError(f"{where}: STAGES holds {entry!r}, not a Stage class or Stage.using(...)")
+    classes = [stage_class(e) for e in module.STAGES]
+    providers = wire(where, classes, tuple(getattr(module, "PROVIDERS", ())))
     recipe = Recipe(module.NAME, module.SUMMARY, tuple(module.STAGES), dict(getattr(module, "DEFAULTS", {})),
-                    module, getattr(module, "check", None))
+                    module, getattr(module, "check", None), providers)
     known = flag_names(recipe.option_groups())
     unknown = sorted(set(recipe.defaults) - known)
     if unknown:

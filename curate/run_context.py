@@ -1,8 +1,9 @@
 """What a stage is configured from: the run's options, its source and output, once per run.
 
 `Stage.from_run(run)` reads its flags here and validates them. Settings more than one stage
-needs (the scoring models that Score runs and Dedup, Balance and Caption read) are derived
-once through `run.derive(fn)`: every caller gets the same object.
+needs are derived once through `run.derive(fn)`: every caller gets the same object. What a
+stage needs from another (the scoring models' embeddings, a fetcher) it asks for with
+`run.provided(capability)`: the recipe names which of its stages provides it.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class RunContext:
         self.output = output
         self.curate = options.view_as(CurateOptions)
         self._derived: dict[Callable, Any] = {}
+        self.providers: dict[str, type] = {}  # capability -> the recipe's Stage class that provides it
         self.started = time.time()
 
     @property
@@ -42,6 +44,11 @@ class RunContext:
         if settings_of not in self._derived:
             self._derived[settings_of] = settings_of(self.options)
         return self._derived[settings_of]
+
+    def provided(self, capability: str):
+        """What the recipe's provider of `capability` offers in this run; None without one."""
+        provider = self.providers.get(capability)
+        return None if provider is None else provider.provide(capability, self)
 
     @property
     def downloads(self) -> bool:

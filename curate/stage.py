@@ -9,12 +9,15 @@ to know, so that adding a stage means writing it and naming it in a recipe:
     options          the PipelineOptions classes whose flags it reads (help, recipe defaults)
     fields           the ledger columns it adds, with their Arrow types
     model_steps      labels of its inner steps that run models: --accelerator goes there only
-    global_decision  it waits for a value over the whole pool (its batches wait parked on storage)
-    columnwise       the column-wise text graph (metaclip/text_only.py) covers it
+    needs            what it asks of other stages (EMBEDDINGS, FETCHER, SCORING), each required
+                     or optional: the recipe must list a stage that `provides` a required one
+    provides         what it offers other stages, computed by `provide(capability, run)`
 
 `from_run(run)` builds it from the run's flags, validating them once (a UsageError is exit 2
-before the pipeline starts), or returns None when the flags turn it off; `prepare()` does what
-needs files or network before the run (weights, metadata).
+before the pipeline starts), or returns None when the flags turn it off; what it needs from
+other stages it asks for with `run.provided(capability)` (None when no stage of the recipe
+provides it, or the provider's flags turn it off); `prepare()` does what needs files or
+network before the run (weights, metadata).
 
 Samples are judged by a `Judge` (a DoFn): it decides a batch, turns every decision into a
 kept sample or a `name:detail` ledger row, and counts both. A failure on one sample is that
@@ -46,6 +49,12 @@ def error_detail(e: BaseException) -> str:
     return f"error_{type(e).__name__}"
 
 
+# What stages provide each other (Stage.needs / Stage.provides / Stage.provide):
+EMBEDDINGS = "embeddings"  # the scoring models' embeddings on samples, and a way to embed other images
+FETCHER = "fetcher"  # a transform that downloads URL-only batches (an eval set's)
+SCORING = "scoring"  # the run's scoring models (ScoreSettings)
+
+
 class Stage(beam.PTransform):
     """A step of a recipe. Subclasses set the declarations below and implement `expand`."""
 
@@ -53,8 +62,8 @@ class Stage(beam.PTransform):
     name: ClassVar[str] = "stage"
     options: ClassVar[tuple[type[PipelineOptions], ...]] = ()
     model_steps: ClassVar[tuple[str, ...]] = ()
-    global_decision: ClassVar[bool] = False
-    columnwise: bool = False  # a class default; a stage may decide it from its settings
+    needs: ClassVar[dict[str, bool]] = {}  # capability -> required (the recipe must provide it)
+    provides: ClassVar[tuple[str, ...]] = ()
     fields: dict[str, pa.DataType] = {}
 
     def __init__(self, label: str | None = None):
@@ -65,15 +74,19 @@ class Stage(beam.PTransform):
         return self.step
 
     @classmethod
-    def from_run(cls, run, **wiring) -> "Stage | None":
+    def from_run(cls, run, **settings) -> "Stage | None":
         """The stage as this run's flags configure it, or None when they turn it off."""
-        return cls(**wiring)
+        return cls(**settings)
 
     @classmethod
-    def using(cls, **wiring) -> "StageSpec":
-        """A recipe entry that configures this stage with other stages wired in (e.g. the
-        stage whose model embeds images): the recipe, not the stage package, does the wiring."""
-        return StageSpec(cls, wiring)
+    def provide(cls, capability: str, run):
+        """What this stage offers for `capability` in this run, or None (its flags turn it off)."""
+        raise NotImplementedError(f"{cls.__name__} provides {', '.join(cls.provides) or 'nothing'}")
+
+    @classmethod
+    def using(cls, **settings) -> "StageSpec":
+        """A recipe entry that passes this stage recipe-level settings (`required=True`)."""
+        return StageSpec(cls, settings)
 
     def prepare(self) -> None:
         """Before the pipeline starts: checks and fetches that need files or network."""
@@ -81,9 +94,6 @@ class Stage(beam.PTransform):
     def local_files(self) -> dict[str, str]:
         """Files its workers read, by flag: a runner on other machines refuses a local path."""
         return {}
-
-    def reason(self, detail: str) -> str:
-        return f"{self.name}:{detail}"
 
     def __getstate__(self):
         # a stage's Judge may carry the stage to workers: never with the pipeline it was applied in
@@ -93,18 +103,18 @@ class Stage(beam.PTransform):
 
 
 class StageSpec:
-    """A stage class and the stages wired into it: what a recipe lists when the class alone is not enough."""
+    """A stage class and the settings its recipe gives it: what a recipe lists when the class alone is not enough."""
 
-    def __init__(self, cls: type[Stage], wiring: dict[str, Any]):
+    def __init__(self, cls: type[Stage], settings: dict[str, Any]):
         self.cls = cls
-        self.wiring = wiring
+        self.settings = settings
 
     def from_run(self, run) -> Stage | None:
-        return self.cls.from_run(run, **self.wiring)
+        return self.cls.from_run(run, **self.settings)
 
     def __repr__(self) -> str:
-        wired = ", ".join(f"{k}={getattr(v, '__name__', v)}" for k, v in self.wiring.items())
-        return f"{self.cls.__name__}.using({wired})"
+        given = ", ".join(f"{k}={v!r}" for k, v in self.settings.items())
+        return f"{self.cls.__name__}.using({given})"
 
 
 def stage_class(entry) -> type[Stage]:
@@ -137,8 +147,10 @@ class Judge(beam.DoFn):
     def judge(self, sample: Sample, *side) -> str | None:
         raise NotImplementedError
 
-    def judge_batch(self, samples: list[Sample], *side) -> list[str | None]:
-        return judge_each(self.judge, samples, *side)
+    def judge_batch(self, batch: SampleBatch, *side) -> list[str | None]:
+        """A detail per row (None keeps it). `batch` is column-wise (`batch.column("caption")`)
+        and iterates as row views (`for sample in batch`)."""
+        return judge_each(self.judge, batch, *side)
 
     def batches(self, element, *side) -> Iterable[tuple[SampleBatch, tuple]]:
         yield (fetch_batch(element) if isinstance(element, BatchRef) else element), side
@@ -148,26 +160,31 @@ class Judge(beam.DoFn):
 
     def process(self, element, *side):
         for batch, args in self.batches(element, *side):
-            details = self._decide(batch.samples, args)
+            details = self._decide(batch, args)
             reasons = [None if d is None else f"{self.name}:{d}" for d in details]
             if self.counts_inputs:
-                self.counters.inc(f"{self.name}_in", len(batch.samples))
+                self.counters.inc(f"{self.name}_in", len(batch))
             yield from self.outputs(batch, reasons, *args)
             yield from split_batch(batch, reasons, self.counters)
 
-    def _decide(self, samples: list[Sample], args: tuple) -> list[str | None]:
+    def _decide(self, batch: SampleBatch, args: tuple) -> list[str | None]:
         try:
-            details = list(self.judge_batch(samples, *args))
-            if len(details) != len(samples):
-                raise ValueError(f"{type(self).__name__} judged {len(details)} of {len(samples)} samples")
+            details = list(self.judge_batch(batch, *args))
+            if len(details) != len(batch):
+                raise ValueError(f"{type(self).__name__} judged {len(details)} of {len(batch)} samples")
             return details
         except Exception as e:  # one bad sample must not take its batch with it: judge each alone
-            if len(samples) <= 1:
-                return [error_detail(e)] * len(samples)
-            return [self._decide([s], args)[0] for s in samples]
+            if len(batch) <= 1:
+                return [error_detail(e)] * len(batch)
+            details = []
+            for i in range(len(batch)):
+                alone = batch.take([i], keep_origin=True)
+                details.append(self._decide(alone, args)[0])
+                batch.put_rows([i], alone)  # what the judge recorded on the row
+            return details
 
 
-def judge_each(judge, samples: list[Sample], *side) -> list[str | None]:
+def judge_each(judge, samples: Iterable[Sample], *side) -> list[str | None]:
     details = []
     for sample in samples:
         try:
@@ -194,8 +211,8 @@ class SampleStage(Stage):
     def judge(self, sample: Sample) -> str | None:
         raise NotImplementedError
 
-    def judge_batch(self, samples: list[Sample]) -> list[str | None]:
-        return judge_each(self.judge, samples)
+    def judge_batch(self, batch: SampleBatch) -> list[str | None]:
+        return judge_each(self.judge, batch)
 
     def expand(self, batches):
         out = apply_judge(batches, _StageJudge(copy.copy(self)))
@@ -213,8 +230,8 @@ class _StageJudge(Judge):
         super().setup()
         self.stage.setup()
 
-    def judge_batch(self, samples, *side):
-        return self.stage.judge_batch(samples)
+    def judge_batch(self, batch, *side):
+        return self.stage.judge_batch(batch)
 
 
 def park(batches, output: str, name: str):

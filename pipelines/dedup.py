@@ -7,11 +7,13 @@ Every dropped sample's ledger row names its keeper (or eval item) and the distan
 from __future__ import annotations
 
 from curate.convert.stage import ConvertImages
+from curate.dedup.stage import Dedup
+from curate.download.stage import Download
 from curate.filters.image_facts import ImageFacts
 from curate.score.stages import Score
-from pipelines.common import DEDUP
 
 NAME = "dedup"
 SUMMARY = "deduplicate shards or images: exact URL/sha256, pHash near-dups, SemDeDup, eval decontamination"
-STAGES = [ImageFacts, Score, DEDUP, ConvertImages]
+STAGES = [ImageFacts, Score, Dedup, ConvertImages]
+PROVIDERS = [Download]  # fetches --eval_images given as a URL list
 DEFAULTS: dict = {}

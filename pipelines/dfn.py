@@ -8,15 +8,17 @@ or hf-hub:org/repo). The fraction is of the samples that reach the cut (after th
 """
 from __future__ import annotations
 
+from curate.balance.stage import SemanticBalance
+from curate.caption.stage import Caption
 from curate.convert.stage import ConvertImages
+from curate.dedup.stage import Dedup
 from curate.download.stage import Download
 from curate.filters.basic import BasicCaptionFilter, BasicImageFilter
 from curate.filters.image_facts import ImageFacts
 from curate.score.stages import Score
-from pipelines.common import BALANCE, CAPTION, DEDUP
 
 NAME = "dfn"
 SUMMARY = "DFN: basic filter, data-filtering-network score, keep the pool's top 15 %"
-STAGES = [BasicCaptionFilter, Download, ImageFacts, BasicImageFilter, Score.using(required=True), DEDUP, BALANCE,
-          CAPTION, ConvertImages]
+STAGES = [BasicCaptionFilter, Download, ImageFacts, BasicImageFilter, Score.using(required=True), Dedup,
+          SemanticBalance, Caption, ConvertImages]
 DEFAULTS: dict = {"dfn_model": "ViT-L-14-quickgelu", "dfn_pretrained": "dfn2b", "dfn_keep_fraction": 0.15}

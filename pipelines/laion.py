@@ -6,14 +6,15 @@ read -> English (fastText lid; LAION used CLD3) -> [download] -> image facts -> 
 """
 from __future__ import annotations
 
+from curate.balance.stage import SemanticBalance
 from curate.convert.stage import ConvertImages
+from curate.dedup.stage import Dedup
 from curate.download.stage import Download
 from curate.filters.basic import EnglishFilter
 from curate.filters.image_facts import ImageFacts
 from curate.score.stages import Score
-from pipelines.common import BALANCE, DEDUP
 
 NAME = "laion"
 SUMMARY = "LAION: English captions, CLIP ViT-B/32 score >= 0.28"
-STAGES = [EnglishFilter, Download, ImageFacts, Score.using(required=True), DEDUP, BALANCE, ConvertImages]
+STAGES = [EnglishFilter, Download, ImageFacts, Score.using(required=True), Dedup, SemanticBalance, ConvertImages]
 DEFAULTS: dict = {"clip_model": "ViT-B-32-quickgelu", "clip_pretrained": "openai", "clip_min": 0.28}

@@ -3,18 +3,20 @@
 read -> match entries -> global entry counts -> balance to t -> [download] -> image facts ->
 [score] -> dedup (URL, sha256 and pHash near duplicates, as MetaCLIP deduplicated images) ->
 [semantic balance] -> [synthetic captions] -> shards. On a URL list with --download=false the
-same stages run column-wise (curate/metaclip/text_only.py) and write a curated URL list.
+same graph writes a curated URL list instead of shards.
 """
 from __future__ import annotations
 
+from curate.balance.stage import SemanticBalance
+from curate.caption.stage import Caption
 from curate.convert.stage import ConvertImages
+from curate.dedup.stage import Dedup
 from curate.download.stage import Download
 from curate.filters.image_facts import ImageFacts
 from curate.metaclip.stages import MetaclipCuration
 from curate.score.stages import Score
-from pipelines.common import BALANCE, CAPTION, DEDUP
 
 NAME = "metaclip"
 SUMMARY = "MetaCLIP: substring-match captions to metadata, balance entries to t, write shards"
-STAGES = [MetaclipCuration, Download, ImageFacts, Score, DEDUP, BALANCE, CAPTION, ConvertImages]
+STAGES = [MetaclipCuration, Download, ImageFacts, Score, Dedup, SemanticBalance, Caption, ConvertImages]
 DEFAULTS: dict = {}

@@ -17,5 +17,6 @@ from curate.score.stages import Score
 
 NAME = "recap"
 SUMMARY = "recaption shards, images or URLs with an open_clip CoCa (syn_caption beside the alt-text)"
-STAGES = [Download, ImageFacts, Caption.using(score=Score, required=True), ConvertImages]
+STAGES = [Download, ImageFacts, Caption.using(required=True), ConvertImages]
+PROVIDERS = [Score]  # --syn_clip_score scores the synthetic captions with --clip_model
 DEFAULTS: dict = {"caption_model": "coca_ViT-L-14", "caption_pretrained": "mscoco_finetuned_laion2B-s13B-b90k"}

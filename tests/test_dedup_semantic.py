@@ -163,6 +163,7 @@ def test_eval_cosine_drops_what_phash_misses():
     from curate.dedup.phash import phash
     from curate.dedup.signatures import EVAL_MATCHES, Signatures
     from curate.sample import Sample, SampleBatch
+    from curate.stage import DROPPED
     from tests.test_dedup_fixtures import PHOTOS
 
     photos = [open(p, "rb").read() for p in PHOTOS[:3]]
@@ -179,8 +180,11 @@ def test_eval_cosine_drops_what_phash_misses():
     out = list(stage.process(SampleBatch("00000-0000000000", samples), eval_set))
     matches = [m for o in out if getattr(o, "tag", None) == EVAL_MATCHES for m in o.value]
     assert sorted((item, kind) for item, _, kind, _ in matches) == [(0, "phash"), (1, "embedding")]
-    assert samples[0].values["dedup_eval_item"] == "e-photo0" and samples[0].values["dedup_distance"] == 0
+    dropped = {row["uid"]: row for o in out if getattr(o, "tag", None) == DROPPED for row in o.value[1].to_pylist()}
+    kept = [batch for batch in out if isinstance(batch, SampleBatch)]
+    assert sorted(dropped) == [samples[0].uid, samples[2].uid] and [s.uid for s in kept[0]] == [samples[1].uid]
+    assert dropped[samples[0].uid]["dedup_eval_item"] == "e-photo0" and dropped[samples[0].uid]["dedup_distance"] == 0
     cos = float(semdedup.normalize(near[None])[0] @ semdedup.normalize(vectors[2][None])[0])
-    assert samples[2].values["dedup_eval_item"] == "e-vector2"
-    assert samples[2].values["dedup_distance"] == pytest.approx(1 - cos, abs=1e-5)
-    assert "dedup_eval_item" not in samples[1].values
+    assert dropped[samples[2].uid]["dedup_eval_item"] == "e-vector2"
+    assert dropped[samples[2].uid]["dedup_distance"] == pytest.approx(1 - cos, abs=1e-5)
+    assert "dedup_eval_item" not in kept[0][0].values

@@ -19,12 +19,10 @@ def _run(*flags) -> RunContext:
     return RunContext(PipelineOptions(list(flags)), source=None, output="/tmp/unused")
 
 
-def test_from_run_is_none_without_dedup_and_columnwise_only_for_grouping():
+def test_from_run_is_none_without_dedup():
     assert Dedup.from_run(_run("--dedup", "none")) is None
     stage = Dedup.from_run(_run("--dedup", "url,sha256", "--semdedup_eps", "0.1"))
-    assert stage.step == "Dedup" and stage.columnwise and stage.cfg.semdedup_eps == 0.1
-    assert not Dedup(DedupConfig(semantic=True), "out").columnwise
-    assert not Dedup(DedupConfig(eval_images="x"), "out").columnwise
+    assert stage.step == "Dedup" and stage.cfg.url and stage.cfg.sha and stage.cfg.semdedup_eps == 0.1
     assert DedupConfig() == Dedup.from_run(_run()).cfg  # the dataclass's defaults are the flags'
 
 

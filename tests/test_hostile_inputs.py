@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 
 from curate.io.utf8 import escape_name
-from curate.metaclip import text_only
 from curate.sample import make_uid
 from tests.conftest import SAMPLE, read_ledger, run_curate
+from tests.one_graph_cases import METADATA, URL, csv_lines as _csv_lines, jsonl_lines as _jsonl_lines
 from tests.http_fixture import http_server  # noqa: F401  (fixture)
 
 PHOTOS = sorted(os.path.join(SAMPLE, "images", n) for n in os.listdir(os.path.join(SAMPLE, "images")))
@@ -168,38 +168,6 @@ def test_tar_cut_at_a_member_boundary_is_reported_with_its_offset(tar_run):
 
 # --- 3, 4, 5. bad lines in CSV, TSV and JSONL: input:bad_row, the rest curated, both graphs ---
 
-URL = "http://x.example/{}.jpg"
-
-
-def _csv_lines(sep: str) -> tuple[bytes, dict[int, str | None], list[str]]:
-    """A list with every kind of bad line; the reason of each row by line number; the kept urls."""
-    lines = [f"url{sep}caption".encode(),
-             f"{URL.format(1)}{sep}a dog".encode(),
-             f"{URL.format(2)}{sep}a cat{sep}extra field".encode(),  # ragged: more fields than the header
-             f"{URL.format(3)}{sep}a red bus".encode(),
-             URL.format(4).encode() + sep.encode() + b"caf\xe9 cake",  # a byte that is not UTF-8
-             b"http://x.example/\xff.jpg" + sep.encode() + b"a horse",
-             f'{URL.format(6)}{sep}"an open quote'.encode(),  # unterminated: runs to the end of the file
-             f"{URL.format(7)}{sep}a bird".encode()]
-    reasons = {2: None, 3: "input:bad_row", 4: None, 5: "input:non_utf8_caption",
-               6: "input:non_utf8_url", 7: "input:bad_row", 8: None}
-    return b"\n".join(lines) + b"\n", reasons, [URL.format(i) for i in (1, 3, 7)]
-
-
-def _jsonl_lines() -> tuple[bytes, dict[int, str | None], list[str]]:
-    lines = [json.dumps({"url": URL.format(1), "caption": "a dog"}).encode(),
-             b'{"url": "http://x.example/2.jpg", "caption": "a dog \\ud83d"}',  # a lone surrogate escape
-             b'{"url": "http://x.example/\\udc00.jpg", "caption": "a cat"}',
-             b"",  # a blank line is no row
-             b'{"url": "http://x.example/4.jpg", "caption": "caf\xe9"}',
-             b'{"url": "http://x.example/5.jpg", "capt',  # cut mid-line
-             b"[1, 2]",
-             json.dumps({"url": URL.format(7), "caption": "a bird"}).encode()]
-    reasons = {1: None, 2: "input:non_utf8_caption", 3: "input:non_utf8_url", 5: "input:non_utf8_caption",
-               6: "input:bad_row", 7: "input:bad_row", 8: None}
-    return b"\n".join(lines) + b"\n", reasons, [URL.format(i) for i in (1, 7)]
-
-
 def test_tsv_bad_lines_read_as_csv_ones(tmp_path):
     """TSV is CSV with tabs (one reader): the same rows, read without a run."""
     from curate.inputs import open_source
@@ -215,20 +183,16 @@ def test_tsv_bad_lines_read_as_csv_ones(tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
-def test_bad_lines_become_bad_rows_and_the_rest_is_curated(monkeypatch, tmp_path, fmt):
+def test_bad_lines_become_bad_rows_and_the_rest_is_curated(tmp_path, fmt):
     data, reasons, kept_urls = _jsonl_lines() if fmt == "jsonl" else _csv_lines(",")
     path = tmp_path / f"list.{fmt}"
     path.write_bytes(data)
     metadata = tmp_path / "metadata.json"  # a few entries: the run spends no time building a matcher
-    metadata.write_text(json.dumps(["dog", "cat", "bus", "bird", "horse", "cake", "quote"]))
+    metadata.write_text(json.dumps(METADATA))
     args = ["--pipeline", "metaclip", "--input", str(path), "--download=false", "--t", "1000",
             "--metadata", str(metadata)]
-    used = []
-    applies = text_only.applies
-    monkeypatch.setattr(text_only, "applies", lambda flow: used.append(applies(flow)) or used[-1])
-    stats = run_curate(*args, output=tmp_path / "columns")
-    assert used == [True]  # the column-wise text-only graph
-    ledger = read_ledger(tmp_path / "columns")
+    stats = run_curate(*args, output=tmp_path / "out")
+    ledger = read_ledger(tmp_path / "out")
     # one row per line; a bad line keyed by its file and line number (a CSV header is line 1)
     want = {(f"{path}:{n}" if r == "input:bad_row" else None, "kept" if r is None else "dropped", r)
             for n, r in reasons.items()}
@@ -239,10 +203,6 @@ def test_bad_lines_become_bad_rows_and_the_rest_is_curated(monkeypatch, tmp_path
     assert ledger["uid"].is_unique
     cleaned = ledger[ledger["reason"] == "input:non_utf8_caption"]["caption"]
     assert all("\ufffd" in c for c in cleaned)
-    if fmt == "csv":  # the sample graph (Source.read -> Samples) gives the same ledger, row for row
-        monkeypatch.setattr(text_only, "applies", lambda flow: False)
-        run_curate(*args, output=tmp_path / "samples")
-        assert read_ledger(tmp_path / "samples").equals(ledger)
 
 
 # --- 2. the same row twice (the writer's rule: the later copy is input:duplicate_row) --------

@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # the framework and everything below the stages: they know no stage package, no recipe, no CLI
 LOWER = {"curate.sample", "curate.errors", "curate.flags", "curate.options", "curate.coders", "curate.stage",
          "curate.run_context", "curate.inputs", "curate.flow"}
-LOWER_PACKAGES = {"io", "models", "filters", "runners"}
+LOWER_PACKAGES = {"io", "models", "filters", "runners", "clusters"}
 READERS = {"stats"}  # reads outputs for notebooks; not a stage
 # every other package of curate/ is a stage package (a new stage needs no entry here)
 STAGE_PACKAGES = {name for name in os.listdir(os.path.join(ROOT, "curate"))
@@ -84,6 +84,21 @@ def test_stage_packages_do_not_wire_each_others_stages():
                    if _layer(d) == "stage" and d.split(".")[1] != m.split(".")[1]
                    and d.rsplit(".", 1)[-1] in ("stage", "stages"))
     assert not wired, "\n".join(wired)
+
+
+def test_no_package_imports_another_packages_private_names():
+    """What a stage needs from another is declared on the Stage type or public in its package:
+    `from curate.score.handler import _pool` from another package is the coupling it replaces."""
+    found = []
+    for module, path in _modules().items():
+        package = module.split(".")[:2]
+        for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                other = node.module.split(".")[:2]
+                if other[0] in ("curate", "pipelines") and other != package:
+                    found += [f"{module}: {node.module}.{a.name}" for a in node.names
+                              if a.name.startswith("_") and not a.name.endswith("__")]
+    assert not found, "\n".join(found)
 
 
 def test_no_import_cycles():

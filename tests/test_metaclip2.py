@@ -17,12 +17,13 @@ import pytest
 
 from curate.errors import UsageError
 from curate.inputs import bundled_worldwide_sample
-from curate.metaclip import languages, text_only, worldwide
+from curate.metaclip import languages, worldwide
 from curate.metaclip.matcher import Matcher
 from curate.stats.worldwide import metaclip2_languages
 from curate.metaclip.padding import CORRECTED_RANGES, REFERENCE_RANGES, pattern, pattern_function
 from metadata import build
 from tests.conftest import read_ledger, run_curate
+from tests.one_graph_cases import worldwide_rows
 
 CJK_LIKE = [(0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F), (0x2B740, 0x2B81F),
             (0x2B820, 0x2CEAF), (0x2CEB0, 0x2EBEF), (0xF900, 0xFAFF), (0x2E80, 0x2EFF), (0x2F00, 0x2FDF),
@@ -162,60 +163,22 @@ def test_shipped_languages():
 # --- both graphs -------------------------------------------------------------------------
 
 
-def _rows() -> list[dict]:
-    with open(bundled_worldwide_sample(), encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f]
-    rows = rows[::20] + [r for r in rows if r["source"] == "constructed"]
-    rows += [{"url": "http://x.example/e.jpg", "caption": ""}, {"url": "http://x.example/f.jpg", "caption": "  "},
-             {"url": "http://x.example/g.jpg", "caption": "Dette er en norsk setning om en hund"}]
-    return rows
-
-
-def _outputs(out) -> tuple[dict, dict]:
-    tables = {}
-    for folder in ("ledger", "curated_urls"):
-        directory = os.path.join(out, folder)
-        for name in sorted(os.listdir(directory)):
-            tables[f"{folder}/{name}"] = pq.read_table(os.path.join(directory, name))
-    stats = json.load(open(os.path.join(out, "stats.json")))
-    for key in ("output", "wall_time_s"):
-        stats.pop(key, None)
-    return tables, stats
-
-
-def test_both_graphs_and_two_workers_same_ledger_and_stats(monkeypatch, tmp_path):
-    """The column-wise graph on one and on two SDK worker processes, and the sample graph."""
-    rows = _rows()
+def test_language_facts_match_the_ledger(tmp_path):
+    """stats.json's per-language facts (and the notebook's table) count what the ledger holds
+    (the decisions themselves are checked against stored expectations: test_one_graph.py)."""
+    rows = worldwide_rows()
     os.makedirs(tmp_path / "in")
     for i in range(3):
         pq.write_table(pa.Table.from_pylist(rows[i::3]), tmp_path / "in" / f"urls{i}.parquet", row_group_size=20)
-    # (ledger parts keep their default size: the two worker processes would not see a patched one)
-    args = ["--pipeline", "metaclip2", "--input", str(tmp_path / "in" / "urls*.parquet"), "--download=false",
-            "--batch_size", "16", "--t", "2"]
-    used = []
-    applies = text_only.applies
-    monkeypatch.setattr(text_only, "applies", lambda flow: used.append(applies(flow)) or used[-1])
-    run_curate(*args, output=tmp_path / "columns")
-    run_curate(*args, "--direct_num_workers", "2", "--direct_running_mode", "multi_processing",
-               output=tmp_path / "two")
-    monkeypatch.setattr(text_only, "applies", lambda flow: False)
-    run_curate(*args, output=tmp_path / "samples")
-    assert used == [True, True]
-    (tables, stats), (want_tables, want_stats) = _outputs(tmp_path / "columns"), _outputs(tmp_path / "samples")
-    assert sorted(tables) == sorted(want_tables) and len(tables) >= 6
-    for name, want in want_tables.items():
-        assert tables[name].equals(want), name
-    assert stats == want_stats
-    for name in tables:
-        assert (tmp_path / "columns" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
-    assert _outputs(tmp_path / "two")[1]["stages"] == stats["stages"]
+    stats = run_curate("--pipeline", "metaclip2", "--input", str(tmp_path / "in" / "urls*.parquet"),
+                       "--download=false", "--batch_size", "16", "--t", "2", output=tmp_path / "out")
     reasons = stats["dropped_by_reason"]
     for reason in ("metaclip:no_match", "metaclip:balanced_out", "metaclip:no_language_metadata"):
         assert reasons.get(reason, 0) > 0, reason
     facts = stats["stages"]["MetaCLIP"]
     assert facts["version"] == 2 and facts["t"] == 2
     assert sum(facts["no_language_metadata"].values()) == reasons["metaclip:no_language_metadata"]
-    ledger = read_ledger(tmp_path / "columns")
+    ledger = read_ledger(tmp_path / "out")
     matched = ledger[ledger.metaclip_t.notna()]
     for lang, row in facts["languages"].items():
         in_lang = matched[matched.language == lang]
@@ -231,7 +194,8 @@ def test_both_graphs_and_two_workers_same_ledger_and_stats(monkeypatch, tmp_path
 
 def test_metaclip_version_2_flag_and_bad_folder(tmp_path):
     path = tmp_path / "urls.jsonl"
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _rows()[-60:]), encoding="utf-8")
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in worldwide_rows()[-60:]),
+                    encoding="utf-8")
     stats = run_curate("--pipeline", "metaclip", "--metaclip_version", "2", "--input", str(path), "--download=false",
                        "--metaclip_cjk_ranges", "corrected", "--dedup", "none", output=tmp_path / "v2")
     assert stats["stages"]["MetaCLIP"]["version"] == 2 and stats["kept"] > 0

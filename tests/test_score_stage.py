@@ -82,7 +82,7 @@ def test_a_failed_inference_call_puts_each_of_its_samples_in_the_ledger():
     dofn = _FailedCalls()
     dofn.setup()
     rows = [(part, table.to_pylist()) for part, table in dofn.process(dead_letter)]
-    assert [part for part, _ in rows] == [batches[0].ledger_part, batches[1].ledger_part]
+    assert [batch_id for batch_id, _ in rows] == [batches[0].id, batches[1].id]
     flat = [row for _, part_rows in rows for row in part_rows]
     assert [r["uid"] for r in flat] == [s.uid for s in good[:3]]
     assert {r["reason"] for r in flat} == {"score:error_RuntimeError"} and {r["status"] for r in flat} == {"dropped"}

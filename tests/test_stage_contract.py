@@ -101,6 +101,40 @@ def test_a_misspelt_or_foreign_default_fails_when_the_recipe_loads():
         load_recipe(_recipe_module(STAGES=[beam.Map(len)]))
 
 
+def test_a_required_need_without_a_provider_fails_when_the_recipe_loads():
+    from curate.balance.stage import SemanticBalance
+    from curate.score.stages import Score
+
+    with pytest.raises(RecipeError, match="SemanticBalance needs 'embeddings'"):
+        load_recipe(_recipe_module(STAGES=[ImageFacts, SemanticBalance]))
+    recipe = load_recipe(_recipe_module(STAGES=[ImageFacts, Score, SemanticBalance]))
+    assert recipe.providers == {"embeddings": Score, "scoring": Score}
+
+    class OtherScore(Score):
+        step = "OtherScore"
+
+    with pytest.raises(RecipeError, match="both provide"):
+        load_recipe(_recipe_module(STAGES=[Score, OtherScore, SemanticBalance]))
+
+
+def test_an_optional_need_without_a_provider_fails_with_one_line_when_the_flags_ask_for_it(tmp_path):
+    """Dedup needs embeddings only for SemDeDup: a recipe without a scoring stage loads, and a
+    run asking for --dedup semantic stops before the pipeline starts."""
+    from curate.dedup.stage import Dedup
+    from curate.errors import UsageError
+    from curate.inputs import open_source
+    from curate.run_context import RunContext
+    from tests.conftest import SAMPLE
+
+    recipe = load_recipe(_recipe_module(STAGES=[ImageFacts, Dedup]))
+    assert recipe.providers == {}
+    run = RunContext(PipelineOptions(["--dedup", "semantic"]), open_source(SAMPLE), str(tmp_path))
+    with pytest.raises(UsageError, match="^--dedup semantic: needs image embeddings"):
+        recipe.configure(run)
+    run = RunContext(PipelineOptions(["--dedup", "exact"]), open_source(SAMPLE), str(tmp_path))
+    assert [s.step for s in recipe.configure(run)] == ["ImageFacts", "Dedup"]
+
+
 def test_every_shipped_recipe_is_a_checked_list_of_stages():
     found = recipes()
     assert {"metaclip", "metaclip2", "dfn", "datacomp", "laion", "dedup", "recap", "download", "reshard"} <= set(found)

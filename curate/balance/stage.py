@@ -19,11 +19,11 @@ import pyarrow as pa
 from curate.balance import cap
 from curate.balance.options import ROWS_PER_CLUSTER, BalanceConfig, BalanceOptions, balance_config
 from curate.balance.parked_rows import fetch_rows, park_rows
-from curate.dedup import semdedup
-from curate.dedup.semantic_stage import BottomK
+from curate.clusters.kmeans import nearest
+from curate.clusters.transforms import Centroids, Clustering
 from curate.io.spill import fetch_batch
 from curate.sample import SampleBatch
-from curate.stage import DROPPED, Judge, Stage, StageOutput, apply_judge, park_batch_as
+from curate.stage import DROPPED, EMBEDDINGS, Judge, Stage, StageOutput, apply_judge, park_batch_as
 
 NAME = "balance"
 SEMANTIC_CAP = "semantic_cap"  # the drop's detail: `balance:semantic_cap`
@@ -38,15 +38,6 @@ BY_BATCH = "by_batch"
 PARKED, ASSIGNED = "batch", "assigned"  # the two sides of the join by batch id
 MISSING = "missing"
 PARKED_ROWS = "parked_rows"
-MIN_POINTS_PER_CENTROID = semdedup.MIN_POINTS_PER_CENTROID
-
-
-def cluster_count(pool: int, sample: int, requested: int) -> int:
-    """The requested count (at most one per sample row), or pool / ROWS_PER_CLUSTER (at most
-    one per MIN_POINTS_PER_CENTROID sample rows, below which FAISS calls k-means unreliable)."""
-    if requested > 0:
-        return max(1, min(requested, sample))
-    return max(1, min(-(-pool // ROWS_PER_CLUSTER), sample // MIN_POINTS_PER_CENTROID))
 
 
 class _Rows(beam.DoFn):
@@ -58,25 +49,14 @@ class _Rows(beam.DoFn):
         self.output = output
 
     def process(self, batch: SampleBatch):
-        pos = [i for i, s in enumerate(batch.samples) if np.size(s.vectors.get(self.cfg.vector, ()))]
-        if len(pos) < len(batch.samples):
-            yield beam.pvalue.TaggedOutput(MISSING, len(batch.samples) - len(pos))
-        if pos:
-            rows = cap.ranks([batch.samples[i].uid for i in pos], batch.id, pos, self.cfg.seed)
-            vectors = np.stack([np.asarray(batch.samples[i].vectors[self.cfg.vector], np.float16) for i in pos])
+        pos, vectors = batch.first_vectors((self.cfg.vector,))
+        if len(pos) < len(batch):
+            yield beam.pvalue.TaggedOutput(MISSING, len(batch) - len(pos))
+        if len(pos):
+            uids = batch.column("uid")
+            rows = cap.ranks([uids[i] for i in pos], batch.id, pos, self.cfg.seed)
             yield rows, vectors
             yield beam.pvalue.TaggedOutput(PARKED_ROWS, park_rows(self.output, batch.id, rows, vectors))
-
-
-def train(sample, cfg: BalanceConfig) -> dict:
-    """Centroids (a side input) and the facts of how they were made."""
-    rows = 0 if sample.embeddings is None else len(sample.order)
-    k = cluster_count(sample.pool, rows, cfg.clusters) if rows else 0
-    centroids = (semdedup.train_centroids(semdedup.normalize(sample.embeddings), k, cfg.seed)
-                 if rows else np.zeros((0, 0), np.float32))
-    return {"centroids": centroids, "facts": {
-        "rows": sample.pool, "training_sample": rows, "clusters": int(len(centroids)),
-        "t": cfg.t, "embedding": cfg.vector}}
 
 
 class _Assign(beam.DoFn):
@@ -85,14 +65,9 @@ class _Assign(beam.DoFn):
     def __init__(self, t: int):
         self.t = t
 
-    def setup(self):
-        self._index = self._for = None
-
     def process(self, path, model):
         ranked, embeddings = fetch_rows(path)
-        if self._for is not model["centroids"]:
-            self._index, self._for = semdedup.CentroidIndex(model["centroids"]), model["centroids"]
-        clusters = self._index.assign(embeddings)
+        clusters = nearest(embeddings, model["centroids"])
         assigned = np.zeros(len(ranked), ASSIGNED_DTYPE)
         assigned["pos"], assigned["cluster"] = ranked["pos"], clusters
         yield beam.pvalue.TaggedOutput(BY_BATCH, (ranked["batch"][0].decode(), assigned))
@@ -150,26 +125,27 @@ class ApplyCap(Judge):
             yield batch, (self.capped(batch, records, caps),)
 
     def capped(self, batch: SampleBatch, records: list, caps: np.ndarray) -> dict:
-        """id(sample) -> (cluster, its size, kept) for the batch's samples with an embedding."""
+        """position -> (cluster, its size, kept) for the batch's samples with an embedding."""
         if not records:
             return {}
         assigned = np.concatenate(records)
         pos, clusters = assigned["pos"], assigned["cluster"]
-        ranks = cap.ranks([batch.samples[p].uid for p in pos], batch.id, pos, self.seed)
+        uids = batch.column("uid")
+        ranks = cap.ranks([uids[p] for p in pos], batch.id, pos, self.seed)
         kept = cap.keep(ranks, clusters, caps, self.t)
-        return {id(batch.samples[p]): (cluster, int(caps[cluster]["size"]), ok)
+        return {p: (cluster, int(caps[cluster]["size"]), ok)
                 for p, cluster, ok in zip(pos.tolist(), clusters.tolist(), kept.tolist())}
 
     def judge(self, sample, capped: dict) -> str | None:
-        if id(sample) not in capped:
+        if sample.pos not in capped:
             return None
-        cluster, size, ok = capped[id(sample)]
+        cluster, size, ok = capped[sample.pos]
         sample.values[CLUSTER] = cluster
         sample.values[CLUSTER_SIZE] = size
         return None if ok else SEMANTIC_CAP
 
     def outputs(self, batch: SampleBatch, reasons, capped: dict):
-        self.counters.inc(WITHOUT_EMBEDDING, len(batch.samples) - len(capped))
+        self.counters.inc(WITHOUT_EMBEDDING, len(batch) - len(capped))
         return ()
 
 
@@ -177,9 +153,9 @@ def _park(batch: SampleBatch, output: str):
     return batch.id, park_batch_as(batch, output, "balance")
 
 
-def facts(caps: np.ndarray, model: dict, missing: int, t: int) -> dict:
-    sizes = caps["size"]
-    return {**model["facts"], "rows_clustered": int(sizes.sum()), "without_embedding": int(missing),
+def facts(caps: np.ndarray, model: dict, missing: int, cfg: BalanceConfig) -> dict:
+    sizes, t = caps["size"], cfg.t
+    return {**model["facts"], "t": t, "embedding": cfg.vector, "rows_clustered": int(sizes.sum()), "without_embedding": int(missing),
             "nonempty_clusters": int((sizes > 0).sum()), "capped_clusters": int((sizes > t).sum()),
             "largest_cluster": int(sizes.max()) if len(sizes) else 0,
             "kept": int(np.minimum(sizes, t).sum()), "dropped": int(np.maximum(sizes - t, 0).sum())}
@@ -192,7 +168,7 @@ class SemanticBalance(Stage):
     name = NAME
     options = (BalanceOptions,)
     fields = FIELDS
-    global_decision = True
+    needs = {EMBEDDINGS: True}
 
     def __init__(self, cfg: BalanceConfig, output: str):
         super().__init__()
@@ -200,18 +176,18 @@ class SemanticBalance(Stage):
         self.output = output  # batches wait for the caps under <output>/_spill/
 
     @classmethod
-    def from_run(cls, run, embed=None) -> "SemanticBalance | None":
-        """None with --balance none. `embed`: the scoring stage class, which names the embedding
-        clustered (`embed.embedding_vector(run, "image" | "text")`)."""
-        cfg = balance_config(run.options, run.seed,
-                             lambda kind: None if embed is None else embed.embedding_vector(run, kind))
+    def from_run(cls, run) -> "SemanticBalance | None":
+        """None with --balance none. The clustered vector is one the scoring stage provides
+        (its image or caption embedding)."""
+        embeddings = run.provided(EMBEDDINGS)
+        cfg = balance_config(run.options, run.seed, lambda kind: None if embeddings is None else embeddings.vector(kind))
         return None if cfg is None else cls(cfg, run.output)
 
     def expand(self, batches):
         cfg = self.cfg
         rows = batches | "Rows" >> beam.ParDo(_Rows(cfg, self.output)).with_outputs(MISSING, PARKED_ROWS, main="rows")
-        model = (rows.rows | "TrainingSample" >> beam.CombineGlobally(BottomK(cfg.sample, cfg.seed))
-                 | "Centroids" >> beam.Map(train, cfg))
+        how = Clustering(cfg.sample, cfg.clusters, ROWS_PER_CLUSTER, cfg.seed)
+        model = rows.rows | "Centroids" >> Centroids(how)
         model_side = beam.pvalue.AsSingleton(model)
         assigned = rows[PARKED_ROWS] | "Assign" >> beam.ParDo(_Assign(cfg.t), model_side).with_output_types(
             tuple[int, Any]).with_outputs(BY_BATCH, main="by_cluster")
@@ -222,5 +198,5 @@ class SemanticBalance(Stage):
         parked = batches | "Park" >> beam.Map(_park, self.output)
         joined = {PARKED: parked, ASSIGNED: assigned[BY_BATCH]} | "JoinAssignments" >> beam.CoGroupByKey()
         applied = apply_judge(joined, ApplyCap(cfg.t, cfg.seed), beam.pvalue.AsSingleton(caps), label="Apply")
-        summary = caps | "Facts" >> beam.Map(facts, model_side, beam.pvalue.AsSingleton(missing), cfg.t)
+        summary = caps | "Facts" >> beam.Map(facts, model_side, beam.pvalue.AsSingleton(missing), cfg)
         return StageOutput(applied.kept, [applied[DROPPED]], summary)

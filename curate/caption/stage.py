@@ -28,8 +28,7 @@ from curate.models.resolve import fetch_weights
 from curate.sample import SampleBatch
 from curate.score.options import ScoreOptions
 from curate.score.score_with import ResultRows, failed_call_rows
-from curate.score.settings import score_settings
-from curate.stage import DROPPED, Judge, ReasonCounters, Stage, StageOutput, apply_judge
+from curate.stage import DROPPED, SCORING, Judge, ReasonCounters, Stage, StageOutput, apply_judge
 
 _ALT = "_alt_caption"  # where the alt-text waits while the CLIP model reads the synthetic caption
 
@@ -46,7 +45,7 @@ class _ApplyCaptions(Judge):
 
     def batches(self, result):
         batch = result.example
-        yield batch, (ResultRows(batch.samples, result.inference),)
+        yield batch, (ResultRows(result.inference),)
 
     def judge(self, sample, out: ResultRows) -> str | None:
         j = out.row(sample)
@@ -62,9 +61,10 @@ class _ApplyCaptions(Judge):
 
 
 def _restore(batch: SampleBatch) -> SampleBatch:
-    for sample in batch.samples:
-        if _ALT in sample.values:
-            sample.caption = sample.values.pop(_ALT)
+    """The alt-texts back in `caption` (where the CLIP model read the synthetic captions)."""
+    if _ALT in batch.values:
+        batch.set_column("caption", batch.value_column(_ALT))
+        del batch.values[_ALT]
     return batch
 
 
@@ -83,21 +83,20 @@ class _FailedCalls(beam.DoFn):
 
 
 def _synthetic_view(batch: SampleBatch) -> SampleBatch:
-    """The batch with each captioned sample's caption swapped for its synthetic one (alt-text parked)."""
-    samples = []
-    for s in batch.samples:
-        if s.values.get(SYN_CAPTION) is not None:
-            s = dataclasses.replace(s, caption=s.values[SYN_CAPTION], values={**s.values, _ALT: s.caption})
-        samples.append(s)
-    return SampleBatch(batch.id, samples)
+    """The batch with each captioned sample's caption swapped for its synthetic one (the
+    alt-texts wait in a private column until `_restore`)."""
+    captions, synthetic = batch.column("caption"), batch.value_column(SYN_CAPTION)
+    batch.set_values(_ALT, list(captions))
+    batch.set_column("caption", [c if s is None else s for c, s in zip(captions, synthetic)])
+    return batch
 
 
 def _apply_syn_scores(result) -> SampleBatch:
     batch, scored = result.example, result.inference
-    for j, (sample, error) in enumerate(zip(batch.samples, scored.errors)):
-        if _ALT in sample.values:
-            score = float(scored.scores[j])
-            sample.values[SYN_SCORE] = None if error is not None or math.isnan(score) else score
+    synthetic = batch.value_column(SYN_CAPTION)
+    batch.set_values(SYN_SCORE, [
+        None if syn is None or error is not None or math.isnan(float(score)) else float(score)
+        for syn, error, score in zip(synthetic, scored.errors, scored.scores)])
     return _restore(batch)
 
 
@@ -108,6 +107,7 @@ class Caption(Stage):
     name = NAME
     options = (CaptionOptions, ScoreOptions)  # the device, decode threads and CLIP model are scoring's flags
     model_steps = ("Model_*",)  # Model_coca, Model_syn_clip
+    needs = {SCORING: False}  # only for --syn_clip_score
     fields = {SYN_CAPTION: pa.string(), SYN_CAPTIONS: pa.list_(pa.string()), MODEL: pa.string(),
               TXT_IS_SYNTHETIC: pa.bool_()}
 
@@ -119,11 +119,12 @@ class Caption(Stage):
             self.fields[SYN_SCORE] = pa.float32()
 
     @classmethod
-    def from_run(cls, run, score=None, required: bool = False) -> "Caption | None":
-        """`score`: the scoring stage class whose CLIP model scores the synthetic captions."""
+    def from_run(cls, run, required: bool = False) -> "Caption | None":
+        """--syn_clip_score scores the synthetic captions with the CLIP model the recipe's
+        scoring stage provides (SCORING)."""
         clip = None
         if run.view(CaptionOptions).syn_clip_score:
-            scoring = score.settings(run) if score is not None else run.derive(score_settings)
+            scoring = run.provided(SCORING)
             clip = None if scoring is None else scoring.models.get("clip")
         settings = caption_settings(run.options, clip)
         if settings is None:

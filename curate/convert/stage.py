@@ -85,7 +85,6 @@ class ConvertImages(SampleStage):
     step = "ConvertImages"
     name = "convert"
     options = (ConvertOptions,)
-    columnwise = True  # a row without an image is left as it is
     fields = {CONVERTED_FROM: pa.string()}
 
     def __init__(self, mode: str = "loadable", quality: int = 95):

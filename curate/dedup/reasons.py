@@ -1,8 +1,6 @@
 """Dedup's reasons and metrics: the one place their strings are written.
 
-A drop's ledger reason is `dedup:<detail>`; drop records (decisions.py) carry only the detail,
-and both graphs (the sample graph and metaclip/text_only.py's column-wise one) name drops
-from here.
+A drop's ledger reason is `dedup:<detail>`; drop records (decisions.py) carry only the detail.
 """
 from __future__ import annotations
 

@@ -36,11 +36,15 @@ CONTAMINATED = reason(EVAL_CONTAMINATION)
 FIELDS = {PHASH: pa.string(), KEEPER: pa.string(), DISTANCE: pa.float32(), EVAL_ITEM: pa.string()}
 
 
-def score_of(sample: Sample, fields: tuple[str, ...]) -> float:
-    """The first of `fields` the sample has: computed in this run, else an input column (e.g. the
-    clip_score a scored run wrote into the shards being deduplicated); NaN without one."""
-    return as_score(next((where[f] for f in fields for where in (sample.values, sample.extras)
-                          if where.get(f) is not None), None))
+def scores_of(batch: SampleBatch, fields: tuple[str, ...]) -> np.ndarray:
+    """Per row, the first of `fields` it has: computed in this run, else an input column (e.g.
+    the clip_score a scored run wrote into the shards being deduplicated); NaN without one."""
+    columns = [column for f in fields for group in (batch.values, batch.extras) if group.get(f) is not None
+               for column in [batch.value_column(f) if group is batch.values else batch.extra_column(f)]]
+    scores = np.full(len(batch), np.nan, dtype=np.float32)
+    for i in range(len(batch)):
+        scores[i] = as_score(next((c[i] for c in columns if c[i] is not None), None))
+    return scores
 
 
 def as_score(value) -> float:
@@ -61,13 +65,13 @@ def embedding_of(sample: Sample, names: tuple[str, ...]) -> np.ndarray | None:
 
 
 class _Signed:
-    """What judging one batch found beside its decisions, by sample: its pHash, its eval match."""
+    """What judging one batch found beside its decisions, by sample position: its pHash, its eval match."""
 
     __slots__ = ("hashes", "matches")
 
     def __init__(self):
-        self.hashes: dict[int, int] = {}  # id(sample) -> pHash
-        self.matches: dict[int, tuple[int, str, float]] = {}  # id(sample) -> (eval item, kind, distance)
+        self.hashes: dict[int, int] = {}  # sample.pos -> pHash
+        self.matches: dict[int, tuple[int, str, float]] = {}  # sample.pos -> (eval item, kind, distance)
 
 
 class Signatures(Judge):
@@ -87,25 +91,28 @@ class Signatures(Judge):
         batch = fetch_batch(element) if isinstance(element, BatchRef) else element
         yield batch, (eval_set, _Signed())
 
-    def judge_batch(self, samples: list[Sample], eval_set: EvalSet | None = None, signed: _Signed | None = None):
+    def judge_batch(self, batch: SampleBatch, eval_set: EvalSet | None = None, signed: _Signed | None = None):
         signed = signed if signed is not None else _Signed()
-        details = [self._sign(sample, signed.hashes) for sample in samples]
+        if batch.core["image"] is None:  # no row has an image (text-only curation): nothing to sign
+            return [None] * len(batch)
+        details = [self._sign(sample, signed.hashes) for sample in batch]
         if eval_set is not None:
-            self._decontaminate(samples, details, eval_set, signed)
+            self._decontaminate(batch.samples, details, eval_set, signed)
         return details
 
     def outputs(self, batch: SampleBatch, reasons, eval_set: EvalSet | None = None, signed: _Signed | None = None):
-        kept = [s for s, r in zip(batch.samples, reasons) if r is None]
+        kept_rows = [i for i, r in enumerate(reasons) if r is None]
+        kept = batch.take(kept_rows)
         hashes = signed.hashes if signed is not None else {}
-        keys = self._keys(batch.id, kept, hashes)
+        keys = self._keys(batch.id, kept, [hashes.get(i) for i in kept_rows])
         if self.cfg.grouping:
             yield beam.pvalue.TaggedOutput(KEYS, keys)
         if self.cfg.semantic:
             yield from self._embeddings(keys, kept)
         if signed is not None and signed.matches:
             matches = [(item, s.uid, kind, distance) for s, r in zip(batch.samples, reasons)
-                       if r == CONTAMINATED and id(s) in signed.matches
-                       for item, kind, distance in [signed.matches[id(s)]]]
+                       if r == CONTAMINATED and s.pos in signed.matches
+                       for item, kind, distance in [signed.matches[s.pos]]]
             if matches:
                 yield beam.pvalue.TaggedOutput(EVAL_MATCHES, matches)
 
@@ -119,18 +126,18 @@ class Signatures(Judge):
                 value = phash(sample.image)
             except ValueError as e:  # decode_error | too_many_pixels
                 return str(e)
-            hashes[id(sample)] = value
+            hashes[sample.pos] = value
             sample.values[PHASH] = to_hex(value)
         return None
 
     def _decontaminate(self, samples: list[Sample], details: list, eval_set: EvalSet, signed: _Signed) -> None:
-        rows = [s for s, d in zip(samples, details) if d is None and id(s) in signed.hashes]
-        found, bits = eval_set.nearest(np.array([signed.hashes[id(s)] for s in rows], dtype=np.uint64))
+        rows = [s for s, d in zip(samples, details) if d is None and s.pos in signed.hashes]
+        found, bits = eval_set.nearest(np.array([signed.hashes[s.pos] for s in rows], dtype=np.uint64))
         for sample, item, distance in zip(rows, found.tolist(), bits.tolist()):
             if item >= 0 and distance <= self.cfg.eval_radius:
                 self._contaminated(sample, eval_set, item, "phash", distance, signed)
         if self.cfg.eval_cosine is not None:
-            left = [s for s, d in zip(samples, details) if d is None and id(s) not in signed.matches]
+            left = [s for s, d in zip(samples, details) if d is None and s.pos not in signed.matches]
             vectors = [(s, embedding_of(s, self.cfg.embeddings)) for s in left]
             vectors = [(s, v) for s, v in vectors if v is not None]
             if vectors:
@@ -139,36 +146,32 @@ class Signatures(Judge):
                     if item >= 0 and cos >= self.cfg.eval_cosine:
                         self._contaminated(sample, eval_set, item, "embedding", 1.0 - cos, signed)
         for i, sample in enumerate(samples):
-            if id(sample) in signed.matches:
+            if sample.pos in signed.matches:
                 details[i] = EVAL_CONTAMINATION
 
     @staticmethod
     def _contaminated(sample: Sample, eval_set: EvalSet, item: int, kind: str, distance, signed: _Signed) -> None:
         sample.values[EVAL_ITEM] = eval_set.keys[item]
         sample.values[DISTANCE] = float(distance)
-        signed.matches[id(sample)] = (item, kind, float(distance))
+        signed.matches[sample.pos] = (item, kind, float(distance))
 
-    def _keys(self, batch_id: str, kept: list[Sample], hashes: dict[int, int]) -> np.ndarray:
+    def _keys(self, batch_id: str, kept: SampleBatch, hashes: list) -> np.ndarray:
+        """One key row per kept sample, from its columns; `pos` is its place in the kept batch."""
         keys = np.zeros(len(kept), dtype=K.KEY_DTYPE)
         keys["batch"] = K.batch_key(batch_id)
         keys["pos"] = np.arange(len(kept))
-        keys["uid"] = [s.uid.encode() for s in kept]
-        keys["score"] = [score_of(s, self.cfg.score_fields) for s in kept]
+        keys["uid"] = [u.encode() for u in kept.column("uid")]
+        keys["score"] = scores_of(kept, self.cfg.score_fields)
         if self.cfg.url:
-            keys["url"] = [K.url_digest(s.url) for s in kept]
+            keys["url"] = [K.url_digest(u) for u in kept.column("url")]
         if self.cfg.sha:
-            keys["sha"] = [K.sha_digest(s.sha256) for s in kept]
-        keys["phash"] = [hashes.get(id(s), 0) for s in kept]
-        keys["has_phash"] = [id(s) in hashes for s in kept]
+            keys["sha"] = [K.sha_digest(h) for h in kept.column("sha256")]
+        keys["phash"] = [h or 0 for h in hashes]
+        keys["has_phash"] = [h is not None for h in hashes]
         return keys
 
-    def _embeddings(self, keys: np.ndarray, kept: list[Sample]):
-        rows, vectors = [], []
-        for pos, sample in enumerate(kept):
-            vector = embedding_of(sample, self.cfg.embeddings)
-            if vector is not None:
-                rows.append(pos)
-                vectors.append(vector)
+    def _embeddings(self, keys: np.ndarray, kept: SampleBatch):
+        rows, vectors = kept.first_vectors(self.cfg.embeddings)
         self.counters.inc(WITHOUT_EMBEDDING, len(kept) - len(rows))
-        if rows:
-            yield beam.pvalue.TaggedOutput(EMBEDDINGS, (keys[rows], np.stack(vectors)))
+        if len(rows):
+            yield beam.pvalue.TaggedOutput(EMBEDDINGS, (keys[rows], vectors))

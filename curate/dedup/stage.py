@@ -5,8 +5,8 @@ exact and pHash duplicates are found by grouping keys (near_graph.py), SemDeDup 
 on the survivors (semantic_stage.py), and their drop records reach Apply joined with the batch
 they name by batch id, so a worker fetches only its own batch's decisions.
 
-The recipe wires in the stages dedup borrows (`Dedup.using(fetch=Download, embed=Score)`): the
-download stage fetches an eval set given as URLs, the scoring stage's model embeds it.
+What dedup borrows from other stages is declared (`needs`): a FETCHER downloads an eval set given
+as URLs, the scoring stage's EMBEDDINGS are what SemDeDup and --eval_cosine compare.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from curate.dedup.signatures import DISTANCE, EMBEDDINGS, EVAL_MATCHES, FIELDS, 
 from curate.errors import UsageError
 from curate.io.source import Source
 from curate.io.spill import fetch_batch
-from curate.stage import DROPPED, Judge, Stage, StageOutput, apply_judge, park_batch_as
+from curate.stage import DROPPED, EMBEDDINGS, FETCHER, Judge, Stage, StageOutput, apply_judge, park_batch_as
 
 __all__ = ["ApplyDecisions", "Dedup", "FindNearDuplicates", "merge_facts"]
 
@@ -41,17 +41,17 @@ class ApplyDecisions(Judge):
         _, parts = joined
         decided = first_decisions(parts["drops"])
         for ref in parts["batch"]:
-            batch = fetch_batch(ref)
-            # records name rows by position; a sample judged alone is found by identity
-            yield batch, ({id(batch.samples[pos]): d for pos, d in decided.items()},)
+            yield fetch_batch(ref), (decided,)  # records name rows by position
 
-    def judge(self, sample, decided) -> str | None:
-        if id(sample) not in decided:
-            return None
-        detail, keeper, distance = decided[id(sample)]
-        sample.values[KEEPER] = keeper
-        sample.values[DISTANCE] = distance
-        return detail
+    def judge_batch(self, batch, decided) -> list[str | None]:
+        details: list = [None] * len(batch)
+        for i in range(len(batch)) if batch.origin is not None else decided:
+            pos = batch.position(i)
+            if pos in decided:
+                detail, keeper, distance = decided[pos]
+                details[i] = detail
+                batch[i].values.update({KEEPER: keeper, DISTANCE: distance})
+        return details
 
 
 def merge_facts(named) -> dict:
@@ -66,44 +66,39 @@ class Dedup(Stage):
     options = (DedupOptions,)
     fields = FIELDS
     model_steps = ("EvalSet/EmbedEval",)  # the scoring model on the eval images (--eval_cosine)
-    global_decision = True
+    needs = {FETCHER: False, EMBEDDINGS: False}  # only for an eval URL list / SemDeDup and --eval_cosine
 
     def __init__(self, cfg: DedupConfig, output: str, eval_source: Source | None = None, batch_size: int = 1000,
                  eval_fetch: beam.PTransform | None = None, eval_embed: beam.PTransform | None = None):
         super().__init__()
-        self.cfg = cfg  # the text graph (metaclip/text_only.py) reads it too
+        self.cfg = cfg
         self.output = output  # batches wait for decisions under <output>/_spill/
         self.eval_source = eval_source
         self.batch_size = batch_size
         self.eval_fetch = eval_fetch  # the download stage, when the eval set is a URL list
         self.eval_embed = eval_embed  # the scoring model, for --eval_cosine
-        # without images, the column-wise text graph does exact grouping the same way
-        self.columnwise = not (cfg.semantic or cfg.eval_images is not None)
 
     @classmethod
-    def from_run(cls, run, fetch=None, embed=None) -> "Dedup | None":
-        """The stage the flags ask for (None with --dedup none and no eval set), checked once.
-
-        `fetch`: the download stage class (`fetch.fetcher(run)`: a transform fetching URLs);
-        `embed`: the scoring stage class (`embed.settings(run)`, `embed.embedder(run, names)`).
-        """
+    def from_run(cls, run) -> "Dedup | None":
+        """The stage the flags ask for (None with --dedup none and no eval set), checked once."""
         from curate.dedup.eval_set import open_eval_source
 
         cfg = dedup_config(run.options, run.seed)
         if not cfg.active:
             return None
-        if cfg.needs_embeddings and (embed is None or embed.settings(run) is None):
+        embeddings = run.provided(EMBEDDINGS)
+        if cfg.needs_embeddings and embeddings is None:
             flag = "--dedup semantic" if cfg.semantic else "--eval_cosine"
             raise UsageError(f"{flag}: needs image embeddings; give --clip_model (or --dfn_model) "
                              "and its --*_pretrained weights so the scoring stage computes them")
         eval_source = open_eval_source(cfg.eval_images) if cfg.eval_images else None
         eval_fetch = eval_embed = None
         if eval_source is not None and eval_source.needs_download:
-            if fetch is None:
+            eval_fetch = run.provided(FETCHER)
+            if eval_fetch is None:
                 raise UsageError("--eval_images: a URL list needs a download stage, and this recipe has none")
-            eval_fetch = fetch.fetcher(run)
         if cfg.eval_cosine is not None:
-            eval_embed = embed.embedder(run, cfg.embeddings)
+            eval_embed = embeddings.embedder(cfg.embeddings)
             if eval_embed is None:
                 raise UsageError(f"--semdedup_embedding: no scoring model makes {', '.join(cfg.embeddings)}")
         return cls(cfg, run.output, eval_source, run.batch_size, eval_fetch, eval_embed)

@@ -24,7 +24,7 @@ from curate.download.options import DownloadConfig, DownloadOptions, config_from
 from curate.download.outcome import FIELDS, Outcome
 from curate.errors import UsageError
 from curate.sample import SampleBatch
-from curate.stage import DROPPED, ReasonCounters, Stage, StageOutput, error_detail, split_batch
+from curate.stage import DROPPED, FETCHER, ReasonCounters, Stage, StageOutput, error_detail, split_batch
 
 HOSTS = "hosts"
 TOP_HOSTS = 50  # hosts listed in stats.json, by number of URLs
@@ -214,6 +214,7 @@ class Download(Stage):
 
     step = "Download"
     name = "download"
+    provides = (FETCHER,)
     options = (DownloadOptions,)
     fields = FIELDS
 
@@ -232,8 +233,8 @@ class Download(Stage):
         return cls(config, run.output)
 
     @classmethod
-    def fetcher(cls, run) -> "Download":
-        """A download step for URLs other than the input's (an eval set's), without the cache."""
+    def provide(cls, capability: str, run) -> "Download":
+        """FETCHER: a download step for URLs other than the input's (an eval set's), without the cache."""
         _require_client()
         return cls(run.derive(config_from_options), None)
 

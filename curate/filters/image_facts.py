@@ -44,7 +44,6 @@ class ImageFacts(SampleStage):
 
     step = "ImageFacts"
     name = "image"
-    columnwise = True
 
     def __init__(self, max_pixels: int = MAX_PIXELS):
         super().__init__()

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from curate.io.duplicate_rows import DUPLICATE_ROW
 from curate.io import files as fs
 from curate.io import spill
-from curate.io.ledger_batch import samples_to_batch
+from curate.io.ledger_batch import ledger_batch
 from curate.io.shard_format import sample_members, sidecar_row, sidecar_schema, tar_record
 from curate.io.run_schema import rows_to_table
 from curate.sample import SampleBatch, ledger_part_of
@@ -62,15 +62,17 @@ class WriteFragment(beam.DoFn):
         self.fmt = fmt
 
     def process(self, batch: SampleBatch):
-        samples = sorted(batch.samples, key=lambda s: s.uid)  # stable: equal uids keep input order
-        ledger = samples_to_batch(samples, [None] * len(samples))
-        has_image = pa.array([s.image is not None for s in samples], pa.bool_())
+        uids = batch.column("uid")
+        batch = batch.take(sorted(range(len(batch)), key=uids.__getitem__))  # stable: equal uids keep input order
+        ledger = ledger_batch(batch)
+        images = batch.column("image")
+        has_image = pa.array([image is not None for image in images], pa.bool_())
         spill.park(fragment_path(self.output, batch.id, "ledger.arrow"), ledger.append_column(HAS_IMAGE, has_image))
-        with_image = [(i, s) for i, s in enumerate(samples) if s.image is not None]
+        with_image = [(i, s) for i, s in enumerate(batch.samples) if images[i] is not None]
         if with_image:
             spill.park(fragment_path(self.output, batch.id, "sidecar.arrow"), self._images(batch.id, with_image))
         # one output (split by cheap Maps after): Beam's Dask runner runs a multi-output DoFn once per output
-        yield Fragment(batch.id, [s.uid for s in samples])
+        yield Fragment(batch.id, batch.column("uid"))
 
     def _images(self, batch_id: str, with_image) -> pa.RecordBatch:
         rows = [sidecar_row(s) for _, s in with_image]

@@ -1,4 +1,4 @@
-"""Ledger rows as Arrow record batches, built from samples column by column.
+"""Ledger rows as Arrow record batches, built from a batch's columns.
 
 Dropped and kept samples travel to the ledger writer as one RecordBatch per batch (pickled as
 Arrow buffers, not row by row), and the writer conforms every batch to the run's schema.
@@ -10,12 +10,16 @@ from typing import Any
 import pyarrow as pa
 
 from curate.io.run_schema import EXTRA_JSON, array_keeping_misfits, to_json
-from curate.sample import CORE_COLUMNS, Sample, extra_column
+from curate.sample import CORE_COLUMNS, Sample, SampleBatch, extra_column
 
 _CORE_ATTRS = [c for c in CORE_COLUMNS if c not in ("status", "reason")]
 
 
-def _column(values: list) -> pa.Array:
+def _column(values) -> pa.Array:
+    """An Arrow array of a column: as it is when it is one, else inferred (a value Arrow cannot
+    type, or a struct, becomes its JSON text)."""
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     try:
         array = pa.array(values)
         if not pa.types.is_struct(array.type):
@@ -26,32 +30,41 @@ def _column(values: list) -> pa.Array:
                     type=pa.string())
 
 
-def ledger_columns(samples: list[Sample], reasons: list[str | None]) -> dict[str, list]:
+def ledger_columns(batch: SampleBatch, reasons: list[str | None]) -> dict[str, Any]:
     """The one definition of a ledger row, column by column: identity and fate first, then what
     stages computed, then input columns (renamed where they shadow a core column)."""
+    n = len(batch)
     columns: dict[str, Any] = {}
     for name in _CORE_ATTRS:
-        columns[name] = [getattr(s, name) for s in samples]
-    columns["status"] = ["kept" if r is None else "dropped" for r in reasons]
-    columns["reason"] = reasons
-    for attr, rename in (("values", False), ("extras", True)):
-        names = dict.fromkeys(k for s in samples for k in getattr(s, attr))
-        for name in names:
-            column = extra_column(name) if rename else name
-            if column not in columns:
-                columns[column] = [getattr(s, attr).get(name) for s in samples]
+        column = batch.core[name]
+        columns[name] = pa.nulls(n, pa.string()) if column is None else column
+    columns["status"] = pa.array(["kept" if r is None else "dropped" for r in reasons], pa.string())
+    columns["reason"] = pa.array(reasons, pa.string())
+    for group, rename in ((batch.values, False), (batch.extras, True)):
+        for name, column in group.items():
+            name = extra_column(name) if rename else name
+            if name not in columns and column is not None:
+                columns[name] = column
     return columns
 
 
-def samples_to_batch(samples: list[Sample], reasons: list[str | None]) -> pa.RecordBatch:
-    """The ledger rows of these samples (status kept where the reason is None)."""
-    columns = ledger_columns(samples, reasons)
+def ledger_batch(batch: SampleBatch, reasons: list[str | None] | None = None) -> pa.RecordBatch:
+    """The ledger rows of a batch (every row kept where `reasons` is None)."""
+    reasons = [None] * len(batch) if reasons is None else reasons
+    columns = ledger_columns(batch, reasons)
     return pa.RecordBatch.from_arrays([_column(v) for v in columns.values()], names=list(columns))
 
 
 def ledger_row(sample: Sample, reason: str | None) -> dict[str, Any]:
-    """One sample's ledger row as a dict (its shard json and sidecar row)."""
-    return {name: values[0] for name, values in ledger_columns([sample], [reason]).items()}
+    """One sample's ledger row as a dict of its Python values (its shard json and sidecar row)."""
+    row: dict[str, Any] = {name: getattr(sample, name) for name in _CORE_ATTRS}
+    row["status"] = "kept" if reason is None else "dropped"
+    row["reason"] = reason
+    for name, value in sample.values.items():
+        row.setdefault(name, value)
+    for name, value in sample.extras.items():
+        row.setdefault(extra_column(name), value)
+    return row
 
 
 def conform(batches: list[pa.RecordBatch], schema: pa.Schema) -> pa.Table:

@@ -20,6 +20,7 @@ from curate.io.ledger import write_ledger_part
 from curate.io.run_stats import assemble, write_stats
 from curate.io.shard_plan import plan_shards, write_shard
 from curate.io.shard_format import write_sizes
+from curate.sample import ledger_part_of
 
 
 @dataclass
@@ -34,10 +35,12 @@ class OutputConfig:
 
 
 class WriteParts(beam.PTransform):
-    """(part, Arrow rows) PCollections from anywhere -> one file per part.
+    """(batch id, Arrow rows) PCollections from anywhere -> one file per ledger part.
 
     Each input is parked where it is produced (a Flatten of the rows themselves would be held
-    whole by the local runner); only (part, file name) pairs are flattened and grouped.
+    whole by the local runner), named by its input and batch (a retried bundle rewrites the same
+    file; two stages' rows of one batch never collide); only (part, file name) pairs are
+    flattened and grouped.
     """
 
     def __init__(self, kind: str, output: str, write):
@@ -50,7 +53,7 @@ class WriteParts(beam.PTransform):
         kind, output, write = self.kind, self.output, self.write
         if isinstance(row_pcolls, beam.pvalue.PCollection):
             row_pcolls = [row_pcolls]
-        parked = tuple(rows | f"Park{i}" >> beam.MapTuple(lambda part, batch: (part, spill.park_rows(output, kind, part, batch)))
+        parked = tuple(rows | f"Park{i}" >> beam.MapTuple(_park_rows, output, kind, str(i))
                        for i, rows in enumerate(row_pcolls))
         return (
             parked | "AllParked" >> beam.Flatten()
@@ -59,12 +62,13 @@ class WriteParts(beam.PTransform):
         )
 
 
-def write_outputs(p, kept, dropped: list, facts: dict, cfg: OutputConfig, written: dict | None = None):
-    """Everything kept goes to shards (with images) or the URL list (without); every row to the ledger.
+def _park_rows(batch_id: str, rows, output: str, kind: str, source: str) -> tuple[str, str]:
+    part = ledger_part_of(batch_id)
+    return part, spill.park(spill.rows_path(output, kind, part, f"{source}-{batch_id}"), rows)
 
-    `written`: summaries of ledger and URL parts that a recipe's own graph already wrote.
-    """
-    written = written or {}
+
+def write_outputs(p, kept, dropped: list, facts: dict, cfg: OutputConfig):
+    """Everything kept goes to shards (with images) or the URL list (without); every row to the ledger."""
     fragments = kept | "Fragment" >> beam.ParDo(WriteFragment(cfg.output, cfg.schema, cfg.output_format))
     duplicates = (fragments | "UidLocations" >> beam.FlatMap(uid_locations)
                   | "GroupUids" >> beam.GroupByKey() | "LaterCopies" >> beam.FlatMap(later_copies))
@@ -74,11 +78,11 @@ def write_outputs(p, kept, dropped: list, facts: dict, cfg: OutputConfig, writte
         | "Finish" >> beam.ParDo(FinishFragment(cfg.output))
     )
     ledger = (
-        (*dropped, finished | "LedgerRows" >> beam.Map(lambda f: (f.part, f.ledger)))
+        (*dropped, finished | "LedgerRows" >> beam.Map(lambda f: (f.id, f.ledger)))
         | "WriteLedger" >> WriteParts("ledger", cfg.output, lambda part, rows: write_ledger_part(
             part, rows, cfg.output, cfg.schema))
     )
-    urls = ((finished | "UrlRows" >> beam.FlatMap(lambda f: [(f.part, f.urls)] if f.urls is not None else []),)
+    urls = ((finished | "UrlRows" >> beam.FlatMap(lambda f: [(f.id, f.urls)] if f.urls is not None else []),)
             | "WriteUrls" >> WriteParts("urls", cfg.output, lambda part, rows: write_url_part(
                 part, rows, cfg.output, cfg.schema, cfg.url_columns)))
     shards = (
@@ -88,8 +92,6 @@ def write_outputs(p, kept, dropped: list, facts: dict, cfg: OutputConfig, writte
         | "SpreadShards" >> beam.Reshuffle()
         | "WriteShards" >> beam.Map(write_shard, cfg.output, cfg.schema, cfg.output_format)
     )
-    ledger = (ledger, *written.get("ledger", ())) | "AllLedgerParts" >> beam.Flatten()
-    urls = (urls, *written.get("urls", ())) | "AllUrlParts" >> beam.Flatten()
     fact_inputs = {name: beam.pvalue.AsSingleton(pc) for name, pc in facts.items()}
     names = sorted(fact_inputs)
     return (

@@ -2,8 +2,10 @@
 
 A source lists its files before the pipeline starts (so a missing input fails with exit 2),
 reports the extra columns it carries, and reads one file as `(sample, reason)` pairs. The
-ReadSamples transform reads files in parallel and cuts each into fixed-size batches whose
-ids depend only on (file index, row index).
+ReadSamples transform plans read tasks (a whole file, or a block of rows of a file a source
+can read by range), reads them in parallel and cuts them into fixed-size batches whose ids
+depend only on (file index, row index). A source may read a task column by column
+(`read_batches`): a Parquet URL list never builds a Python object per row.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from curate.sample import Sample, SampleBatch, batch_id, make_uid
 from curate.io.verdicts import DROPPED, ReasonCounters, StageOutput, split_batch
 
 Row = tuple[Sample, "str | None"]
+Task = tuple[int, str, "tuple[int, int] | None"]  # (file index, path, (first row, rows) or the whole file)
 
 
 class Source:
@@ -37,6 +40,23 @@ class Source:
 
     def read(self, path: str) -> Iterator[Row]:
         raise NotImplementedError
+
+    def tasks(self, index: int, path: str, batch_size: int) -> Iterator[Task]:
+        """The read tasks of one file: the whole file, unless a source reads blocks of rows."""
+        yield index, path, None
+
+    def read_batches(self, task: Task, batch_size: int) -> Iterator[tuple[SampleBatch, list]]:
+        """(batch, a reason per row) of each batch of a task: its rows cut into batch_size slices."""
+        index, path, _ = task
+        samples, reasons, first = [], [], 0
+        for sample, reason in self.read(path):
+            samples.append(sample)
+            reasons.append(reason)
+            if len(samples) == batch_size:
+                yield SampleBatch(batch_id(index, first), samples), reasons
+                samples, reasons, first = [], [], first + batch_size
+        if samples:
+            yield SampleBatch(batch_id(index, first), samples), reasons
 
     def describe(self) -> str:
         return f"{self.kind}: {len(self.files)} file(s)"
@@ -105,7 +125,7 @@ class Progress:
             print(f"curate: read {self.rows:,} rows ({rate:,.0f}/s)", file=sys.stderr, flush=True)
 
 
-class _ReadFile(beam.DoFn):
+class _ReadTask(beam.DoFn):
     def __init__(self, source: Source, batch_size: int):
         self.source = source
         self.batch_size = batch_size
@@ -114,23 +134,11 @@ class _ReadFile(beam.DoFn):
         self.counters = ReasonCounters()
         self.progress = Progress()
 
-    def process(self, indexed_path):
-        index, path = indexed_path
-        samples, reasons, chunk = [], [], 0
-        for sample, reason in self.source.read(path):
-            samples.append(sample)
-            reasons.append(reason)
-            if len(samples) == self.batch_size:
-                yield from self._emit(index, chunk, samples, reasons)
-                samples, reasons, chunk = [], [], chunk + 1
-        if samples:
-            yield from self._emit(index, chunk, samples, reasons)
-
-    def _emit(self, index, chunk, samples, reasons):
-        self.counters.inc("inputs", len(samples))
-        self.progress.add(len(samples))
-        batch = SampleBatch(batch_id(index, chunk * self.batch_size), samples)
-        yield from split_batch(batch, reasons, self.counters)
+    def process(self, task: Task):
+        for batch, reasons in self.source.read_batches(task, self.batch_size):
+            self.counters.inc("inputs", len(batch))
+            self.progress.add(len(batch))
+            yield from split_batch(batch, reasons, self.counters)
 
 
 class ReadSamples(beam.PTransform):
@@ -142,11 +150,13 @@ class ReadSamples(beam.PTransform):
         self.batch_size = batch_size
 
     def expand(self, p):
+        source, batch_size = self.source, self.batch_size
         out = (
             p
-            | "ListFiles" >> beam.Create(list(enumerate(self.source.files)))
+            | "ListFiles" >> beam.Create(list(enumerate(source.files)))
+            | "PlanTasks" >> beam.FlatMapTuple(lambda index, path: source.tasks(index, path, batch_size))
             | "Spread" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(_ReadFile(self.source, self.batch_size)).with_output_types(
+            | "Read" >> beam.ParDo(_ReadTask(source, batch_size)).with_output_types(
                 SampleBatch).with_outputs(DROPPED, main="kept")
         )
         return StageOutput(out.kept, [out[DROPPED]])

@@ -49,34 +49,22 @@ def park_batch(output: str, stage: str, batch) -> "BatchRef":
     """Write a SampleBatch (images included) under _spill/ and return the small reference to it."""
     import pickle
 
-    from curate.sample import batch_state
-
     path = spill_path(output, stage, batch.id).removesuffix(".arrow") + ".batch"
     with fs.atomic_write(path) as f:
-        f.write(pickle.dumps(batch_state(batch), protocol=pickle.HIGHEST_PROTOCOL))
-    return BatchRef(batch.id, path, len(batch.samples))
+        pickle.dump(batch, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return BatchRef(batch.id, path, len(batch))
 
 
 def fetch_batch(ref: "BatchRef"):
     import pickle
 
-    from curate.sample import rebuild_batch
-
     with FileSystems.open(ref.path) as f:
-        return rebuild_batch(*pickle.loads(f.read()))
+        return pickle.loads(f.read())
 
 
-def park_rows(output: str, kind: str, part: str, rows: pa.RecordBatch) -> str:
-    """Park ledger-style rows of one part; the name is a digest of their uids and reasons, so a
-    retried bundle rewrites the same file and two stages' rows never collide."""
-    import hashlib
-
-    digest = hashlib.blake2b(digest_size=12)
-    for name in ("uid", "reason"):
-        if name in rows.schema.names:
-            for value in rows.column(name).to_pylist():
-                digest.update(f"{value}\x00".encode("utf-8", "surrogatepass"))
-    return park(fs.join(output, SPILL_DIR, kind, part, f"{digest.hexdigest()}.arrow"), rows)
+def rows_path(output: str, kind: str, part: str, name: str) -> str:
+    """Where ledger-style rows of one part wait to be written together (`kind`: ledger | urls)."""
+    return fs.join(output, SPILL_DIR, kind, part, f"{name}.arrow")
 
 
 class BatchRef(NamedTuple):

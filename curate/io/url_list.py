@@ -1,16 +1,25 @@
-"""URL lists (Parquet, CSV, TSV, JSONL) with img2dataset's column conventions."""
+"""URL lists (Parquet, CSV, TSV, JSONL) with img2dataset's column conventions.
+
+Captions arrive by the billion here, so a Parquet list whose url and caption columns are strings
+and whose other columns are flat is read column by column, a block of rows per task (one large
+file is read by many workers), with exactly the rules of `make_sample`: no Python object per row
+but the strings the matcher reads. Any other list goes through the row reader.
+"""
 from __future__ import annotations
 
 from typing import Iterator
 
 import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
 
 from curate.errors import UsageError
-from curate.io.source import Row, Source, make_sample
-from curate.io.row_files import (BAD_FILE, BAD_LINE, clean_fields, iter_numbered_rows, probe_columns, resolve_column,
-                               table_format)
+from curate import sample as sample_module
+from curate.io.source import Row, Source, Task, make_sample
+from curate.io.row_files import (BAD_FILE, BAD_LINE, READ_ERRORS, clean_fields, iter_numbered_rows, probe_columns,
+                                 resolve_column, table_format)
 from curate.io.utf8 import clean_text, escape_paths
-from curate.sample import Sample, extra_column, make_uid
+from curate.sample import Sample, SampleBatch, batch_id, extra_column, make_uid
 
 URL_FALLBACKS = ("url",)
 CAPTION_FALLBACKS = ("caption", "text")
@@ -51,6 +60,60 @@ class UrlListSource(Source):
             yield make_sample(url=row.get(self.url_col), caption=row.get(self.caption_col),
                               source_key=None, extras=extras, require_url=True)
 
+    def tasks(self, index: int, path: str, batch_size: int) -> Iterator[Task]:
+        """Each block of a column-wise Parquet list on its own (consecutive batches of one ledger
+        part), any other file whole."""
+        total = self._columnar_rows(path)
+        if total is None:
+            yield index, path, None
+            return
+        for first_row, rows in block_bounds(batch_size):
+            if first_row >= total:
+                return
+            yield index, path, (first_row, rows)
+
+    def read_batches(self, task: Task, batch_size: int):
+        index, path, span = task
+        if span is None:
+            yield from super().read_batches(task, batch_size)
+            return
+        first_row, rows = span
+        try:
+            table = _parquet_rows(self.raw_path(path), first_row, rows)
+        except READ_ERRORS as e:  # a block that cannot be read is one row, as the row reader gives
+            sample, reason = bad_row(path, first_row + 1, {BAD_FILE: f"{type(e).__name__}: {e}"[:300]})
+            yield SampleBatch(batch_id(index, first_row), [sample]), [reason]
+            return
+        for start in range(0, table.num_rows, batch_size):
+            yield self._columns_batch(batch_id(index, first_row + start), table.slice(start, batch_size))
+
+    def _columns_batch(self, id: str, table: pa.Table) -> tuple[SampleBatch, list]:
+        """make_sample's rules (a URL list: a url is required) on whole columns; the input's
+        other columns stay Arrow arrays."""
+        urls = [u if u is not None and u.strip() else None for u in table.column(self.url_col).to_pylist()]
+        captions = table.column(self.caption_col).to_pylist()
+        reasons = ["input:missing_caption" if c is None else "input:empty_caption" if not c.strip()
+                   else "input:missing_url" if u is None else None for u, c in zip(urls, captions)]
+        extras = {name: table.column(name).combine_chunks() for name in table.column_names
+                  if name not in (self.url_col, self.caption_col)}
+        core = {"uid": list(map(make_uid, urls, captions)), "url": urls, "caption": captions}
+        return SampleBatch.from_columns(id, table.num_rows, core, extras), reasons
+
+    def _columnar_rows(self, path: str) -> int | None:
+        """The row count of a Parquet list that can be read column-wise (string url and caption,
+        flat other columns); None for any other list."""
+        if self.fmt != "parquet":
+            return None
+        try:
+            with FileSystems.open(self.raw_path(path)) as f:
+                metadata = pq.ParquetFile(f).metadata
+        except READ_ERRORS:
+            return None  # cut or corrupt: the row reader records it (input:bad_file)
+        schema = metadata.schema.to_arrow_schema()
+        text = (pa.types.is_string(schema.field(self.url_col).type)
+                and pa.types.is_string(schema.field(self.caption_col).type))
+        return metadata.num_rows if text and not any(_nested(f.type) for f in schema) else None
+
     def describe(self) -> str:
         return f"URL list ({self.fmt}, url={self.url_col!r}, caption={self.caption_col!r}): {len(self.files)} file(s)"
 
@@ -65,3 +128,37 @@ def bad_row(path: str, line: int, row: dict) -> Row:
     key = f"{path}:{line}"
     return Sample(uid=make_uid(key, None), source_key=key,
                   extras={"raw_line": clean_text(row[BAD_LINE][:1000])}), "input:bad_row"
+
+
+def block_bounds(batch_size: int) -> Iterator[tuple[int, int]]:
+    """(first row, rows) of each block: consecutive batches whose first rows share a ledger part."""
+    part_rows = sample_module.ROWS_PER_LEDGER_PART
+    start = 0
+    while True:
+        end = start + batch_size
+        while end // part_rows == start // part_rows:
+            end += batch_size
+        yield start, end - start
+        start = end
+
+
+def _nested(type_: pa.DataType) -> bool:
+    if pa.types.is_list(type_) or pa.types.is_large_list(type_):
+        return _nested(type_.value_type)
+    return pa.types.is_struct(type_) or pa.types.is_map(type_) or pa.types.is_dictionary(type_)
+
+
+def _parquet_rows(path: str, first_row: int, rows: int) -> pa.Table:
+    """Rows [first_row, first_row + rows) of a Parquet file, reading only the row groups they span."""
+    with FileSystems.open(path) as f:
+        parquet = pq.ParquetFile(f)
+        groups, start, offset = [], 0, 0
+        for g in range(parquet.metadata.num_row_groups):
+            size = parquet.metadata.row_group(g).num_rows
+            if start + size > first_row and start < first_row + rows:
+                if not groups:
+                    offset = first_row - start
+                groups.append(g)
+            start += size
+        table = parquet.read_row_groups(groups) if groups else parquet.schema_arrow.empty_table()
+    return table.slice(offset, rows)

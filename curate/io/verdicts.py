@@ -6,12 +6,13 @@ StageOutput every step returns.
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import NamedTuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from curate.io.ledger_batch import samples_to_batch
+from curate.io.ledger_batch import ledger_batch
 from curate.sample import SampleBatch
 
 DROPPED = "dropped"
@@ -37,18 +38,19 @@ class ReasonCounters:
 
 def split_batch(batch: SampleBatch, reasons: list[str | None], counters: ReasonCounters):
     """Yield the kept batch (if any) and the dropped rows (if any) of one judged batch."""
-    kept, dropped, why = [], [], []
-    for sample, reason in zip(batch.samples, reasons):
-        if reason is None:
-            kept.append(sample)
-        else:
-            counters.dropped(reason)
-            dropped.append(sample)
-            why.append(reason)
+    kept = [i for i, r in enumerate(reasons) if r is None]
+    if len(kept) == len(batch):
+        batch.origin = None
+        if kept:
+            yield batch
+        return
+    dropped = [i for i, r in enumerate(reasons) if r is not None]
+    why = [reasons[i] for i in dropped]
+    for reason, n in Counter(why).items():
+        counters.dropped(reason, n)
     if kept:
-        yield SampleBatch(batch.id, kept)
-    if dropped:
-        yield beam.pvalue.TaggedOutput(DROPPED, (batch.ledger_part, samples_to_batch(dropped, why)))
+        yield batch.take(kept)
+    yield beam.pvalue.TaggedOutput(DROPPED, (batch.id, ledger_batch(batch.take(dropped), why)))
 
 
 class StageOutput(NamedTuple):

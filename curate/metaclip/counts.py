@@ -1,9 +1,12 @@
-"""MetaCLIP v1's global step, the same in both graphs: one matcher per process, entry counts
-combined over the pool, p_e per worker, and the facts stats.json shows."""
+"""MetaCLIP v1's global step: one matcher per process, entry-id columns, entry counts combined
+over the pool, p_e per worker, and the facts stats.json shows."""
 from __future__ import annotations
+
+from itertools import chain
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
 
 from curate.metaclip import balance
 from curate.metaclip.matcher import Matcher
@@ -18,6 +21,26 @@ def shared_matcher(metadata_path: str | None) -> Matcher:
     if matcher is None:
         matcher = _MATCHERS[metadata_path] = Matcher(cached_metadata(metadata_path))
     return matcher
+
+
+def entry_id_column(lengths: np.ndarray, flat: np.ndarray) -> pa.Array:
+    """Entry-id lists laid end to end (`lengths[k]` ids for row k) as one Arrow list column."""
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, pa.int32()))
+
+
+def entry_ids_of(column, n: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(ids per row, every id end to end) of an entry-id column: an Arrow list array, a list of
+    lists (None for a row without ids) or None (no row has ids; `n` rows)."""
+    if column is None:
+        return np.zeros(n, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if isinstance(column, (pa.ListArray, pa.LargeListArray)):
+        lengths = np.asarray(column.value_lengths().fill_null(0), dtype=np.int64)
+        return lengths, np.asarray(column.flatten(), dtype=np.int64)
+    lengths = np.fromiter((len(ids or ()) for ids in column), dtype=np.int64, count=len(column))
+    flat = np.fromiter(chain.from_iterable(ids or () for ids in column), dtype=np.int64, count=int(lengths.sum()))
+    return lengths, flat
 
 
 class CountEntries(beam.CombineFn):

@@ -1,7 +1,6 @@
 """The names MetaCLIP writes, in one place: reasons, metrics, ledger columns, the counts' tag.
 
-The one source for the sample graph (stages.py) and the column-wise text graph (text_only.py),
-so both write and count the same strings.
+Whatever reads a MetaCLIP run (the stage, statistics, tests) names the same strings.
 """
 from __future__ import annotations
 

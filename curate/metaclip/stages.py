@@ -1,13 +1,14 @@
 """MetaCLIP curation as one Stage: Match -> CountEntries (global) -> Balance.
 
-Only small values cross the graph for the global step: each batch sends its distinct entry ids
-and their counts, combined into one count array that reaches Balance as a side input. On a URL
-list without images the same stage builds the column-wise graph instead (text_only.py), with
-the same decisions, names (names.py), counting (counts.py) and ledger.
+Matching reads a batch's caption column in one call and writes the ids as one Arrow list
+column. Only small values cross the graph for the global step: each batch sends its distinct
+entry ids and their counts, combined into one count array that reaches Balance as a side
+input; the batches wait for it parked on storage.
 """
 from __future__ import annotations
 
 from collections import Counter
+from itertools import chain
 
 import apache_beam as beam
 import numpy as np
@@ -16,7 +17,8 @@ import pyarrow as pa
 from curate.errors import UsageError
 from curate.filters.language import LANGUAGE, LANGUAGE_SCORE
 from curate.metaclip import balance, worldwide
-from curate.metaclip.counts import CountEntries, cached_probabilities, shared_matcher, summarize
+from curate.metaclip.counts import (CountEntries, cached_probabilities, entry_id_column, entry_ids_of, shared_matcher,
+                                   summarize)
 from curate.metaclip.metadata import DEFAULT, cached_metadata
 from curate.metaclip.names import (BALANCED_OUT, COUNTS, ENTRY_IDS, KEEP_PROBABILITY, METACLIP_T, NAME,
                                    NO_LANGUAGE_METADATA, NO_MATCH, reason)
@@ -39,18 +41,19 @@ class MatchEntries(Judge):
         super().setup()
         self.matcher = shared_matcher(self.metadata_path)
 
-    def judge_batch(self, samples):
-        details = []
-        for sample, ids in zip(samples, self.matcher.match_many([s.caption for s in samples])):
-            sample.values[ENTRY_IDS] = ids
-            details.append(None if ids else NO_MATCH)
-        return details
+    def judge_batch(self, batch):
+        # the whole caption column in one call; ids laid end to end in one Arrow list column
+        id_lists = self.matcher.match_many(batch.column("caption"))
+        lengths = np.fromiter(map(len, id_lists), dtype=np.int32, count=len(id_lists))
+        flat = np.fromiter(chain.from_iterable(id_lists), dtype=np.int32, count=int(lengths.sum()))
+        batch.set_values(ENTRY_IDS, entry_id_column(lengths, flat))
+        return [None if n else NO_MATCH for n in lengths.tolist()]
 
     def outputs(self, batch: SampleBatch, reasons):
         # the pool is every caption that reached matching; only kept captions have entries
-        ids = [i for s, r in zip(batch.samples, reasons) if r is None for i in s.values[ENTRY_IDS]]
-        yield beam.pvalue.TaggedOutput(COUNTS, (*np.unique(np.array(ids, dtype=np.int64), return_counts=True),
-                                                len(batch.samples)))
+        kept = [i for i, r in enumerate(reasons) if r is None]
+        _, flat = entry_ids_of(batch.take(kept).values.get(ENTRY_IDS))
+        yield beam.pvalue.TaggedOutput(COUNTS, (*np.unique(flat.astype(np.int64), return_counts=True), len(batch)))
 
 
 class Balance(Judge):
@@ -64,15 +67,14 @@ class Balance(Judge):
         self.t = t
         self.seed = seed
 
-    def judge_batch(self, samples, counted):
+    def judge_batch(self, batch, counted):
         counts, pool = counted
         t = self.t if self.t is not None else balance.auto_t(pool)
-        probabilities = cached_probabilities(counts, t)
-        kept, keep_prob = balance.select(balance.uid_keys([s.uid for s in samples]),
-                                         [s.values[ENTRY_IDS] for s in samples], probabilities, self.seed)
-        for sample, p in zip(samples, keep_prob):
-            sample.values[KEEP_PROBABILITY] = float(p)
-        return [None if k else BALANCED_OUT for k in kept]
+        lengths, flat = entry_ids_of(batch.values.get(ENTRY_IDS), len(batch))
+        kept, keep_prob = balance.select_flat(balance.uid_keys(batch.column("uid")), lengths, flat,
+                                              cached_probabilities(counts, t), self.seed)
+        batch.set_values(KEEP_PROBABILITY, pa.array(keep_prob, pa.float64()))
+        return [None if k else BALANCED_OUT for k in kept.tolist()]
 
 
 FIELDS = {**MatchEntries.fields, **Balance.fields}  # the ledger columns MetaCLIP curation adds
@@ -155,8 +157,6 @@ class MetaclipCuration(Stage):
     step = "MetaCLIP"
     name = NAME
     options = (MetaclipOptions,)
-    global_decision = True
-    columnwise = True
     fields = FIELDS
 
     def __init__(self, metadata_path: str | None, t: float | None, seed: int, output: str,
@@ -185,15 +185,6 @@ class MetaclipCuration(Stage):
 
     def local_files(self) -> dict[str, str]:
         return {} if self.metadata_path in (None, "", DEFAULT) else {"--metadata": self.metadata_path}
-
-    def text_graph(self, flow) -> bool:
-        """The column-wise graph on the flow, when it covers the whole run (text_only.applies)."""
-        from curate.metaclip import text_only
-
-        if not text_only.applies(flow):
-            return False
-        text_only.curate_text(flow, self)
-        return True
 
     def expand(self, batches):
         if self.worldwide is not None:

@@ -14,7 +14,7 @@ import apache_beam as beam
 import pyarrow as pa
 
 from curate.coders import typed_results
-from curate.io.ledger_batch import samples_to_batch
+from curate.io.ledger_batch import ledger_batch
 from curate.models.resolve import ModelSpec
 from curate.score import embeddings
 from curate.score.names import NAME, NAN_SCORE, reason, role_metric, score_column
@@ -23,14 +23,15 @@ from curate.stage import DROPPED, Judge, ReasonCounters, StageOutput, apply_judg
 
 
 class ResultRows:
-    """A model's result on one batch, read by sample: a Judge may re-judge the samples one at a time."""
+    """A model's result on one batch, read by sample: a Judge may re-judge the samples one at a
+    time, and a sample judged alone still knows its position in the batch (`sample.pos`)."""
 
-    def __init__(self, samples, result):
+    def __init__(self, result):
         self.result = result
-        self._rows = {id(s): j for j, s in enumerate(samples)}
 
-    def row(self, sample) -> int:
-        return self._rows[id(sample)]
+    @staticmethod
+    def row(sample) -> int:
+        return sample.pos
 
 
 class _ApplyScores(Judge):
@@ -46,9 +47,9 @@ class _ApplyScores(Judge):
 
     def batches(self, result):
         batch, scored = result.example, result.inference
-        self.counters.inc(role_metric(self.role, "in"), len(batch.samples))
+        self.counters.inc(role_metric(self.role, "in"), len(batch))
         self.counters.inc(role_metric(self.role, "model_samples"), scored.model_samples)
-        yield batch, (ResultRows(batch.samples, scored),)
+        yield batch, (ResultRows(scored),)
 
     def judge(self, sample, scored: ResultRows) -> str | None:
         j, out = scored.row(sample), scored.result
@@ -77,10 +78,10 @@ class _FailedCalls(beam.DoFn):
 
 
 def failed_call_rows(batches, why: str, counters: ReasonCounters):
-    """Every sample of a failed model call's batches -> (ledger part, rows) with reason `why`, counted."""
+    """Every sample of a failed model call's batches -> (batch id, rows) with reason `why`, counted."""
     for batch in batches:
-        counters.dropped(why, len(batch.samples))
-        yield batch.ledger_part, samples_to_batch(batch.samples, [why] * len(batch.samples))
+        counters.dropped(why, len(batch))
+        yield batch.id, ledger_batch(batch, [why] * len(batch))
 
 
 class ScoreWith(beam.PTransform):

@@ -7,8 +7,8 @@ cascade's cheap model may decide first which samples the expensive ones see (cas
 
 Recipes import this module on every run: it imports neither torch nor open_clip nor Beam's
 RunInference (those come when a ScoreWith is expanded). Other stages reach the scoring models
-through the class they are wired with (`Dedup.using(embed=Score)`): `Score.settings(run)`,
-`Score.embedder(run, vector_names)`, `Score.embedding_vector(run, kind, roles)`.
+through what Score provides (`run.provided(EMBEDDINGS)`: an `Embeddings`, the vectors it writes
+and a way to embed other images; `run.provided(SCORING)`: the ScoreSettings).
 """
 from __future__ import annotations
 
@@ -18,12 +18,13 @@ import pyarrow as pa
 from curate.errors import UsageError
 from curate.models.resolve import fetch_weights
 from curate.score import embeddings
+from curate.score.provides import Embeddings
 from curate.score.cuts import ScoreCut, merge_facts
 from curate.score.names import BELOW, NAME, score_column, threshold_column  # noqa: F401  (the stage's names)
 from curate.score.options import ScoreOptions
 from curate.score.score_with import ScoreWith, _FailedCalls  # noqa: F401  (tests build them alone)
 from curate.score.settings import ScoreSettings, check_targets, score_settings
-from curate.stage import Stage, StageOutput
+from curate.stage import EMBEDDINGS, SCORING, Stage, StageOutput
 
 __all__ = ["BELOW", "NAME", "Score", "ScoreWith", "score_column", "threshold_column"]
 
@@ -35,8 +36,7 @@ class Score(Stage):
     name = NAME
     options = (ScoreOptions,)
     model_steps = ("Score_*",)  # one RunInference per model: Score_clip, Score_dfn, Score_prefilter
-    global_decision = True  # with a cut (an instance without one says False)
-    columnwise = False
+    provides = (EMBEDDINGS, SCORING)
 
     def __init__(self, settings: ScoreSettings, output: str, workers_elsewhere: bool = False):
         super().__init__()
@@ -44,7 +44,6 @@ class Score(Stage):
         self.output = output
         self.workers_elsewhere = workers_elsewhere  # their workers fetch the weights, not this machine
         self.fields.update({score_column(role): pa.float32() for role in settings.models})
-        self.global_decision = settings.has_cut
         if settings.has_cut:
             self.fields.update(ScoreCut(settings).fields)
         self.cascade = None
@@ -69,25 +68,11 @@ class Score(Stage):
         return cls(settings, run.output, run.workers_elsewhere)
 
     @classmethod
-    def embedder(cls, run, vector_names: tuple[str, ...]) -> ScoreWith | None:
-        """The model that makes the first of `vector_names` (image embeddings), to embed other
-        images the same way (dedup's --eval_cosine); None when no scoring model of the run makes one."""
+    def provide(cls, capability: str, run):
         settings = cls.settings(run)
-        for name in vector_names:
-            for role, spec in (settings.models if settings is not None else {}).items():
-                if embeddings.vector_name(role) == name:
-                    return ScoreWith(spec, settings.run)
-        return None
-
-    @classmethod
-    def embedding_vector(cls, run, kind: str = "image", roles: tuple[str, ...] = ("clip", "dfn")) -> str | None:
-        """The `sample.vectors` key of the first of `roles` this run scores with: its image or
-        caption ("text") embedding; None when the run scores with none of them."""
-        settings = cls.settings(run)
-        role = next((r for r in roles if settings is not None and r in settings.models), None)
-        if role is None:
+        if settings is None:
             return None
-        return embeddings.vector_name(role) if kind == "image" else embeddings.text_vector_name(role)
+        return Embeddings(settings) if capability == EMBEDDINGS else settings
 
     def prepare(self) -> None:
         """What resolving the models fixed (printed), their weights, the image filter's targets."""
