@@ -7,17 +7,17 @@ import pickle
 
 import apache_beam as beam
 
-from curate.sample import SampleBatch
+from curate.sample import SampleBatch, rebuild_batch
 
 _ROW_BYTES = 200  # a rough per-sample size for metrics; images are counted exactly
 
 
 class SampleBatchCoder(beam.coders.Coder):
     def encode(self, batch: SampleBatch) -> bytes:
-        return pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps(batch.state(), protocol=pickle.HIGHEST_PROTOCOL)
 
     def decode(self, data: bytes) -> SampleBatch:
-        return pickle.loads(data)
+        return rebuild_batch(pickle.loads(data))
 
     def is_deterministic(self) -> bool:
         return False
@@ -37,12 +37,18 @@ class PredictionResultCoder(beam.coders.Coder):
     estimate without pickling the images (Beam samples output sizes by encoding otherwise)."""
 
     def encode(self, result) -> bytes:
-        return pickle.dumps((result.example, result.inference, result.model_id), protocol=pickle.HIGHEST_PROTOCOL)
+        example = result.example
+        if isinstance(example, SampleBatch):
+            example = ("SampleBatch", example.state())
+        return pickle.dumps((example, result.inference, result.model_id), protocol=pickle.HIGHEST_PROTOCOL)
 
     def decode(self, data: bytes):
         from apache_beam.ml.inference.base import PredictionResult
 
-        return PredictionResult(*pickle.loads(data))
+        example, inference, model_id = pickle.loads(data)
+        if isinstance(example, tuple) and len(example) == 2 and example[0] == "SampleBatch":
+            example = rebuild_batch(example[1])
+        return PredictionResult(example, inference, model_id)
 
     def is_deterministic(self) -> bool:
         return False

@@ -128,9 +128,12 @@ class SampleBatch:
         batch.origin, batch._rows = None, None
         return batch
 
+    def state(self) -> tuple:
+        """What a batch is made of: whole columns pickle in C (Arrow arrays as their buffers)."""
+        return self.id, self.n, self.core, self.extras, self.values, self.vectors
+
     def __reduce__(self):
-        # Beam pickles batches between stages: whole columns pickle in C (Arrow arrays as buffers)
-        return _rebuild, (self.id, self.n, self.core, self.extras, self.values, self.vectors)
+        return _rebuild, self.state()
 
     def __len__(self) -> int:
         return self.n
@@ -251,6 +254,11 @@ def _gather(samples: list["Sample"], attr: str) -> dict[str, list]:
 
 def _rebuild(id, n, core, extras, values, vectors) -> SampleBatch:
     return SampleBatch.from_columns(id, n, core, extras, values, vectors)
+
+
+def rebuild_batch(state: tuple) -> SampleBatch:
+    """The batch of `SampleBatch.state()`."""
+    return _rebuild(*state)
 
 
 class _RowMap(MutableMapping):

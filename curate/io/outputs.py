@@ -53,7 +53,7 @@ class WriteParts(beam.PTransform):
         kind, output, write = self.kind, self.output, self.write
         if isinstance(row_pcolls, beam.pvalue.PCollection):
             row_pcolls = [row_pcolls]
-        parked = tuple(rows | f"Park{i}" >> beam.MapTuple(_park_rows, output, kind, str(i))
+        parked = tuple(rows | f"Park{i}" >> beam.Map(_park_rows, output, kind, str(i))
                        for i, rows in enumerate(row_pcolls))
         return (
             parked | "AllParked" >> beam.Flatten()
@@ -62,7 +62,8 @@ class WriteParts(beam.PTransform):
         )
 
 
-def _park_rows(batch_id: str, rows, output: str, kind: str, source: str) -> tuple[str, str]:
+def _park_rows(element, output: str, kind: str, source: str) -> tuple[str, str]:
+    batch_id, rows = element
     part = ledger_part_of(batch_id)
     return part, spill.park(spill.rows_path(output, kind, part, f"{source}-{batch_id}"), rows)
 

@@ -51,15 +51,17 @@ def park_batch(output: str, stage: str, batch) -> "BatchRef":
 
     path = spill_path(output, stage, batch.id).removesuffix(".arrow") + ".batch"
     with fs.atomic_write(path) as f:
-        pickle.dump(batch, f, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(batch.state(), f, protocol=pickle.HIGHEST_PROTOCOL)
     return BatchRef(batch.id, path, len(batch))
 
 
 def fetch_batch(ref: "BatchRef"):
     import pickle
 
+    from curate.sample import rebuild_batch
+
     with FileSystems.open(ref.path) as f:
-        return pickle.loads(f.read())
+        return rebuild_batch(pickle.loads(f.read()))
 
 
 def rows_path(output: str, kind: str, part: str, name: str) -> str:
