@@ -46,7 +46,8 @@ _INPUTS: dict = {}
 _LOCK = threading.Lock()
 
 
-def _pool(threads: int) -> ThreadPoolExecutor:
+def decode_pool(threads: int) -> ThreadPoolExecutor:
+    """This process's CPU decode threads (0: one per core), shared by every model handler."""
     threads = threads or os.cpu_count() or 1
     with _LOCK:
         if threads not in _POOLS:
@@ -54,7 +55,7 @@ def _pool(threads: int) -> ThreadPoolExecutor:
         return _POOLS[threads]
 
 
-def _inputs(spec: ModelSpec, model):
+def model_inputs(spec: ModelSpec, model):
     """ClipInputs for this process, matching the (possibly shared, remote) model's preprocessing."""
     key = (spec.role, spec.name, spec.pretrained)
     with _LOCK:
@@ -64,6 +65,19 @@ def _inputs(spec: ModelSpec, model):
         with _LOCK:
             inputs = _INPUTS.setdefault(key, inputs)
     return inputs
+
+
+def chunks_of(indices: list[int], size: int) -> list[list[int]]:
+    return [indices[i:i + size] for i in range(0, len(indices), size)]
+
+
+def prepared_ahead(chunks: list, prepare) -> Iterable[tuple[Any, Any]]:
+    """(chunk, prepare(chunk)) in order, the next chunk's `prepare` already started (it submits to
+    the decode threads) while the caller runs the model on this one."""
+    pending = prepare(chunks[0]) if chunks else None
+    for k, chunk in enumerate(chunks):
+        ready, pending = pending, (prepare(chunks[k + 1]) if k + 1 < len(chunks) else None)
+        yield chunk, ready
 
 
 def _model_classes(spec: ModelSpec) -> tuple[type, type]:
@@ -111,11 +125,8 @@ class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
         embeddings = None
         used, seconds = np.zeros(len(samples), dtype=bool), 0.0
         todo = [i for i, e in enumerate(errors) if e is None]
-        chunks = [todo[i:i + self.run.batch_size] for i in range(0, len(todo), self.run.batch_size)]
-        pending = self._prepare(chunks[0], samples, model) if chunks else None
-        for k, chunk in enumerate(chunks):
-            ready = pending
-            pending = self._prepare(chunks[k + 1], samples, model) if k + 1 < len(chunks) else None
+        chunks = chunks_of(todo, self.run.batch_size)
+        for chunk, ready in prepared_ahead(chunks, lambda c: self._prepare(c, samples, model)):
             ok, image, text, spent = self._embed(chunk, ready, samples, model, errors)
             seconds += spent
             used[ok] = True  # what the model embedded (not the undecodable)
@@ -141,8 +152,8 @@ class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
 
     def _prepare(self, chunk: list[int], samples: list[Sample], model) -> tuple[Future, list]:
         """Start tokenizing (and, on the CPU decode path, decoding) a chunk on the thread pool."""
-        pool = _pool(self.run.decode_threads)
-        inputs = _inputs(self.spec, model)
+        pool = decode_pool(self.run.decode_threads)
+        inputs = model_inputs(self.spec, model)
         tokens = pool.submit(inputs.tokens, [samples[i].caption for i in chunk])
         pixels = [] if self.run.decode == "gpu" else [pool.submit(inputs.pixels, samples[i].image) for i in chunk]
         return tokens, pixels

@@ -17,7 +17,7 @@ from curate.coders import typed_results
 from curate.io.ledger_batch import samples_to_batch
 from curate.models.resolve import ModelSpec
 from curate.score import embeddings
-from curate.score.names import NAME, NAN_SCORE, reason, role_metric, score_column
+from curate.score.names import NAME, NAN_SCORE, role_metric, score_column
 from curate.score.run_settings import RunSettings
 from curate.stage import DROPPED, Judge, ReasonCounters, StageOutput, apply_judge
 
@@ -64,16 +64,20 @@ class _ApplyScores(Judge):
         return None
 
 
-class _FailedCalls(beam.DoFn):
-    """RunInference's dead letters (a failed call's batches, exception) -> ledger rows."""
+class FailedCalls(beam.DoFn):
+    """RunInference's dead letters (a failed call's batches, exception) -> ledger rows
+    `<name>:error_<Type>` (the scoring stage's, or another model stage's `name`)."""
+
+    def __init__(self, name: str = NAME):
+        self.name = name
 
     def setup(self):
         self.counters = ReasonCounters()
 
     def process(self, dead_letter):
         batches, (exc_type, _, _) = dead_letter
-        yield from failed_call_rows(batches, reason(f"error_{getattr(exc_type, '__name__', 'Exception')}"),
-                                    self.counters)
+        why = f"{self.name}:error_{getattr(exc_type, '__name__', 'Exception')}"
+        yield from failed_call_rows(batches, why, self.counters)
 
 
 def failed_call_rows(batches, why: str, counters: ReasonCounters):
@@ -101,7 +105,7 @@ class ScoreWith(beam.PTransform):
             OpenClipHandler(self.spec, self.run)).with_exception_handling()
         typed_results(inference)
         applied = apply_judge(inference, _ApplyScores(self.spec.role), label="ApplyScores")
-        failed = dead.failed_inferences | "FailedCalls" >> beam.ParDo(_FailedCalls())
+        failed = dead.failed_inferences | "FailedCalls" >> beam.ParDo(FailedCalls())
         return StageOutput(applied.kept, [applied[DROPPED], failed], model_usage(inference))
 
 

@@ -21,7 +21,7 @@ from curate.score import embeddings
 from curate.score.cuts import ScoreCut, merge_facts
 from curate.score.names import BELOW, NAME, score_column, threshold_column  # noqa: F401  (the stage's names)
 from curate.score.options import ScoreOptions
-from curate.score.score_with import ScoreWith, _FailedCalls  # noqa: F401  (tests build them alone)
+from curate.score.score_with import FailedCalls, ScoreWith  # noqa: F401  (tests build them alone)
 from curate.score.settings import ScoreSettings, check_targets, score_settings
 from curate.stage import Stage, StageOutput
 
