@@ -5,7 +5,8 @@ masked out as T-MARS masks it.
 1.4.x ships it inside its wheel (an ONNX file: it runs offline, on CPU threads, with no weights
 to fetch), with rapidocr's DB post-processing (threshold 0.3, box threshold 0.5, unclip 1.6,
 dilation) and PaddleOCR's own detection size: the longer side at most 960 px (rapidocr's
-default upscales the shorter side to 736 px, ~3.5x slower on web-sized images for the same job).
+default upscales the shorter side to 736 px, ~3.5x slower on web-sized images, and its "max"
+mode lets images up to 2000 px through at full size).
 A box is the axis-aligned rectangle around a detected text quadrilateral, in image pixels.
 
 - `text_area`: the share of the image's pixels inside the union of the boxes (0 without text).
@@ -18,7 +19,9 @@ A box is the axis-aligned rectangle around a detected text quadrilateral, in ima
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
+import threading
 
 import numpy as np
 
@@ -47,16 +50,28 @@ class TextDetector:
     def __init__(self, name: str = "default", threads: int = 1):
         import rapidocr_onnxruntime
         from rapidocr_onnxruntime.ch_ppocr_det import TextDetector as PaddleDetector
+        from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
 
         check_detector(name)
         model = os.path.join(os.path.dirname(rapidocr_onnxruntime.__file__), MODEL_FILE)
         # one onnxruntime thread per call: the decode threads run several images at once
         self._detector = PaddleDetector({**DET_CONFIG, "model_path": model, "intra_op_num_threads": threads,
                                          "inter_op_num_threads": threads})
+        # rapidocr's own call picks the size from the image (and stores it on the detector: not
+        # thread-safe); PaddleOCR's rule is one fixed limit, built once here
+        self._resize = DetPreProcess(DET_CONFIG["limit_side_len"], DET_CONFIG["limit_type"], DET_CONFIG["mean"],
+                                     DET_CONFIG["std"])
 
     def boxes(self, rgb: np.ndarray) -> np.ndarray:
-        quads, _ = self._detector(np.ascontiguousarray(rgb[:, :, ::-1]))  # PaddleOCR's models read BGR
-        return quads_to_boxes(quads, rgb.shape[0], rgb.shape[1])
+        """Every thread may call it at once (the session and the post-processing keep no state)."""
+        height, width = rgb.shape[:2]
+        tensor = self._resize(np.ascontiguousarray(rgb[:, :, ::-1]))  # PaddleOCR's models read BGR
+        if tensor is None:
+            return np.zeros((0, 4), dtype=np.int32)
+        maps = self._detector.infer(tensor)[0]
+        quads, _ = self._detector.postprocess_op(maps, (height, width))
+        quads = self._detector.filter_tag_det_res(quads, (height, width))
+        return quads_to_boxes(quads, height, width)
 
 
 def quads_to_boxes(quads, height: int, width: int) -> np.ndarray:
@@ -103,3 +118,36 @@ def mask_text(rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         colour = ring.mean(0) if len(ring) else fallback
         out[y0:y1, x0:x1] = np.round(colour).astype(np.uint8)
     return out
+
+
+_DETECTORS: dict[str, TextDetector] = {}
+_LOCK = threading.Lock()
+
+
+def process_detector(name: str) -> TextDetector:
+    """One detector per process (an onnxruntime session), shared by its decode threads."""
+    with _LOCK:
+        if name not in _DETECTORS:
+            _DETECTORS[name] = TextDetector(name)
+        return _DETECTORS[name]
+
+
+def decoded_rgb(data: bytes):
+    """(PIL image, its RGB pixels) of image bytes, decoded once for every model that reads them."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))  # in memory: nothing to close
+    image.load()
+    return image, np.asarray(image.convert("RGB"))
+
+
+def masked_pixels(data: bytes, inputs, detector: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """T-MARS on the decode threads: (the model's pixels of the image, of the image with its text
+    masked, text_area), from one decode; `inputs` is the model's ClipInputs (or HfClipInputs)."""
+    from PIL import Image
+
+    image, rgb = decoded_rgb(data)
+    boxes = process_detector(detector).boxes(rgb)
+    height, width = rgb.shape[:2]
+    masked = image if len(boxes) == 0 else Image.fromarray(mask_text(rgb, boxes))
+    return inputs.pixels_of(image), inputs.pixels_of(masked), text_area(boxes, height, width)

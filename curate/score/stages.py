@@ -43,7 +43,8 @@ class Score(Stage):
         self.settings = settings
         self.output = output
         self.workers_elsewhere = workers_elsewhere  # their workers fetch the weights, not this machine
-        self.fields.update({score_column(role): pa.float32() for role in settings.models})
+        for spec in settings.models.values():
+            self.fields.update(ScoreWith(spec, settings.run, settings.text_detector).fields)
         self.global_decision = settings.has_cut
         if settings.has_cut:
             self.fields.update(ScoreCut(settings).fields)
@@ -106,7 +107,7 @@ class Score(Stage):
         if self.cascade is not None:  # only the prefilter's survivors (and its audit) go on
             batches = self.cascade.before(batches)
         for role, spec in self.settings.models.items():
-            out = batches | f"Score_{role}" >> ScoreWith(spec, self.settings.run)
+            out = batches | f"Score_{role}" >> ScoreWith(spec, self.settings.run, self.settings.text_detector)
             batches = out.kept
             dropped.extend(out.dropped)
             usage[role] = out.facts
@@ -130,7 +131,9 @@ class Score(Stage):
                 f"Sort_{name.replace('/', '_')}" >> beam.Map(sorted))
         static = {"models": {role: {"model": spec.name, "pretrained": spec.pretrained, "note": spec.note}
                              for role, spec in self.settings.models.items()},
-                  "device": self.settings.run.device, "decode": self.settings.run.decode}
+                  "device": self.settings.run.device, "decode": self.settings.run.decode,
+                  "tmars": None if self.settings.text_detector is None else {
+                      "text_detector": self.settings.text_detector, "score_field": self.settings.score_field}}
         merged = merge_facts(p, "ScoreFacts", static, facts)
         return StageOutput(batches, dropped, merged | "FilesFacts" >> beam.Map(_nest_files))
 
