@@ -9,9 +9,9 @@ from __future__ import annotations
 from curate.convert.stage import ConvertImages
 from curate.filters.image_facts import ImageFacts
 from curate.score.stages import Score
-from pipelines.common import DEDUP
+from pipelines.common import DEDUP, SIGNALS
 
 NAME = "dedup"
 SUMMARY = "deduplicate shards or images: exact URL/sha256, pHash near-dups, SemDeDup, eval decontamination"
-STAGES = [ImageFacts, Score, DEDUP, ConvertImages]
+STAGES = [ImageFacts, Score, SIGNALS, DEDUP, ConvertImages]
 DEFAULTS: dict = {}

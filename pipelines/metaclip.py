@@ -12,9 +12,9 @@ from curate.download.stage import Download
 from curate.filters.image_facts import ImageFacts
 from curate.metaclip.stages import MetaclipCuration
 from curate.score.stages import Score
-from pipelines.common import BALANCE, CAPTION, DEDUP
+from pipelines.common import BALANCE, CAPTION, DEDUP, SIGNALS
 
 NAME = "metaclip"
 SUMMARY = "MetaCLIP: substring-match captions to metadata, balance entries to t, write shards"
-STAGES = [MetaclipCuration, Download, ImageFacts, Score, DEDUP, BALANCE, CAPTION, ConvertImages]
+STAGES = [MetaclipCuration, Download, ImageFacts, Score, SIGNALS, DEDUP, BALANCE, CAPTION, ConvertImages]
 DEFAULTS: dict = {}

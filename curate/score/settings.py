@@ -151,10 +151,7 @@ def score_settings(options) -> ScoreSettings | None:
                                            o.image_filter_train_size, "clip", curate.seed)
     if not models:
         return None
-    run = RunSettings(device=o.device, precision=o.score_precision, batch_size=o.score_batch_size,
-                      rows_per_batch=curate.batch_size, decode=o.score_decode,
-                      decode_threads=o.score_decode_threads, torch_threads=o.torch_threads,
-                      model_copies=o.model_copies)
+    run = run_settings(options)
     cuts = {role: Cut(getattr(o, f"{role}_min"), getattr(o, f"{role}_keep_fraction")) for role in models}
     prefilter = None
     if o.prefilter_model:
@@ -165,6 +162,24 @@ def score_settings(options) -> ScoreSettings | None:
     notes = tuple(spec.note for spec in specs if spec.note)  # what resolve fixed (printed by prepare)
     return ScoreSettings(models, cuts, run, bool(o.save_embeddings), image_filter, notes, prefilter,
                          text_detector(o) if o.tmars else None, o.score_field)
+
+
+def run_settings(options) -> RunSettings:
+    """How models run on the workers (device, precision, batching, decode threads): the scoring
+    flags, shared by every model stage (checked by score_settings)."""
+    o = options.view_as(ScoreOptions)
+    curate = options.view_as(CurateOptions)
+    return RunSettings(device=o.device, precision=o.score_precision, batch_size=o.score_batch_size,
+                       rows_per_batch=curate.batch_size, decode=o.score_decode,
+                       decode_threads=o.score_decode_threads, torch_threads=o.torch_threads,
+                       model_copies=o.model_copies)
+
+
+def same_model(a: ModelSpec, b: ModelSpec) -> bool:
+    """Whether two resolved specs build the same network with the same weights (roles and notes
+    aside): `ViT-L-14` + openai resolves to `ViT-L-14-quickgelu` + openai, as datacomp names it."""
+    key = lambda s: (s.kind, s.name, s.pretrained, s.config, s.quick_gelu)  # noqa: E731
+    return key(a) == key(b)
 
 
 def check_targets(settings: ScoreSettings) -> None:
