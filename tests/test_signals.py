@@ -68,7 +68,7 @@ def own(models, tmp_path_factory):
     out = tmp_path_factory.mktemp("signals-own")
     stats = run_curate("--pipeline", "dedup", "--input", images, *_common(files), "--watermark_model",
                        files["classifier"], "--watermark_label", "watermark", output=out)
-    return read_ledger(out), stats
+    return read_ledger(out), stats, out
 
 
 def _by_name(ledger, items, column):
@@ -93,7 +93,7 @@ def test_own_embedding_heads_and_classifier_equal_the_published_path(own, models
     import transformers
 
     files, items, _ = models
-    ledger, stats = own
+    ledger, stats, _ = own
     for column, expected in _direct_heads(files, _direct_embeddings(files, items)).items():
         np.testing.assert_allclose(_by_name(ledger, items, column), expected, atol=TOLERANCE, rtol=0)
     processor = transformers.AutoImageProcessor.from_pretrained(files["classifier"])
@@ -228,3 +228,45 @@ def test_signals_off_without_flags():
 
     run = RunContext(PipelineOptions([]), source=None, output="/tmp/x")
     assert Signals.from_run(run) is None
+
+
+def test_the_readme_offline_signals_command_runs_as_written(tmp_path):
+    """The README's line, only paths changed and a few photos as input."""
+    import json
+    import subprocess
+
+    from tests.test_first_hour import REPO, _few_sample_photos
+
+    text = open(os.path.join(REPO, "README.md"), encoding="utf-8").read()
+    lines = [ln for ln in text.splitlines() if "$(python -m curate.models.tiny_signals" in ln]
+    assert len(lines) == 1, lines
+    command = lines[0].replace("/tmp/curate-", str(tmp_path / "curate-"))
+    command += f" --input {_few_sample_photos(tmp_path / 'photos', n=3)} --torch_threads 1"
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    ledger = read_ledger(tmp_path / "curate-signals-run")
+    kept = ledger[ledger.status == "kept"]
+    assert len(kept) == 3
+    for column in ("nsfw_score", "aesthetic_score", "watermark_score", "text_area"):
+        assert kept[column].notna().all(), column
+    stats = json.load(open(tmp_path / "curate-signals-run" / "stats.json"))
+    assert set(stats["stages"]["Signals"]["models"]) == {"clip", "nsfw_score", "aesthetic_score", "watermark"}
+
+
+def test_the_statistics_report_shows_each_signals_distribution(own):
+    from curate.stats import collect, plots, tables
+
+    ledger, _, out = own
+    rs = collect(str(out))
+    table = tables(rs)["signals"].set_index("signal")
+    assert list(table.index) == ["nsfw_score", "aesthetic_score", "watermark_score", "text_area"]
+    for column in table.index:
+        assert table.loc[column, "count"] == ledger[column].notna().sum() == len(ledger)
+        assert table.loc[column, "min"] == pytest.approx(ledger[column].min(), abs=1e-6)
+        assert table.loc[column, "max"] == pytest.approx(ledger[column].max(), abs=1e-6)
+    assert "nsfw_score" not in set(tables(rs).get("scores", {"score": []})["score"])  # not a CLIP score
+    histogram = rs.get("signals").histogram("text_area")
+    assert histogram["all"].sum() == len(ledger) and histogram.left.min() >= 0
+    figure = plots.signals(rs)
+    assert [ax.get_title().split(":")[0] for ax in figure.axes] == list(table.index)
