@@ -21,7 +21,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from curate.errors import UsageError
 from curate.options import CurateOptions
-from curate.stage import Stage, StageSpec, stage_class
+from curate.stage import RUNNING, Stage, StageSpec, stage_class
 
 
 class RecipeError(TypeError):
@@ -76,19 +76,26 @@ def flag_names(groups) -> set[str]:
 
 def wire(where: str, classes: list[type[Stage]], extra: tuple = ()) -> dict:
     """capability -> its one provider among the recipe's stage classes and extra providers;
-    RecipeError when two provide one capability or a required need has none."""
+    RecipeError when two provide one capability, a required need has none, or what a stage
+    makes on the samples (RUNNING) is needed before, or without, the stage that makes it."""
     providers: dict = {}
     for cls in [*classes, *extra]:
         for capability in cls.provides:
+            if capability in RUNNING and cls not in classes:
+                continue  # a provider that does not run makes nothing on the samples
             if providers.get(capability, cls) is not cls:
                 raise RecipeError(f"{where}: {providers[capability].__name__} and {cls.__name__} both provide "
                                   f"{capability!r}")
             providers[capability] = cls
-    for cls in classes:
+    for at, cls in enumerate(classes):
         missing = [c for c, required in cls.needs.items() if required and c not in providers]
         if missing:
             raise RecipeError(f"{where}: {cls.__name__} needs {', '.join(map(repr, missing))}, which no stage "
                               f"of the recipe provides")
+        late = [c for c in cls.needs if c in RUNNING and c in providers and classes.index(providers[c]) > at]
+        if late:
+            raise RecipeError(f"{where}: {cls.__name__} needs {', '.join(map(repr, late))} from "
+                              f"{providers[late[0]].__name__}, which comes after it")
     return providers
 
 

@@ -53,6 +53,7 @@ def error_detail(e: BaseException) -> str:
 EMBEDDINGS = "embeddings"  # the scoring models' embeddings on samples, and a way to embed other images
 FETCHER = "fetcher"  # a transform that downloads URL-only batches (an eval set's)
 SCORING = "scoring"  # the run's scoring models (ScoreSettings)
+RUNNING = frozenset({EMBEDDINGS})  # made on the samples: only a stage that runs before its consumer provides it
 
 
 class Stage(beam.PTransform):

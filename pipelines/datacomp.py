@@ -16,9 +16,10 @@ from curate.download.stage import Download
 from curate.filters.basic import BasicCaptionFilter, BasicImageFilter
 from curate.filters.image_facts import ImageFacts
 from curate.score.stages import Score
+from curate.signals.stage import Signals
 
 NAME = "datacomp"
 SUMMARY = "DataComp: basic filter, CLIP ViT-L/14 score top 30 % [∩ image-based k-means filter]"
-STAGES = [BasicCaptionFilter, Download, ImageFacts, BasicImageFilter, Score.using(required=True), Dedup,
+STAGES = [BasicCaptionFilter, Download, ImageFacts, BasicImageFilter, Score.using(required=True), Signals, Dedup,
           SemanticBalance, Caption, ConvertImages]
 DEFAULTS: dict = {"clip_model": "ViT-L-14-quickgelu", "clip_pretrained": "openai", "clip_keep_fraction": 0.3}

@@ -11,9 +11,9 @@ from curate.dedup.stage import Dedup
 from curate.download.stage import Download
 from curate.filters.image_facts import ImageFacts
 from curate.score.stages import Score
+from curate.signals.stage import Signals
 
 NAME = "dedup"
 SUMMARY = "deduplicate shards or images: exact URL/sha256, pHash near-dups, SemDeDup, eval decontamination"
-STAGES = [ImageFacts, Score, Dedup, ConvertImages]
+STAGES = [ImageFacts, Score, Signals, Dedup, ConvertImages]
 PROVIDERS = [Download]  # fetches --eval_images given as a URL list
-DEFAULTS: dict = {}

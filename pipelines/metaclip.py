@@ -15,8 +15,9 @@ from curate.download.stage import Download
 from curate.filters.image_facts import ImageFacts
 from curate.metaclip.stages import MetaclipCuration
 from curate.score.stages import Score
+from curate.signals.stage import Signals
 
 NAME = "metaclip"
 SUMMARY = "MetaCLIP: substring-match captions to metadata, balance entries to t, write shards"
-STAGES = [MetaclipCuration, Download, ImageFacts, Score, Dedup, SemanticBalance, Caption, ConvertImages]
+STAGES = [MetaclipCuration, Download, ImageFacts, Score, Signals, Dedup, SemanticBalance, Caption, ConvertImages]
 DEFAULTS: dict = {}

@@ -14,9 +14,9 @@ from curate.convert.stage import ConvertImages
 from curate.download.stage import Download
 from curate.filters.image_facts import ImageFacts
 from curate.score.stages import Score
+from curate.signals.stage import Signals
 
 NAME = "recap"
 SUMMARY = "recaption shards, images or URLs with an open_clip CoCa (syn_caption beside the alt-text)"
-STAGES = [Download, ImageFacts, Caption.using(required=True), ConvertImages]
+STAGES = [Download, ImageFacts, Signals, Caption.using(required=True), ConvertImages]
 PROVIDERS = [Score]  # --syn_clip_score scores the synthetic captions with --clip_model
-DEFAULTS: dict = {"caption_model": "coca_ViT-L-14", "caption_pretrained": "mscoco_finetuned_laion2B-s13B-b90k"}

@@ -12,7 +12,7 @@ from curate.models.resolve import resolve
 from curate.models.tiny import TINY_CONFIG, write_tiny_model
 from curate.sample import Sample, SampleBatch, make_uid
 from curate.score.handler import RunSettings
-from curate.score.stages import ScoreWith, _FailedCalls
+from curate.score.stages import FailedCalls, ScoreWith
 from tests.test_models import SCORE_TOLERANCE, direct_scores, sample_images
 
 
@@ -79,7 +79,7 @@ def test_a_failed_inference_call_puts_each_of_its_samples_in_the_ledger():
         raise RuntimeError("CUDA out of memory")
     except RuntimeError as e:
         dead_letter = (batches, (type(e), repr(e), traceback.format_exception(*sys.exc_info())))
-    dofn = _FailedCalls()
+    dofn = FailedCalls()
     dofn.setup()
     rows = [(part, table.to_pylist()) for part, table in dofn.process(dead_letter)]
     assert [batch_id for batch_id, _ in rows] == [batches[0].id, batches[1].id]

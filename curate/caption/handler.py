@@ -22,7 +22,7 @@ from curate.caption.names import DECODE_ERROR, GENERATE_ERROR, METRICS_NAMESPACE
 from curate.caption.settings import CaptionSettings
 from curate.models.coca import CocaModel, sample_seed
 from curate.sample import Sample, SampleBatch
-from curate.score.handler import OpenClipHandler, _inputs, _pool
+from curate.score.handler import OpenClipHandler, chunks_of, decode_pool, model_inputs, prepared_ahead
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,8 @@ class CocaHandler(OpenClipHandler):
         errors = [None if s.image is not None else NO_IMAGE for s in samples]
         captions: list = [None] * len(samples)
         todo = [i for i, e in enumerate(errors) if e is None]
-        size = self.run.batch_size
-        chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
-        pending = self._decode(chunks[0], samples, model) if chunks else None
-        for k, chunk in enumerate(chunks):
-            ready = pending
-            pending = self._decode(chunks[k + 1], samples, model) if k + 1 < len(chunks) else None
+        for chunk, ready in prepared_ahead(chunks_of(todo, self.run.batch_size),
+                                           lambda c: self._decode(c, samples, model)):
             self._caption(chunk, ready, samples, model, captions, errors)
         out, start = [], 0
         for b in batch:
@@ -68,8 +64,8 @@ class CocaHandler(OpenClipHandler):
         return out
 
     def _decode(self, chunk: list[int], samples: list[Sample], model) -> list:
-        inputs = _inputs(self.settings.spec, model)
-        return [_pool(self.run.decode_threads).submit(inputs.pixels, samples[i].image) for i in chunk]
+        inputs = model_inputs(self.settings.spec, model)
+        return [decode_pool(self.run.decode_threads).submit(inputs.pixels, samples[i].image) for i in chunk]
 
     def _seeds(self, sample: Sample) -> list[int] | None:
         s = self.settings

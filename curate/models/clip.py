@@ -55,7 +55,7 @@ def autocast_dtype(device: str, precision: str):
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
-def _local_checkpoint(path: str) -> str:
+def local_checkpoint(path: str) -> str:
     """A local file for a checkpoint named by hf-hub:org/repo or a remote path (gs://, s3://)."""
     if path.startswith(HF_HUB):
         from open_clip.pretrained import download_pretrained_from_hf
@@ -80,7 +80,7 @@ def create_model(spec: ModelSpec, device: str = "cpu"):
     if spec.pretrained is not None:
         pretrained = spec.pretrained
         if pretrained.startswith(HF_HUB) or "://" in pretrained:
-            pretrained = _local_checkpoint(pretrained)
+            pretrained = local_checkpoint(pretrained)
     kwargs = {} if spec.quick_gelu is None else {"quick_gelu": spec.quick_gelu}
     with warnings.catch_warnings():
         # resolve() already corrected (and reported) the activation; open_clip would warn again
@@ -147,11 +147,26 @@ class ClipModel:
         tokens = torch.as_tensor(tokens).to(self.device, non_blocking=True)
         with torch.inference_mode(), torch.autocast(self.device.split(":")[0], dtype=self.dtype,
                                                      enabled=self.dtype is not None):
-            image = self.model.encode_image(images)
+            image = self.image_features(images)
             text = self.model.encode_text(tokens)
         image = F.normalize(image.float(), dim=-1)
         text = F.normalize(text.float(), dim=-1)
         return image.cpu().numpy(), text.cpu().numpy()
+
+    def embed_images(self, pixels: np.ndarray) -> np.ndarray:
+        """uint8 NHWC pixels -> L2-normalized float32 image embeddings (no caption: T-MARS's second
+        pass, the signals' own CLIP)."""
+        import torch
+        import torch.nn.functional as F
+
+        images = self.normalize(pixels)
+        with torch.inference_mode(), torch.autocast(self.device.split(":")[0], dtype=self.dtype,
+                                                     enabled=self.dtype is not None):
+            image = self.image_features(images)
+        return F.normalize(image.float(), dim=-1).cpu().numpy()
+
+    def image_features(self, images):
+        return self.model.encode_image(images)
 
     def embed_encoded(self, images: list[bytes], tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
         """Decode JPEGs on the model's device (nvJPEG on CUDA); returns (image, text, failed indices)."""
@@ -195,9 +210,13 @@ class ClipInputs:
         from PIL import Image
 
         with Image.open(io.BytesIO(data)) as image:
-            for step in self._pil_steps:
-                image = step(image)
-            pixels = np.asarray(image, dtype=np.uint8)
+            return self.pixels_of(image)
+
+    def pixels_of(self, image) -> np.ndarray:
+        """A PIL image (decoded once for several models) -> uint8 HWC pixels."""
+        for step in self._pil_steps:
+            image = step(image)
+        pixels = np.asarray(image, dtype=np.uint8)
         if pixels.ndim != 3 or pixels.shape[2] != 3:
             raise ValueError(f"unexpected pixel shape {pixels.shape}")
         return pixels

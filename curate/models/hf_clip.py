@@ -70,11 +70,15 @@ class HfClipModel(ClipModel):
         tokens = torch.as_tensor(np.asarray(tokens)).to(self.device, non_blocking=True)
         with torch.inference_mode(), torch.autocast(self.device.split(":")[0], dtype=self.dtype,
                                                      enabled=self.dtype is not None):
-            image = self.model.get_image_features(pixel_values=images)
+            image = self.image_features(images)
             text = self.model.get_text_features(input_ids=tokens[:, 0], attention_mask=tokens[:, 1])
         image = F.normalize(image.float(), dim=-1)
         text = F.normalize(text.float(), dim=-1)
         return image.cpu().numpy(), text.cpu().numpy()
+
+
+    def image_features(self, images):
+        return self.model.get_image_features(pixel_values=images)
 
 
 def _crop_size(processor) -> int:
@@ -105,8 +109,12 @@ class HfClipInputs:
 
         with Image.open(io.BytesIO(data)) as image:
             image.load()
-            out = self._processor(images=image, do_rescale=False, do_normalize=False, return_tensors="np",
-                                  data_format="channels_last")["pixel_values"][0]
+            return self.pixels_of(image)
+
+    def pixels_of(self, image) -> np.ndarray:
+        """A PIL image (decoded once for several models) -> uint8 HWC pixels."""
+        out = self._processor(images=image, do_rescale=False, do_normalize=False, return_tensors="np",
+                              data_format="channels_last")["pixel_values"][0]
         if out.ndim != 3 or out.shape[2] != 3:
             raise ValueError(f"unexpected pixel shape {out.shape}")
         return np.asarray(out, dtype=np.uint8)

@@ -103,8 +103,9 @@ class _SplitAudit(Judge):
 
 
 def _expert_cuts(settings: ScoreSettings) -> tuple[dict, dict]:
-    fractions = {r: c.keep_fraction for r, c in settings.cuts.items() if c.keep_fraction is not None}
-    minimums = {r: c.minimum for r, c in settings.cuts.items() if c.minimum is not None}
+    fractions = {settings.cut_name(r): c.keep_fraction for r, c in settings.cuts.items()
+                 if c.keep_fraction is not None}
+    minimums = {settings.cut_name(r): c.minimum for r, c in settings.cuts.items() if c.minimum is not None}
     return fractions, minimums
 
 
@@ -199,7 +200,7 @@ class Cascade:
 
     def after(self, batches) -> beam.PCollection:
         s = self.settings
-        roles = tuple(s.models)
+        roles = tuple(s.cut_name(r) for r in s.models)  # the scores the expensive cuts read
         out = apply_judge(batches, _SplitAudit(roles, s.prefilter.seed), tags=(AUDITED,), label="SplitAudit")
         self.dropped.append(out[DROPPED])
         self._audit(out[AUDITED], roles)

@@ -79,8 +79,10 @@ class ScoreCut(beam.PTransform):
         super().__init__()
         self.output = output
         self.pool = pool  # behind a prefilter: the pool size its keep fractions refer to
-        self.fractions = {r: c.keep_fraction for r, c in settings.cuts.items() if c.keep_fraction is not None}
-        self.minimums = {r: c.minimum for r, c in settings.cuts.items() if c.minimum is not None}
+        # keyed by what each cut reads: the role, or masked_<role> for the T-MARS score
+        self.fractions = {settings.cut_name(r): c.keep_fraction for r, c in settings.cuts.items()
+                          if c.keep_fraction is not None}
+        self.minimums = {settings.cut_name(r): c.minimum for r, c in settings.cuts.items() if c.minimum is not None}
         self.image_filter = settings.image_filter
         self.judge = ApplyCut(self.fractions, self.minimums, self.image_filter is not None)
         self.fields = dict(self.judge.fields)

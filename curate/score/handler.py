@@ -39,6 +39,8 @@ class BatchScores:
     text_embeddings: np.ndarray | None = None  # float16 [n, d], L2-normalized caption embeddings
     model_samples: int = 0  # how many of the batch's samples went through the model
     model_seconds: float = 0.0  # the batch's share of the call's time in the model
+    masked_scores: np.ndarray | None = None  # float32 [n] (T-MARS): the score with the image's text masked
+    text_areas: np.ndarray | None = None  # float32 [n] (T-MARS): share of the image inside text boxes
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
@@ -46,7 +48,8 @@ _INPUTS: dict = {}
 _LOCK = threading.Lock()
 
 
-def _pool(threads: int) -> ThreadPoolExecutor:
+def decode_pool(threads: int) -> ThreadPoolExecutor:
+    """This process's CPU decode threads (0: one per core), shared by every model handler."""
     threads = threads or os.cpu_count() or 1
     with _LOCK:
         if threads not in _POOLS:
@@ -54,7 +57,7 @@ def _pool(threads: int) -> ThreadPoolExecutor:
         return _POOLS[threads]
 
 
-def _inputs(spec: ModelSpec, model):
+def model_inputs(spec: ModelSpec, model):
     """ClipInputs for this process, matching the (possibly shared, remote) model's preprocessing."""
     key = (spec.role, spec.name, spec.pretrained)
     with _LOCK:
@@ -64,6 +67,19 @@ def _inputs(spec: ModelSpec, model):
         with _LOCK:
             inputs = _INPUTS.setdefault(key, inputs)
     return inputs
+
+
+def chunks_of(indices: list[int], size: int) -> list[list[int]]:
+    return [indices[i:i + size] for i in range(0, len(indices), size)]
+
+
+def prepared_ahead(chunks: list, prepare) -> Iterable[tuple[Any, Any]]:
+    """(chunk, prepare(chunk)) in order, the next chunk's `prepare` already started (it submits to
+    the decode threads) while the caller runs the model on this one."""
+    pending = prepare(chunks[0]) if chunks else None
+    for k, chunk in enumerate(chunks):
+        ready, pending = pending, (prepare(chunks[k + 1]) if k + 1 < len(chunks) else None)
+        yield chunk, ready
 
 
 def _model_classes(spec: ModelSpec) -> tuple[type, type]:
@@ -83,12 +99,16 @@ def _precheck(sample: Sample) -> str | None:
 
 
 class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
-    def __init__(self, spec: ModelSpec, run: RunSettings):
+    """With `text_detector` (T-MARS) each image is also scored with its detected text masked: the
+    decode threads find the boxes and mask them, the model embeds both images (one caption pass)."""
+
+    def __init__(self, spec: ModelSpec, run: RunSettings, text_detector: str | None = None):
         per_call = max(run.batch_size, run.rows_per_batch)
         super().__init__(min_batch_size=per_call, max_batch_size=per_call, element_size_fn=len,
                          model_copies=max(1, run.model_copies))
         self.spec = spec
         self.run = run
+        self.text_detector = text_detector
 
     def load_model(self):
         model = _model_classes(self.spec)[0]
@@ -108,20 +128,21 @@ class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
         samples = [s for b in batch for s in b.samples]
         errors = [_precheck(s) for s in samples]
         scores = np.full(len(samples), np.nan, dtype=np.float32)
+        masked = np.full(len(samples), np.nan, dtype=np.float32) if self.text_detector else None
+        areas = np.full(len(samples), np.nan, dtype=np.float32) if self.text_detector else None
         embeddings = None
         used, seconds = np.zeros(len(samples), dtype=bool), 0.0
         todo = [i for i, e in enumerate(errors) if e is None]
-        chunks = [todo[i:i + self.run.batch_size] for i in range(0, len(todo), self.run.batch_size)]
-        pending = self._prepare(chunks[0], samples, model) if chunks else None
-        for k, chunk in enumerate(chunks):
-            ready = pending
-            pending = self._prepare(chunks[k + 1], samples, model) if k + 1 < len(chunks) else None
-            ok, image, text, spent = self._embed(chunk, ready, samples, model, errors)
+        chunks = chunks_of(todo, self.run.batch_size)
+        for chunk, ready in prepared_ahead(chunks, lambda c: self._prepare(c, samples, model)):
+            ok, image, text, spent, tmars = self._embed(chunk, ready, samples, model, errors)
             seconds += spent
             used[ok] = True  # what the model embedded (not the undecodable)
             if not ok:
                 continue
             scores[ok] = cosine(image, text)
+            if tmars is not None:
+                masked[ok], areas[ok] = cosine(tmars[0], text), tmars[1]
             if embeddings is None:
                 embeddings = np.zeros((len(samples), image.shape[1]), dtype=np.float16)
                 texts = np.zeros((len(samples), text.shape[1]), dtype=np.float16)
@@ -134,18 +155,24 @@ class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
             text_rows = None if embeddings is None else texts[start:end]
             scored = int(used[start:end].sum())
             share = seconds * scored / max(1, int(used.sum()))
-            out.append(PredictionResult(b, BatchScores(scores[start:end], rows, errors[start:end], text_rows,
-                                                       scored, share)))
+            out.append(PredictionResult(b, BatchScores(
+                scores[start:end], rows, errors[start:end], text_rows, scored, share,
+                None if masked is None else masked[start:end], None if areas is None else areas[start:end])))
             start = end
         return out
 
     def _prepare(self, chunk: list[int], samples: list[Sample], model) -> tuple[Future, list]:
         """Start tokenizing (and, on the CPU decode path, decoding) a chunk on the thread pool."""
-        pool = _pool(self.run.decode_threads)
-        inputs = _inputs(self.spec, model)
+        pool = decode_pool(self.run.decode_threads)
+        inputs = model_inputs(self.spec, model)
         tokens = pool.submit(inputs.tokens, [samples[i].caption for i in chunk])
-        pixels = [] if self.run.decode == "gpu" else [pool.submit(inputs.pixels, samples[i].image) for i in chunk]
-        return tokens, pixels
+        if self.run.decode == "gpu":
+            return tokens, []
+        if self.text_detector:  # (pixels, masked pixels, text area) per image
+            from curate.models.text_boxes import masked_pixels
+
+            return tokens, [pool.submit(masked_pixels, samples[i].image, inputs, self.text_detector) for i in chunk]
+        return tokens, [pool.submit(inputs.pixels, samples[i].image) for i in chunk]
 
     def _embed(self, chunk, ready, samples, model, errors):
         tokens_future, pixel_futures = ready
@@ -153,7 +180,7 @@ class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
         started = time.perf_counter()
         if self.run.decode == "gpu":
             image, text, failed = model.embed_encoded([samples[i].image for i in chunk], tokens)
-            bad = set(failed)
+            bad, tmars = set(failed), None
         else:
             pixels, bad = [], set()
             for j, future in enumerate(pixel_futures):
@@ -161,12 +188,16 @@ class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
                     pixels.append(future.result())
                 except Exception:  # noqa: BLE001 (any undecodable image is one failed sample)
                     bad.add(j)
-            image = text = None
+            image = text = tmars = None
             started = time.perf_counter()  # model time only: the decode waits above are not counted
+            if pixels and self.text_detector:
+                plain, masked, areas = zip(*pixels)
+                pixels = list(plain)
+                tmars = (model.embed_images(np.stack(masked)), np.array(areas, dtype=np.float32))
             if pixels:
                 keep = [j for j in range(len(chunk)) if j not in bad]
                 image, text = model.embed(np.stack(pixels), tokens[keep])
         for j in bad:
             errors[chunk[j]] = DECODE_ERROR
         ok = [i for j, i in enumerate(chunk) if j not in bad]
-        return ok, image, text, time.perf_counter() - started
+        return ok, image, text, time.perf_counter() - started, tmars

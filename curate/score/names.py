@@ -16,6 +16,8 @@ BELOW = "below_threshold"
 OFF_TARGET = "not_target_cluster"  # DataComp's image-based filter
 PREFILTER = "prefilter"  # the cascade's cheap model: its role, column prefix and drop detail
 
+TEXT_AREA = "text_area"  # ledger column: share of the image inside detected text boxes (T-MARS, signals)
+MASKED = "masked"  # --score_field masked: the cut reads `masked_<role>_score` (T-MARS)
 CLUSTER = "image_cluster"  # ledger column: the image's k-means cluster (image-based filter)
 AUDIT = "prefilter_audit"  # ledger column: whether the sample is in the cascade's audit sample
 
@@ -26,6 +28,12 @@ def reason(detail: str) -> str:
 
 def score_column(role: str) -> str:
     return f"{role}_score"
+
+
+def masked_role(role: str) -> str:
+    """T-MARS: the role's score with the image's text masked is `masked_<role>_score`, its cut
+    threshold `masked_<role>_threshold`."""
+    return f"{MASKED}_{role}"
 
 
 def threshold_column(role: str) -> str:

@@ -62,6 +62,16 @@ class ScoreOptions(PipelineOptions):
                             help="on CUDA the model is shared by the worker's SDK processes: copies per "
                                  "machine; 0 = no sharing, one model per process (saves the inter-process "
                                  "copy of each batch where GPU memory allows)")
+        parser.add_argument("--text_detector", default=None,
+                            help="text detector for text_area (share of the image inside text boxes) and T-MARS: "
+                                 "default (PaddleOCR's PP-OCRv4 detector shipped in rapidocr-onnxruntime, offline; "
+                                 "the signals extra) | none")
+        bool_flag(parser, "--tmars", False,
+                  "T-MARS: also score each image with its detected text masked (masked_<role>_score, and "
+                  "text_area), a second pass of the scoring model on the masked images")
+        parser.add_argument("--score_field", default="score",
+                            help="what the score cuts (--*_keep_fraction, --*_min) read: score (<role>_score) | "
+                                 "masked (T-MARS: masked_<role>_score; needs --tmars)")
         bool_flag(parser, "--save_embeddings", False,
                   "write fp16 image embeddings of every scored sample to embeddings/<clip|dfn>/ (Parquet, by uid)")
         parser.add_argument("--image_filter_targets", default=None,

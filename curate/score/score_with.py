@@ -1,7 +1,9 @@
 """One model's scores on a pool: RunInference(OpenClipHandler) -> scores and vectors on the samples.
 
 Every scored sample gets `<role>_score` (cosine of the normalized image and caption embeddings)
-and its fp16 image (and caption) embedding on `sample.vectors`; a sample the model could not
+and its fp16 image (and caption) embedding on `sample.vectors`; with T-MARS also
+`masked_<role>_score` (the same caption against the image with its detected text masked) and
+`text_area`; a sample the model could not
 score is `score:<detail>` (no_image, no_caption, decode_error, nan_score); a call that raised as
 a whole drops its batches as `score:error_<Type>`. Beam's RunInference imports torch: it is
 imported when the graph is built, never with this module.
@@ -17,7 +19,7 @@ from curate.coders import typed_results
 from curate.io.ledger_batch import ledger_batch
 from curate.models.resolve import ModelSpec
 from curate.score import embeddings
-from curate.score.names import NAME, NAN_SCORE, reason, role_metric, score_column
+from curate.score.names import NAME, NAN_SCORE, TEXT_AREA, masked_role, role_metric, score_column
 from curate.score.run_settings import RunSettings
 from curate.stage import DROPPED, Judge, ReasonCounters, StageOutput, apply_judge
 
@@ -42,6 +44,7 @@ class _ApplyScores(Judge):
     def __init__(self, role: str):
         self.role = role
         self.column = score_column(role)
+        self.masked_column = score_column(masked_role(role))
         self.vector = embeddings.vector_name(role)
         self.text_vector = embeddings.text_vector_name(role)
 
@@ -62,19 +65,26 @@ class _ApplyScores(Judge):
         sample.vectors[self.vector] = out.embeddings[j]
         if out.text_embeddings is not None:  # semantic balance may cluster captions
             sample.vectors[self.text_vector] = out.text_embeddings[j]
+        if out.masked_scores is not None:  # T-MARS
+            sample.values[self.masked_column] = float(out.masked_scores[j])
+            sample.values[TEXT_AREA] = float(out.text_areas[j])
         return None
 
 
-class _FailedCalls(beam.DoFn):
-    """RunInference's dead letters (a failed call's batches, exception) -> ledger rows."""
+class FailedCalls(beam.DoFn):
+    """RunInference's dead letters (a failed call's batches, exception) -> ledger rows
+    `<name>:error_<Type>` (the scoring stage's, or another model stage's `name`)."""
+
+    def __init__(self, name: str = NAME):
+        self.name = name
 
     def setup(self):
         self.counters = ReasonCounters()
 
     def process(self, dead_letter):
         batches, (exc_type, _, _) = dead_letter
-        yield from failed_call_rows(batches, reason(f"error_{getattr(exc_type, '__name__', 'Exception')}"),
-                                    self.counters)
+        why = f"{self.name}:error_{getattr(exc_type, '__name__', 'Exception')}"
+        yield from failed_call_rows(batches, why, self.counters)
 
 
 def failed_call_rows(batches, why: str, counters: ReasonCounters):
@@ -87,11 +97,14 @@ def failed_call_rows(batches, why: str, counters: ReasonCounters):
 class ScoreWith(beam.PTransform):
     """One model's scores on every sample with an image and a caption. Returns a StageOutput."""
 
-    def __init__(self, spec: ModelSpec, run: RunSettings):
+    def __init__(self, spec: ModelSpec, run: RunSettings, text_detector: str | None = None):
         super().__init__()
         self.spec = spec
         self.run = run
+        self.text_detector = text_detector  # T-MARS: also the score of the text-masked image
         self.fields = {score_column(spec.role): pa.float32()}
+        if text_detector:
+            self.fields.update({score_column(masked_role(spec.role)): pa.float32(), TEXT_AREA: pa.float32()})
 
     def expand(self, batches):
         from apache_beam.ml.inference.base import RunInference  # imports torch
@@ -99,10 +112,10 @@ class ScoreWith(beam.PTransform):
         from curate.score.handler import OpenClipHandler
 
         inference, dead = batches | "RunInference" >> RunInference(
-            OpenClipHandler(self.spec, self.run)).with_exception_handling()
+            OpenClipHandler(self.spec, self.run, self.text_detector)).with_exception_handling()
         typed_results(inference)
         applied = apply_judge(inference, _ApplyScores(self.spec.role), label="ApplyScores")
-        failed = dead.failed_inferences | "FailedCalls" >> beam.ParDo(_FailedCalls())
+        failed = dead.failed_inferences | "FailedCalls" >> beam.ParDo(FailedCalls())
         return StageOutput(applied.kept, [applied[DROPPED], failed], model_usage(inference))
 
 

@@ -7,7 +7,7 @@ from curate.errors import UsageError
 from curate.models.resolve import ModelSpec, embed_dim, resolve
 from curate.options import CurateOptions
 from curate.score.image_filter import ImageFilterSettings, load_targets
-from curate.score.names import PREFILTER
+from curate.score.names import MASKED, PREFILTER, masked_role
 from curate.score.options import ROLES, ScoreOptions
 from curate.score.run_settings import RunSettings
 
@@ -43,6 +43,12 @@ class ScoreSettings:
     image_filter: ImageFilterSettings | None = None
     notes: tuple[str, ...] = field(default=())
     prefilter: Prefilter | None = None
+    text_detector: str | None = None  # T-MARS (--tmars): each model also scores the text-masked image
+    score_field: str = "score"  # "masked": the cuts read the T-MARS scores
+
+    def cut_name(self, role: str) -> str:
+        """What a role's cut reads: `<name>_score`, thresholds in `<name>_threshold`."""
+        return masked_role(role) if self.score_field == MASKED and role in self.models else role
 
     @property
     def specs(self) -> list[ModelSpec]:
@@ -67,6 +73,7 @@ def _check_numbers(o: ScoreOptions) -> None:
                 if getattr(o, f"{role}_{flag}") is not None:
                     raise UsageError(f"--{role}_{flag}: needs --{role}_model")
     _check_prefilter(o)
+    _check_text(o)
     if o.score_precision not in PRECISIONS:
         raise UsageError(f"--score_precision: {o.score_precision!r} is not one of {', '.join(PRECISIONS)}")
     if o.score_decode not in ("cpu", "gpu"):
@@ -105,6 +112,30 @@ def _check_prefilter(o: ScoreOptions) -> None:
         raise UsageError(f"--prefilter_audit_fraction: must be in [0, 1], got {o.prefilter_audit_fraction:g}")
 
 
+def text_detector(o: ScoreOptions) -> str | None:
+    """The run's text detector: --text_detector, or the default one when --tmars needs one."""
+    from curate.models.text_boxes import check_detector
+
+    name = o.text_detector or ("default" if o.tmars else None)
+    if name is None or name == "none":
+        if o.tmars:
+            raise UsageError("--tmars: needs a text detector (--text_detector default)")
+        return None
+    return check_detector(name)
+
+
+def _check_text(o: ScoreOptions) -> None:
+    text_detector(o)
+    if o.score_field not in ("score", MASKED):
+        raise UsageError(f"--score_field: {o.score_field!r} is not score or {MASKED}")
+    if o.score_field == MASKED and not o.tmars:
+        raise UsageError("--score_field masked: the masked score needs --tmars")
+    if o.tmars and o.score_decode == "gpu":
+        raise UsageError("--tmars: text is detected and masked on CPU-decoded images; use --score_decode cpu")
+    if o.tmars and not any(getattr(o, f"{role}_model") for role in ROLES):
+        raise UsageError("--tmars: needs --clip_model or --dfn_model (the model that scores the masked images)")
+
+
 def score_settings(options) -> ScoreSettings | None:
     """The run's scoring, or None when no model is named. Raises UsageError on a bad flag."""
     o = options.view_as(ScoreOptions)
@@ -120,10 +151,7 @@ def score_settings(options) -> ScoreSettings | None:
                                            o.image_filter_train_size, "clip", curate.seed)
     if not models:
         return None
-    run = RunSettings(device=o.device, precision=o.score_precision, batch_size=o.score_batch_size,
-                      rows_per_batch=curate.batch_size, decode=o.score_decode,
-                      decode_threads=o.score_decode_threads, torch_threads=o.torch_threads,
-                      model_copies=o.model_copies)
+    run = run_settings(options)
     cuts = {role: Cut(getattr(o, f"{role}_min"), getattr(o, f"{role}_keep_fraction")) for role in models}
     prefilter = None
     if o.prefilter_model:
@@ -132,7 +160,26 @@ def score_settings(options) -> ScoreSettings | None:
                               curate.seed)
     specs = [*models.values(), *([prefilter.spec] if prefilter else [])]
     notes = tuple(spec.note for spec in specs if spec.note)  # what resolve fixed (printed by prepare)
-    return ScoreSettings(models, cuts, run, bool(o.save_embeddings), image_filter, notes, prefilter)
+    return ScoreSettings(models, cuts, run, bool(o.save_embeddings), image_filter, notes, prefilter,
+                         text_detector(o) if o.tmars else None, o.score_field)
+
+
+def run_settings(options) -> RunSettings:
+    """How models run on the workers (device, precision, batching, decode threads): the scoring
+    flags, shared by every model stage (checked by score_settings)."""
+    o = options.view_as(ScoreOptions)
+    curate = options.view_as(CurateOptions)
+    return RunSettings(device=o.device, precision=o.score_precision, batch_size=o.score_batch_size,
+                       rows_per_batch=curate.batch_size, decode=o.score_decode,
+                       decode_threads=o.score_decode_threads, torch_threads=o.torch_threads,
+                       model_copies=o.model_copies)
+
+
+def same_model(a: ModelSpec, b: ModelSpec) -> bool:
+    """Whether two resolved specs build the same network with the same weights (roles and notes
+    aside): `ViT-L-14` + openai resolves to `ViT-L-14-quickgelu` + openai, as datacomp names it."""
+    key = lambda s: (s.kind, s.name, s.pretrained, s.config, s.quick_gelu)  # noqa: E731
+    return key(a) == key(b)
 
 
 def check_targets(settings: ScoreSettings) -> None:

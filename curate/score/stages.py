@@ -22,7 +22,7 @@ from curate.score.provides import Embeddings
 from curate.score.cuts import ScoreCut, merge_facts
 from curate.score.names import BELOW, NAME, score_column, threshold_column  # noqa: F401  (the stage's names)
 from curate.score.options import ScoreOptions
-from curate.score.score_with import ScoreWith, _FailedCalls  # noqa: F401  (tests build them alone)
+from curate.score.score_with import FailedCalls, ScoreWith  # noqa: F401  (tests build them alone)
 from curate.score.settings import ScoreSettings, check_targets, score_settings
 from curate.stage import EMBEDDINGS, SCORING, Stage, StageOutput
 
@@ -43,7 +43,8 @@ class Score(Stage):
         self.settings = settings
         self.output = output
         self.workers_elsewhere = workers_elsewhere  # their workers fetch the weights, not this machine
-        self.fields.update({score_column(role): pa.float32() for role in settings.models})
+        for spec in settings.models.values():
+            self.fields.update(ScoreWith(spec, settings.run, settings.text_detector).fields)
         if settings.has_cut:
             self.fields.update(ScoreCut(settings).fields)
         self.cascade = None
@@ -91,7 +92,7 @@ class Score(Stage):
         if self.cascade is not None:  # only the prefilter's survivors (and its audit) go on
             batches = self.cascade.before(batches)
         for role, spec in self.settings.models.items():
-            out = batches | f"Score_{role}" >> ScoreWith(spec, self.settings.run)
+            out = batches | f"Score_{role}" >> ScoreWith(spec, self.settings.run, self.settings.text_detector)
             batches = out.kept
             dropped.extend(out.dropped)
             usage[role] = out.facts
@@ -115,7 +116,9 @@ class Score(Stage):
                 f"Sort_{name.replace('/', '_')}" >> beam.Map(sorted))
         static = {"models": {role: {"model": spec.name, "pretrained": spec.pretrained, "note": spec.note}
                              for role, spec in self.settings.models.items()},
-                  "device": self.settings.run.device, "decode": self.settings.run.decode}
+                  "device": self.settings.run.device, "decode": self.settings.run.decode,
+                  "tmars": None if self.settings.text_detector is None else {
+                      "text_detector": self.settings.text_detector, "score_field": self.settings.score_field}}
         merged = merge_facts(p, "ScoreFacts", static, facts)
         return StageOutput(batches, dropped, merged | "FilesFacts" >> beam.Map(_nest_files))
 

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from curate.stats.distributions import Captions, Images, Languages, Scores, score_columns, score_edges
+from curate.stats.distributions import (Captions, Images, Languages, Scores, score_columns, score_edges,
+                                       signal_columns, signal_edges, signals)
 from curate.stats.downloads import Downloads
 from curate.stats.duplicates import Duplicates
 from curate.stats.entries import ENTRY_IDS, Entries
@@ -78,6 +79,9 @@ def make_aggregates(run: RunOutput) -> dict:
     if scores:
         ranges = _first_part_range(run, scores)
         aggregates["scores"] = Scores({c: score_edges(*ranges.get(c, (-1.0, 1.0))) for c in scores})
+    signal_aggregate = _signals(run)
+    if signal_aggregate is not None:
+        aggregates["signals"] = signal_aggregate
     language = Languages.find(available)
     if language:
         aggregates["languages"] = Languages(language)
@@ -87,6 +91,15 @@ def make_aggregates(run: RunOutput) -> dict:
     if Duplicates.applies(available):
         aggregates["duplicates"] = Duplicates.for_columns(available)
     return aggregates
+
+
+def _signals(run: RunOutput) -> Scores | None:
+    """The image signals' distributions, when the ledger has any (curate.signals)."""
+    columns = signal_columns(run.ledger_schema)
+    if not columns:
+        return None
+    ranges = _first_part_range(run, columns)
+    return signals({c: signal_edges(c, *ranges.get(c, (0.0, 1.0))) for c in columns})
 
 
 def _needed_columns(aggregates: dict, available: list[str]) -> list[str]:

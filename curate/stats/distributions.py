@@ -21,11 +21,31 @@ def kept_mask(table: pa.Table) -> pa.Array:
     return pc.fill_null(pc.equal(table.column("status"), "kept"), False)
 
 
+SIGNAL_COLUMNS = ("nsfw_score", "aesthetic_score", "watermark_score", "text_area")  # curate.signals' columns
+UNIT_SIGNALS = ("nsfw_score", "watermark_score", "text_area")  # probabilities and shares: [0, 1]
+
+
 def score_columns(schema: pa.Schema) -> list[str]:
-    """Numeric columns named `<role>_score` (clip_score, dfn_score, ...) or `score`."""
+    """Numeric columns named `<role>_score` (clip_score, dfn_score, masked_clip_score, ...) or
+    `score`; the image signals are apart (signal_columns)."""
     return [f.name for f in schema
             if (f.name.endswith("_score") or f.name == "score") and f.name != "language_score"
-            and (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))]
+            and f.name not in SIGNAL_COLUMNS and (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))]
+
+
+def signal_columns(schema: pa.Schema) -> list[str]:
+    """The image signals this ledger has (nsfw_score, aesthetic_score, watermark_score, text_area)."""
+    return [c for c in SIGNAL_COLUMNS if c in schema.names]
+
+
+def signal_edges(column: str, low: float, high: float) -> np.ndarray:
+    """Probabilities and areas get 200 bins over [0, 1]; the aesthetic rating 400 over its range."""
+    return np.linspace(0, 1, 201) if column in UNIT_SIGNALS else score_edges(low, high)
+
+
+def signals(edges: dict[str, np.ndarray]) -> "Scores":
+    """The signals' distributions over all rows, the kept rows and the rows a score cut dropped."""
+    return Scores(edges)
 
 
 def threshold_column(score: str) -> str:

@@ -85,23 +85,33 @@ def funnel(rs: RunStats):
     return fig
 
 
-def scores(rs: RunStats):
-    agg = rs.get("scores")
+def _histograms(agg, noun: str, xlabel, cuts: bool):
+    """One panel per column of a Scores aggregate: all rows, kept, dropped by a cut [and the cut]."""
     if agg is None or not any(h.n for h in agg.all.values()):
         return None
     columns = [c for c, h in agg.all.items() if h.n]
     fig, axes = _figure(1, len(columns), 6 * len(columns), 4)
     for ax, column in zip(axes, columns):
         _bars(ax, agg.histogram(column), {"all": ALL, "kept": KEPT, "cut": DROPPED})
-        threshold = agg.threshold(column)
+        threshold = agg.threshold(column) if cuts else None
         if threshold is not None:
             ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
             ax.text(threshold, ax.get_ylim()[1] * 0.95, f" cut {threshold:.4f}", va="top", fontsize=9)
-        ax.set_title(f"{column}: {agg.all[column].n:,} scored, {agg.kept[column].n:,} kept")
-        ax.set_xlabel("cosine(image, text)" if agg.all[column].edges[0] == -1 else column)
+        ax.set_title(f"{column}: {agg.all[column].n:,} {noun}, {agg.kept[column].n:,} kept")
+        ax.set_xlabel(xlabel(agg, column))
         ax.set_ylabel("samples per bin")
     fig.tight_layout()
     return fig
+
+
+def scores(rs: RunStats):
+    return _histograms(rs.get("scores"), "scored",
+                       lambda agg, c: "cosine(image, text)" if agg.all[c].edges[0] == -1 else c, cuts=True)
+
+
+def signals(rs: RunStats):
+    """Each image signal's distribution: all rows that have it, kept, dropped by a score cut."""
+    return _histograms(rs.get("signals"), "images", lambda agg, c: c, cuts=False)
 
 
 def entries(rs: RunStats, top: int = TOP):
@@ -249,7 +259,7 @@ def shards(rs: RunStats):
     return fig
 
 
-PLOTS = {"funnel": funnel, "scores": scores, "metaclip_entries": entries, "downloads": downloads,
+PLOTS = {"funnel": funnel, "scores": scores, "signals": signals, "metaclip_entries": entries, "downloads": downloads,
          "languages": languages, "images": images, "captions": captions, "duplicates": duplicates,
          "shards": shards}
 

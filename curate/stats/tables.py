@@ -79,6 +79,9 @@ def tables(rs: RunStats, top: int = 20) -> dict[str, pd.DataFrame]:
     scores = rs.get("scores")
     if scores is not None:
         out["scores"] = scores.summary()
+    signals = rs.get("signals")
+    if signals is not None:
+        out["signals"] = signals.summary().rename(columns={"score": "signal"})
     entries = rs.get("entries")
     if entries is not None:
         out["metaclip_entries"] = as_frame(entries.summary(rs.t))
