@@ -12,10 +12,8 @@ output (`.with_exception_handling()`), and from there to the ledger.
 """
 from __future__ import annotations
 
-import os
-import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -24,6 +22,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from curate.models.clip import ClipInputs, ClipModel, cosine, pick_device
 from curate.models.resolve import TRANSFORMERS, ModelSpec
+from curate.models.worker_inputs import decode_pool, model_inputs
 from curate.sample import Sample, SampleBatch
 from curate.score.names import DECODE_ERROR, NO_CAPTION, NO_IMAGE, metrics_namespace
 from curate.score.run_settings import RunSettings  # noqa: F401  (imported from here too)
@@ -41,29 +40,10 @@ class BatchScores:
     model_seconds: float = 0.0  # the batch's share of the call's time in the model
 
 
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-_INPUTS: dict = {}
-_LOCK = threading.Lock()
-
-
-def _pool(threads: int) -> ThreadPoolExecutor:
-    threads = threads or os.cpu_count() or 1
-    with _LOCK:
-        if threads not in _POOLS:
-            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="curate-decode")
-        return _POOLS[threads]
-
-
 def _inputs(spec: ModelSpec, model):
     """ClipInputs for this process, matching the (possibly shared, remote) model's preprocessing."""
-    key = (spec.role, spec.name, spec.pretrained)
-    with _LOCK:
-        inputs = _INPUTS.get(key)
-    if inputs is None:
-        inputs = _model_classes(spec)[1](spec, model.input_config())
-        with _LOCK:
-            inputs = _INPUTS.setdefault(key, inputs)
-    return inputs
+    return model_inputs((spec.role, spec.name, spec.pretrained),
+                        lambda: _model_classes(spec)[1](spec, model.input_config()))
 
 
 def _model_classes(spec: ModelSpec) -> tuple[type, type]:
@@ -141,7 +121,7 @@ class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
 
     def _prepare(self, chunk: list[int], samples: list[Sample], model) -> tuple[Future, list]:
         """Start tokenizing (and, on the CPU decode path, decoding) a chunk on the thread pool."""
-        pool = _pool(self.run.decode_threads)
+        pool = decode_pool(self.run.decode_threads)
         inputs = _inputs(self.spec, model)
         tokens = pool.submit(inputs.tokens, [samples[i].caption for i in chunk])
         pixels = [] if self.run.decode == "gpu" else [pool.submit(inputs.pixels, samples[i].image) for i in chunk]
