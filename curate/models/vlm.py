@@ -129,6 +129,11 @@ class VlmInputs:
         with Image.open(io.BytesIO(data)) as image:
             return image.convert("RGB")  # decodes the whole image (an undecodable one raises here)
 
+    def requests(self, images: list, copies: int = 1) -> list[dict]:
+        """vLLM's prompts for `images`, each repeated `copies` times (a request per caption)."""
+        return [{"prompt": self.text or "", "multi_modal_data": {"image": image}}
+                for image in images for _ in range(copies)]
+
     def batch(self, images: list, copies: int = 1):
         """The processor's output for `images`, each repeated `copies` times (a row per caption)."""
         images = [image for image in images for _ in range(copies)]
@@ -183,12 +188,7 @@ class VlmModel:
         with self._lock, torch.inference_mode():
             out = self.model.generate(**inputs, **kwargs, logits_processor=processors)
         rows = self._cut(new_tokens(out, prompt).cpu().tolist())
-        per_image = [len(s) for s in seeds] if params.sampled else [1] * len(rows)
-        grouped, start = [], 0
-        for n in per_image:
-            grouped.append(rows[start:start + n])
-            start += n
-        return grouped
+        return group(rows, [len(s) for s in seeds] if params.sampled else [1] * len(rows))
 
     def _cut(self, rows: list[list[int]]) -> list[list[int]]:
         """Each row up to its first end-of-sequence token (what follows is padding)."""
@@ -201,5 +201,19 @@ class VlmModel:
         return out
 
     def texts(self, ids: list[list[list[int]]]) -> list[list[str]]:
-        return [[clean_caption(t) for t in self.processor.batch_decode(per_image, skip_special_tokens=True)]
-                for per_image in ids]
+        return decode_captions(self.processor, ids)
+
+
+def decode_captions(processor, ids: list[list[list[int]]]) -> list[list[str]]:
+    """Caption ids per image -> caption texts per image (special tokens skipped, cleaned)."""
+    return [[clean_caption(t) for t in processor.batch_decode(per_image, skip_special_tokens=True)]
+            for per_image in ids]
+
+
+def group(rows: list, per_image: list[int]) -> list[list]:
+    """Rows in image order -> one list per image of `per_image[i]` rows."""
+    grouped, start = [], 0
+    for n in per_image:
+        grouped.append(rows[start:start + n])
+        start += n
+    return grouped
