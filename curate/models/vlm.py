@@ -33,6 +33,10 @@ from curate.models.spec import ModelSpec
 
 _LOAD_LOCK = threading.Lock()  # from_pretrained is not safe to run twice at once in one process
 ROLE_LABEL = re.compile(r"^\s*(?:assistant|Assistant|ASSISTANT)\s*:\s*")
+# Image processors guess the channel axis of a batch from its first image: one 1 or 3 px high reads as
+# channels-first, so whether such an image (or its batch) can be processed would depend on its
+# batch. Images with a side under MIN_SIDE are refused alone, whatever their batch.
+MIN_SIDE = 4
 
 
 def _load_kwargs(spec: ModelSpec) -> dict:
@@ -127,6 +131,8 @@ class VlmInputs:
         from PIL import Image
 
         with Image.open(io.BytesIO(data)) as image:
+            if min(image.size) < MIN_SIDE:
+                raise ValueError(f"image of {image.size[0]}x{image.size[1]} px: a side under {MIN_SIDE} px")
             return image.convert("RGB")  # decodes the whole image (an undecodable one raises here)
 
     def requests(self, images: list, copies: int = 1) -> list[dict]:
