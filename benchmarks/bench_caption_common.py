@@ -91,3 +91,67 @@ def bare_rate(spec, settings: CaptionSettings, n: int, device: str = "cpu") -> f
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     return n * k / (time.perf_counter() - t0)
+
+
+# -- transformers vision-language captioners ------------------------------------------------------
+def vlm_spec(model: str, folder: str, size: str = "tiny"):
+    """A resolved spec for a transformers captioner: a checkpoint folder, a hub id already in the
+    cache, or a family of curate.models.tiny_vlm (qwen2_vl, llava, blip) written random-init."""
+    import os
+
+    from curate.models.spec import CAPTION
+    from curate.models.tiny_vlm import FAMILIES, write_tiny_vlm
+
+    if model in FAMILIES:
+        model = write_tiny_vlm(os.path.join(folder, f"bench-{model}-{size}"), model, seed=0, size=size)
+    return resolve("caption", model, None, task=CAPTION)
+
+
+def graph_rates(settings: CaptionSettings, n_small: int, n_large: int) -> tuple[float, float]:
+    """Marginal captions per wall second and per process CPU second in the graph (two runs)."""
+    samples(n_large)
+    small, small_cpu = graph_seconds(settings, n_small)
+    large, large_cpu = graph_seconds(settings, n_large)
+    captions = (n_large - n_small) * settings.captions_per_image
+    return captions / (large - small), captions / (large_cpu - small_cpu)
+
+
+def vlm_bare_rate(spec, settings: CaptionSettings, n: int, device: str = "cpu", cpu: bool = False):
+    """captions/s of the loop a user writes with transformers: decode the JPEGs (PIL), the
+    checkpoint's processor on the batch (chat-templated prompt, left padding), `model.generate`
+    (its own global-RNG sampling; k captions per image as num_return_sequences), the new tokens
+    decoded to text."""
+    import torch
+    import transformers
+    from PIL import Image
+
+    from curate.models.clip import autocast_dtype
+    from curate.models.vlm import VlmInputs
+
+    dtype = autocast_dtype(device, settings.run.precision) or torch.float32
+    processor = transformers.AutoProcessor.from_pretrained(spec.name)
+    processor.tokenizer.padding_side = "left"
+    model = transformers.AutoModelForImageTextToText.from_pretrained(spec.name, torch_dtype=dtype).to(device).eval()
+    text = VlmInputs(spec, {"model_type": model.config.model_type}, settings.prompt).text
+    kwargs = {**settings.params.transformers_kwargs(), "num_return_sequences": settings.captions_per_image}
+    items, size, k = samples(n), settings.run.batch_size, settings.captions_per_image
+
+    def generate(chunk):
+        images = [Image.open(io.BytesIO(s.image)).convert("RGB") for s in chunk]
+        x = processor(images=images, text=None if text is None else [text] * len(images), padding=True,
+                      return_tensors="pt").to(device=device, dtype=dtype)
+        with torch.inference_mode():
+            out = model.generate(**x, **kwargs)
+        start = x["input_ids"].shape[1] if "input_ids" in x and not model.config.model_type == "blip" else 0
+        return processor.batch_decode(out[:, start:], skip_special_tokens=True)
+
+    generate(items[:min(size, 4)])  # warm-up
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    for i in range(0, n, size):
+        generate(items[i:i + size])
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    wall = n * k / (time.perf_counter() - t0)
+    return (wall, n * k / (cpu_seconds() - c0)) if cpu else wall
