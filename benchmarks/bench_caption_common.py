@@ -54,15 +54,21 @@ def graph_seconds(settings: CaptionSettings, n: int) -> tuple[float, float]:
     return time.perf_counter() - t0, cpu_seconds() - c0
 
 
+def graph_rates(settings: CaptionSettings, n_small: int, n_large: int) -> tuple[float, float]:
+    """Marginal captions per wall second and per process CPU second in the graph (two runs)."""
+    samples(n_large)  # read the files once, outside both timings
+    small, small_cpu = graph_seconds(settings, n_small)
+    large, large_cpu = graph_seconds(settings, n_large)
+    captions = (n_large - n_small) * settings.captions_per_image
+    return captions / (large - small), captions / (large_cpu - small_cpu)
+
+
 def graph_rate(settings: CaptionSettings, n_small: int, n_large: int) -> float:
     """Marginal captions/s in the graph: the difference of two runs cancels start-up and model load."""
-    samples(n_large)  # read the files once, outside both timings
-    small, _ = graph_seconds(settings, n_small)
-    large, _ = graph_seconds(settings, n_large)
-    return (n_large - n_small) * settings.captions_per_image / (large - small)
+    return graph_rates(settings, n_small, n_large)[0]
 
 
-def bare_rate(spec, settings: CaptionSettings, n: int, device: str = "cpu") -> float:
+def bare_rate(spec, settings: CaptionSettings, n: int, device: str = "cpu", cpu: bool = False):
     """captions/s of the loop a user writes: PIL preprocess, model.generate per batch, decode to text."""
     import open_clip
     import torch
@@ -83,14 +89,23 @@ def bare_rate(spec, settings: CaptionSettings, n: int, device: str = "cpu") -> f
         return [tokenizer.decode(row.tolist()) for row in out.cpu()]
 
     generate(items[:min(size, 4)])  # warm-up (first-call set-up, transformers imports)
+    return timed(generate, items, size, n * k, device, cpu)
+
+
+def timed(generate, items: list, size: int, captions: int, device: str, cpu: bool):
+    """captions per wall second (and per process CPU second with `cpu`) of `generate` over `items`
+    in chunks of `size`."""
+    import torch
+
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for i in range(0, n, size):
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    for i in range(0, len(items), size):
         generate(items[i:i + size])
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    return n * k / (time.perf_counter() - t0)
+    wall = captions / (time.perf_counter() - t0)
+    return (wall, captions / (cpu_seconds() - c0)) if cpu else wall
 
 
 # -- transformers vision-language captioners ------------------------------------------------------
@@ -105,15 +120,6 @@ def vlm_spec(model: str, folder: str, size: str = "tiny"):
     if model in FAMILIES:
         model = write_tiny_vlm(os.path.join(folder, f"bench-{model}-{size}"), model, seed=0, size=size)
     return resolve("caption", model, None, task=CAPTION)
-
-
-def graph_rates(settings: CaptionSettings, n_small: int, n_large: int) -> tuple[float, float]:
-    """Marginal captions per wall second and per process CPU second in the graph (two runs)."""
-    samples(n_large)
-    small, small_cpu = graph_seconds(settings, n_small)
-    large, large_cpu = graph_seconds(settings, n_large)
-    captions = (n_large - n_small) * settings.captions_per_image
-    return captions / (large - small), captions / (large_cpu - small_cpu)
 
 
 def vlm_bare_rate(spec, settings: CaptionSettings, n: int, device: str = "cpu", cpu: bool = False):
@@ -146,12 +152,4 @@ def vlm_bare_rate(spec, settings: CaptionSettings, n: int, device: str = "cpu", 
         return processor.batch_decode(out[:, start:], skip_special_tokens=True)
 
     generate(items[:min(size, 4)])  # warm-up
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    t0, c0 = time.perf_counter(), cpu_seconds()
-    for i in range(0, n, size):
-        generate(items[i:i + size])
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    wall = n * k / (time.perf_counter() - t0)
-    return (wall, n * k / (cpu_seconds() - c0)) if cpu else wall
+    return timed(generate, items, size, n * k, device, cpu)
