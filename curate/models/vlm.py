@@ -134,15 +134,26 @@ def draw_rows(probs, generators: list):
 
 
 class VlmInputs:
-    """CPU side: image bytes -> RGB image; a chunk of images -> the processor's batch (CPU tensors)."""
+    """CPU side: image bytes -> RGB image; a chunk of images -> the processor's batch (CPU tensors).
+
+    Each thread gets its own processor: a fast tokenizer's padding settings are state that two
+    concurrent calls would share (decode threads of several bundles, a retry on the main thread)."""
 
     def __init__(self, spec: ModelSpec, config: dict, prompt: str | None = None):
-        self.processor = load_processor(spec)
-        tokenizer = getattr(self.processor, "tokenizer", None)
-        if tokenizer is not None:
-            tokenizer.padding_side = "left"  # decoder-only models continue every row from its right end
+        self.spec = spec
+        self._local = threading.local()
         self.prompt = default_caption_prompt(config.get("model_type")) if prompt is None else prompt
         self.text = prompt_text(self.processor, self.prompt)
+
+    @property
+    def processor(self):
+        processor = getattr(self._local, "processor", None)
+        if processor is None:
+            processor = self._local.processor = load_processor(self.spec)
+            tokenizer = getattr(processor, "tokenizer", None)
+            if tokenizer is not None:
+                tokenizer.padding_side = "left"  # decoder-only models continue every row from its right end
+        return processor
 
     def image(self, data: bytes):
         from PIL import Image
@@ -184,6 +195,12 @@ class VlmModel:
                                                                      **_load_kwargs(spec))
         self.model.to(self.device).eval()
         self.processor = load_processor(spec)
+        generation = self.model.generation_config
+        if generation.pad_token_id is None:  # else generate warns on every call, and pads with the end token
+            tokenizer = getattr(self.processor, "tokenizer", None)
+            pad = None if tokenizer is None else tokenizer.pad_token_id
+            eos = generation.eos_token_id
+            generation.pad_token_id = pad if pad is not None else eos[0] if isinstance(eos, list) else eos
         self.model_type = self.model.config.model_type
         self._forward_args = set(inspect.signature(self.model.forward).parameters)
         self._lock = threading.Lock()  # one generate at a time: RunInference may share the model across threads
