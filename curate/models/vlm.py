@@ -26,7 +26,7 @@ import io
 import re
 import threading
 
-from curate.models.clip import autocast_dtype, pick_device, set_cpu_threads
+from curate.models.clip import autocast_dtype, model_device
 from curate.models.generation import GenerationParams
 from curate.models.hf_resolve import default_caption_prompt
 from curate.models.spec import ModelSpec
@@ -186,9 +186,7 @@ class VlmModel:
         from transformers import AutoModelForImageTextToText
 
         self.spec = spec
-        self.device = pick_device(device)
-        if self.device == "cpu":
-            set_cpu_threads(threads)
+        self.device = model_device(device, threads)
         self.dtype = autocast_dtype(self.device, precision) or torch.float32  # the weights' dtype, not autocast
         with _LOAD_LOCK:
             self.model = AutoModelForImageTextToText.from_pretrained(spec.name, torch_dtype=self.dtype,
