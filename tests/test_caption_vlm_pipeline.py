@@ -136,3 +136,14 @@ def test_transformers_only_flags_on_a_coca_exit_2_with_one_line(args, message, t
                  "--output", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+def test_an_unreachable_hub_captioner_fails_before_the_run(monkeypatch, tmp_path, capsys):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    assert main(["--pipeline", "recap", "--caption_model", "nobody-here/no-such-vlm",
+                 "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--caption_model: cannot fetch nobody-here/no-such-vlm" in err[0], err
+    assert not (tmp_path / "out").exists()
