@@ -14,7 +14,7 @@ from curate.models.hf_resolve import CHAT_PROMPT, default_caption_prompt
 from curate.models.resolve import TRANSFORMERS, resolve
 from curate.models.spec import CAPTION
 from curate.models.tiny_vlm import write_tiny_vlm
-from curate.models.vlm import VlmInputs, VlmModel, clean_caption, new_tokens
+from curate.models.vlm import VlmInputs, VlmModel, clean_caption, new_tokens, prompt_text
 from tests.test_models import sample_images
 
 TOP_P = GenerationParams("top_p", seq_len=8, min_seq_len=2, top_p=0.9, temperature=1.3)
@@ -110,6 +110,9 @@ def test_prompts_follow_the_family_and_the_chat_template(tiny):
     assert VlmInputs(blip_spec, {"model_type": "blip"}, "a picture of").text == "a picture of"  # no chat template
     llava = VlmInputs(resolve("caption", tiny["llava"], None, task=CAPTION), {"model_type": "llava"}, "Describe it.")
     assert llava.text == "USER: <image>\nDescribe it. ASSISTANT:"
+    processor = transformers.AutoProcessor.from_pretrained(tiny["llava"])  # a template kept by the tokenizer only
+    processor.tokenizer.chat_template, processor.chat_template = processor.chat_template, None
+    assert prompt_text(processor, "Describe it.") == llava.text
 
 
 def test_a_prompted_blip_caption_is_only_what_follows_the_prompt(tiny):

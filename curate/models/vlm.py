@@ -52,14 +52,19 @@ def load_processor(spec: ModelSpec):
 
 def prompt_text(processor, prompt: str | None) -> str | None:
     """The text the processor gets beside each image: the prompt inside the checkpoint's chat
-    template (a user turn holding the image and the prompt, then the assistant's turn opened),
-    or the prompt itself for a checkpoint without one; None for no prompt."""
+    template (a user turn holding the image and the prompt, then the assistant's turn opened;
+    the processor's template, else its tokenizer's), or the prompt itself for a checkpoint
+    without one; None for no prompt."""
     if not prompt:
         return None
+    tokenizer = getattr(processor, "tokenizer", None)
+    template = getattr(processor, "chat_template", None) or getattr(tokenizer, "chat_template", None)
+    if not template:
+        return prompt
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
     if getattr(processor, "chat_template", None):
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
         return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    return prompt
+    return processor.apply_chat_template(messages, chat_template=template, add_generation_prompt=True, tokenize=False)
 
 
 def clean_caption(text: str) -> str:
