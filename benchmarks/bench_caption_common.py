@@ -54,15 +54,21 @@ def graph_seconds(settings: CaptionSettings, n: int) -> tuple[float, float]:
     return time.perf_counter() - t0, cpu_seconds() - c0
 
 
+def graph_rates(settings: CaptionSettings, n_small: int, n_large: int) -> tuple[float, float]:
+    """Marginal captions per wall second and per process CPU second in the graph (two runs)."""
+    samples(n_large)  # read the files once, outside both timings
+    small, small_cpu = graph_seconds(settings, n_small)
+    large, large_cpu = graph_seconds(settings, n_large)
+    captions = (n_large - n_small) * settings.captions_per_image
+    return captions / (large - small), captions / (large_cpu - small_cpu)
+
+
 def graph_rate(settings: CaptionSettings, n_small: int, n_large: int) -> float:
     """Marginal captions/s in the graph: the difference of two runs cancels start-up and model load."""
-    samples(n_large)  # read the files once, outside both timings
-    small, _ = graph_seconds(settings, n_small)
-    large, _ = graph_seconds(settings, n_large)
-    return (n_large - n_small) * settings.captions_per_image / (large - small)
+    return graph_rates(settings, n_small, n_large)[0]
 
 
-def bare_rate(spec, settings: CaptionSettings, n: int, device: str = "cpu") -> float:
+def bare_rate(spec, settings: CaptionSettings, n: int, device: str = "cpu", cpu: bool = False):
     """captions/s of the loop a user writes: PIL preprocess, model.generate per batch, decode to text."""
     import open_clip
     import torch
@@ -83,11 +89,67 @@ def bare_rate(spec, settings: CaptionSettings, n: int, device: str = "cpu") -> f
         return [tokenizer.decode(row.tolist()) for row in out.cpu()]
 
     generate(items[:min(size, 4)])  # warm-up (first-call set-up, transformers imports)
+    return timed(generate, items, size, n * k, device, cpu)
+
+
+def timed(generate, items: list, size: int, captions: int, device: str, cpu: bool):
+    """captions per wall second (and per process CPU second with `cpu`) of `generate` over `items`
+    in chunks of `size`."""
+    import torch
+
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for i in range(0, n, size):
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    for i in range(0, len(items), size):
         generate(items[i:i + size])
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    return n * k / (time.perf_counter() - t0)
+    wall = captions / (time.perf_counter() - t0)
+    return (wall, captions / (cpu_seconds() - c0)) if cpu else wall
+
+
+# -- transformers vision-language captioners ------------------------------------------------------
+def vlm_spec(model: str, folder: str, size: str = "tiny"):
+    """A resolved spec for a transformers captioner: a checkpoint folder, a hub id already in the
+    cache, or a family of curate.models.tiny_vlm (qwen2_vl, llava, blip) written random-init."""
+    import os
+
+    from curate.models.spec import CAPTION
+    from curate.models.tiny_vlm import FAMILIES, write_tiny_vlm
+
+    if model in FAMILIES:
+        model = write_tiny_vlm(os.path.join(folder, f"bench-{model}-{size}"), model, seed=0, size=size)
+    return resolve("caption", model, None, task=CAPTION)
+
+
+def vlm_bare_rate(spec, settings: CaptionSettings, n: int, device: str = "cpu", cpu: bool = False):
+    """captions/s of the loop a user writes with transformers: decode the JPEGs (PIL), the
+    checkpoint's processor on the batch (chat-templated prompt, left padding), `model.generate`
+    (its own global-RNG sampling; k captions per image as num_return_sequences), the new tokens
+    decoded to text."""
+    import torch
+    import transformers
+    from PIL import Image
+
+    from curate.models.clip import autocast_dtype
+    from curate.models.vlm import VlmInputs
+
+    dtype = autocast_dtype(device, settings.run.precision) or torch.float32
+    processor = transformers.AutoProcessor.from_pretrained(spec.name)
+    processor.tokenizer.padding_side = "left"
+    model = transformers.AutoModelForImageTextToText.from_pretrained(spec.name, torch_dtype=dtype).to(device).eval()
+    text = VlmInputs(spec, {"model_type": model.config.model_type}, settings.prompt).text
+    kwargs = {**settings.params.transformers_kwargs(), "num_return_sequences": settings.captions_per_image}
+    items, size, k = samples(n), settings.run.batch_size, settings.captions_per_image
+
+    def generate(chunk):
+        images = [Image.open(io.BytesIO(s.image)).convert("RGB") for s in chunk]
+        x = processor(images=images, text=None if text is None else [text] * len(images), padding=True,
+                      return_tensors="pt").to(device=device, dtype=dtype)
+        with torch.inference_mode():
+            out = model.generate(**x, **kwargs)
+        start = x["input_ids"].shape[1] if "input_ids" in x and not model.config.model_type == "blip" else 0
+        return processor.batch_decode(out[:, start:], skip_special_tokens=True)
+
+    generate(items[:min(size, 4)])  # warm-up
+    return timed(generate, items, size, n * k, device, cpu)

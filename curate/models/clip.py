@@ -46,6 +46,14 @@ def pick_device(device: str) -> str:
     return device
 
 
+def model_device(device: str, threads: int) -> str:
+    """The device a model loads on (auto: CUDA when there is one); on CPU, torch's threads set first."""
+    device = pick_device(device)
+    if device == "cpu":
+        set_cpu_threads(threads)
+    return device
+
+
 def autocast_dtype(device: str, precision: str):
     """bf16 autocast on CUDA by default; fp32 on CPU (CPU autocast is slower than fp32 here)."""
     import torch
@@ -115,9 +123,7 @@ class ClipModel:
         from open_clip.model import get_model_preprocess_cfg
 
         self.spec = spec
-        self.device = pick_device(device)
-        if self.device == "cpu":
-            set_cpu_threads(threads)
+        self.device = model_device(device, threads)
         self.dtype = autocast_dtype(self.device, precision)
         self.model, _ = create_model(spec, self.device)
         self.preprocess_cfg = dict(get_model_preprocess_cfg(self.model))

@@ -12,18 +12,16 @@ Run `python -m curate.models.coca FOLDER` to write a tiny random-init CoCa for o
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
 import threading
-from dataclasses import asdict, dataclass
 
 from curate.errors import UsageError
 from curate.models.clip import ClipModel
+from curate.models.generation import SAMPLING, GenerationParams, sample_seed  # noqa: F401  (re-exported)
 
-GENERATION_TYPES = ("beam_search", "top_p", "top_k")
-SAMPLING = ("top_p", "top_k")
+GENERATION_TYPES = ("beam_search", "top_p", "top_k")  # open_clip's; greedy is transformers' only
 SOT, EOT = 49406, 49407  # open_clip's SimpleTokenizer: what every released CoCa generates with
 MAX_SEQ_LEN = 77  # generate's window over the tokens so far (its max_seq_len default)
 INSTALL = "pip install 'curate[hf]'"
@@ -45,29 +43,6 @@ TINY_COCA_CONFIG = {
 _GENERATE_LOCK = threading.Lock()
 
 
-@dataclass(frozen=True)
-class GenerationParams:
-    """What `--caption_*` asks of the decoder (open_clip's `generate` arguments, same meaning)."""
-
-    generation_type: str = "beam_search"
-    seq_len: int = 30  # --caption_max_length: tokens including the start token
-    min_seq_len: int = 5  # --caption_min_length
-    top_p: float = 0.9
-    top_k: int = 50
-    temperature: float = 1.0
-    num_beams: int = 6
-    num_beam_groups: int = 3
-    repetition_penalty: float = 1.0
-
-    @property
-    def sampled(self) -> bool:
-        return self.generation_type in SAMPLING
-
-    def generate_kwargs(self) -> dict:
-        """The same settings as keyword arguments of open_clip's `model.generate`."""
-        return asdict(self)
-
-
 def require_transformers() -> None:
     """open_clip's generate asserts on transformers at call time: say so now, in one line."""
     try:
@@ -82,12 +57,6 @@ def require_transformers() -> None:
 def is_coca_config(config: dict | None) -> bool | None:
     """Whether a model config is a CoCa (has a text decoder); None when unknown."""
     return None if config is None else "multimodal_cfg" in config
-
-
-def sample_seed(uid: str, seed: int, index: int) -> int:
-    """The generator seed of caption `index` of sample `uid` (63 bits of a keyed hash)."""
-    digest = hashlib.blake2b(f"caption-sample\x00{seed}\x00{uid}\x00{index}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") >> 1
 
 
 def decode_tokens(tokenizer, ids) -> str:

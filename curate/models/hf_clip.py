@@ -14,7 +14,7 @@ import threading
 
 import numpy as np
 
-from curate.models.clip import ClipModel, autocast_dtype, pick_device, set_cpu_threads
+from curate.models.clip import ClipModel, autocast_dtype, model_device
 from curate.models.resolve import ModelSpec
 
 _LOCK = threading.Lock()
@@ -46,9 +46,7 @@ class HfClipModel(ClipModel):
 
         transformers = _import_transformers()
         self.spec = spec
-        self.device = pick_device(device)
-        if self.device == "cpu":
-            set_cpu_threads(threads)
+        self.device = model_device(device, threads)
         self.dtype = autocast_dtype(self.device, precision)
         with _LOCK:  # from_pretrained is not safe to run twice at once in one process
             self.model = transformers.CLIPModel.from_pretrained(spec.name, torch_dtype=torch.float32,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from curate.errors import UsageError
-from curate.models.spec import HF_HUB, LOCAL_DIR, TRANSFORMERS, ModelSpec  # noqa: F401  (re-exported)
+from curate.models.spec import EMBED, HF_HUB, LOCAL_DIR, TRANSFORMERS, ModelSpec  # noqa: F401  (re-exported)
 
 QUICKGELU_SUFFIX = "-quickgelu"
 HF_CONFIG = "open_clip_config.json"
@@ -85,12 +85,14 @@ def _first_line(e: Exception) -> str:
     return (text[0] if text else type(e).__name__)[:200]
 
 
-def resolve(role: str, model: str, pretrained: str | None) -> ModelSpec:
-    """Check a model/pretrained pair and fix a QuickGELU mismatch; raises UsageError in one line."""
+def resolve(role: str, model: str, pretrained: str | None, task: str = EMBED) -> ModelSpec:
+    """Check a model/pretrained pair and fix a QuickGELU mismatch; raises UsageError in one line.
+
+    `task`: what a transformers checkpoint must be (EMBED: a CLIPModel; CAPTION: a captioner)."""
     from curate.models import hf_resolve
 
     if hf_resolve.is_transformers_model(model):  # a folder with config.json, or a bare org/repo hub id
-        return hf_resolve.resolve_transformers(role, model, pretrained)
+        return hf_resolve.resolve_transformers(role, model, pretrained, task)
     open_clip = _open_clip()
     flag_model, flag_pretrained = _flags(role)
     pretrained = pretrained or None
@@ -169,7 +171,8 @@ def fetch_weights(spec: ModelSpec) -> None:
     """Download (or find cached) the weights now, so a typo or no network fails before the run."""
     if spec.kind == TRANSFORMERS:
         from curate.models.hf_resolve import fetch_transformers
-        return fetch_transformers(spec)
+        fetch_transformers(spec)
+        return
     _open_clip()
     from curate.models.hub import hub_mode
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 HF_HUB = "hf-hub:"
 LOCAL_DIR = "local-dir:"
 TRANSFORMERS = "transformers"
+EMBED, CAPTION = "embed", "caption"  # what a transformers checkpoint must do: a CLIPModel, or a captioner
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,8 @@ class ModelSpec:
     config: dict | None = None  # model config read from a JSON file (registered on each worker)
     quick_gelu: bool | None = None  # activation override when the weights need another than the config
     note: str | None = None  # what was corrected, for the run's output
-    kind: str = "open_clip"  # or TRANSFORMERS: a Hugging Face CLIPModel (hub id or local folder)
+    kind: str = "open_clip"  # or TRANSFORMERS: a Hugging Face checkpoint (hub id or local folder)
+    task: str = EMBED  # a TRANSFORMERS checkpoint's job: EMBED (a CLIPModel) or CAPTION (image-text-to-text)
 
     def describe(self) -> str:
         return self.name if self.pretrained is None else f"{self.name} + {self.pretrained}"

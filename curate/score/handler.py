@@ -12,10 +12,8 @@ output (`.with_exception_handling()`), and from there to the ledger.
 """
 from __future__ import annotations
 
-import os
-import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -24,6 +22,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from curate.models.clip import ClipInputs, ClipModel, cosine, pick_device
 from curate.models.resolve import TRANSFORMERS, ModelSpec
+from curate.models.worker_inputs import decode_pool, model_inputs
 from curate.sample import Sample, SampleBatch
 from curate.score.names import DECODE_ERROR, NO_CAPTION, NO_IMAGE, metrics_namespace
 from curate.score.run_settings import RunSettings  # noqa: F401  (imported from here too)
@@ -43,30 +42,10 @@ class BatchScores:
     text_areas: np.ndarray | None = None  # float32 [n] (T-MARS): share of the image inside text boxes
 
 
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-_INPUTS: dict = {}
-_LOCK = threading.Lock()
-
-
-def decode_pool(threads: int) -> ThreadPoolExecutor:
-    """This process's CPU decode threads (0: one per core), shared by every model handler."""
-    threads = threads or os.cpu_count() or 1
-    with _LOCK:
-        if threads not in _POOLS:
-            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="curate-decode")
-        return _POOLS[threads]
-
-
-def model_inputs(spec: ModelSpec, model):
+def clip_inputs(spec: ModelSpec, model):
     """ClipInputs for this process, matching the (possibly shared, remote) model's preprocessing."""
-    key = (spec.role, spec.name, spec.pretrained)
-    with _LOCK:
-        inputs = _INPUTS.get(key)
-    if inputs is None:
-        inputs = _model_classes(spec)[1](spec, model.input_config())
-        with _LOCK:
-            inputs = _INPUTS.setdefault(key, inputs)
-    return inputs
+    return model_inputs((spec.role, spec.name, spec.pretrained),
+                        lambda: _model_classes(spec)[1](spec, model.input_config()))
 
 
 def chunks_of(indices: list[int], size: int) -> list[list[int]]:
@@ -164,7 +143,7 @@ class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
     def _prepare(self, chunk: list[int], samples: list[Sample], model) -> tuple[Future, list]:
         """Start tokenizing (and, on the CPU decode path, decoding) a chunk on the thread pool."""
         pool = decode_pool(self.run.decode_threads)
-        inputs = model_inputs(self.spec, model)
+        inputs = clip_inputs(self.spec, model)
         tokens = pool.submit(inputs.tokens, [samples[i].caption for i in chunk])
         if self.run.decode == "gpu":
             return tokens, []
