@@ -204,7 +204,8 @@ def run(argv: list[str] | None = None) -> dict:
     known, recipe, rest = parse(argv)
     validate(known)
     explicit = (given(argv, "--url_col"), given(argv, "--caption_col"))
-    source = open_source(known.input, known.input_format, known.url_col, known.caption_col, explicit)
+    source = open_source(known.input, known.input_format, known.url_col, known.caption_col, explicit,
+                         known.max_image_bytes)
     output = known.output or os.path.join("curate-out", known.pipeline)
     known.output = output
     check_output(output)

@@ -17,13 +17,14 @@ from apache_beam.io.filesystems import FileSystems
 
 from curate.io.ledger_batch import samples_to_batch
 from curate.io.row_files import BAD_FILE, READ_ERRORS
+from curate.io.safe_paths import refusal
 from curate.io.url_list import UrlListSource, bad_row
 from curate import sample
 from curate.sample import CORE_COLUMNS, batch_id, extra_column, make_uid
 
 PartRows = tuple[str, pa.RecordBatch]  # (batch id of the part's first row, its ledger rows)
 Task = tuple[int, str, "tuple[int, int] | None"]  # (file index, path, (first row, rows) or whole file)
-_NULL_CORE = [c for c in CORE_COLUMNS if c in ("source_key", "width", "height", "image_format", "sha256")]
+_NULL_CORE = [c for c in CORE_COLUMNS if c in ("width", "height", "image_format", "sha256")]
 
 
 def plan_blocks(source: UrlListSource, index: int, path: str, batch_size: int) -> Iterator[Task]:
@@ -69,8 +70,8 @@ def block_bounds(batch_size: int) -> Iterator[tuple[int, int]]:
 def _columnar_rows(source: UrlListSource, path: str) -> int | None:
     """The row count of a Parquet list that can be read column-wise (string url and caption,
     flat other columns); None for any other list."""
-    if source.fmt != "parquet":
-        return None
+    if source.fmt != "parquet" or refusal(source.raw_path(path), source.within):
+        return None  # the row reader reads it, or records why it does not (safe_paths)
     try:
         with FileSystems.open(source.raw_path(path)) as f:
             metadata = pq.ParquetFile(f).metadata
@@ -92,7 +93,7 @@ def _parquet_block(source: UrlListSource, path: str, first_row: int, rows: int) 
     """Rows [first_row, first_row + rows) of a Parquet file, reading only the row groups they span;
     a block that cannot be read is one `input:bad_file` row, as the row reader gives."""
     try:
-        return _ledger_rows(source, _parquet_rows(source.raw_path(path), first_row, rows))
+        return _ledger_rows(source, _parquet_rows(source.raw_path(path), first_row, rows), path, first_row)
     except READ_ERRORS as e:
         sample, reason = bad_row(path, first_row + 1, {BAD_FILE: f"{type(e).__name__}: {e}"[:300]})
         return samples_to_batch([sample], [reason])
@@ -113,17 +114,20 @@ def _parquet_rows(path: str, first_row: int, rows: int) -> pa.Table:
     return table.slice(offset, rows)
 
 
-def _ledger_rows(source: UrlListSource, table: pa.Table) -> pa.RecordBatch:
-    """make_sample's rules (url list, require_url) on whole columns; extras kept as Arrow arrays."""
+def _ledger_rows(source: UrlListSource, table: pa.Table, path: str, first_row: int) -> pa.RecordBatch:
+    """make_sample's rules (url list, require_url) on whole columns; extras kept as Arrow arrays.
+    A row without a URL is keyed by its file and row number (url_list.keyed_by_line)."""
     urls = [u if u is not None and u.strip() else None for u in table.column(source.url_col).to_pylist()]
     captions = table.column(source.caption_col).to_pylist()
     reasons = ["input:missing_caption" if c is None else "input:empty_caption" if not c.strip()
                else "input:missing_url" if u is None else None for u, c in zip(urls, captions)]
+    keys = [None if u is not None else f"{path}:{first_row + i + 1}" for i, u in enumerate(urls)]
     n = table.num_rows
     columns = {
-        "uid": pa.array([make_uid(u, c) for u, c in zip(urls, captions)], pa.string()),
+        "uid": pa.array([make_uid(u or k, c) for u, k, c in zip(urls, keys, captions)], pa.string()),
         "url": pa.array(urls, pa.string()),
         "caption": pa.array(captions, pa.string()),
+        "source_key": pa.array(keys, pa.string()),
         **{c: pa.nulls(n) for c in _NULL_CORE},
         "status": pa.array(["kept" if r is None else "dropped" for r in reasons], pa.string()),
         "reason": pa.array(reasons, pa.string()),
