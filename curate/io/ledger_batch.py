@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from curate.io.run_schema import EXTRA_JSON, array_keeping_misfits, to_json
+from curate.io.run_schema import EXTRA_JSON, fit_array, to_json
 from curate.sample import CORE_COLUMNS, Sample, extra_column
 
 _CORE_ATTRS = [c for c in CORE_COLUMNS if c not in ("status", "reason")]
@@ -74,11 +74,5 @@ def _conform_one(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         elif field.name not in names:
             arrays.append(pa.nulls(batch.num_rows, field.type))
         else:
-            column = batch.column(field.name)
-            if column.type != field.type:
-                try:
-                    column = column.cast(field.type)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-                    column = array_keeping_misfits(field, column.to_pylist(), overflow)
-            arrays.append(column)
+            arrays.append(fit_array(field, batch.column(field.name), overflow))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)

@@ -7,12 +7,12 @@ fit their column (or columns nobody declared) go to `extra_json` rather than bei
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Iterable
 
 import pyarrow as pa
 
-from curate.sample import CORE_COLUMNS
+from curate.io import strict_json
+from curate.sample import CORE_COLUMNS, OVERFLOW_COLUMN
 
 CORE_TYPES: dict[str, pa.DataType] = {
     "uid": pa.string(), "url": pa.string(), "caption": pa.string(), "status": pa.string(),
@@ -20,7 +20,7 @@ CORE_TYPES: dict[str, pa.DataType] = {
     "height": pa.int64(), "image_format": pa.string(), "sha256": pa.string(),
 }
 assert tuple(CORE_TYPES) == CORE_COLUMNS
-EXTRA_JSON = "extra_json"
+EXTRA_JSON = OVERFLOW_COLUMN
 
 
 def build_schema(*column_groups: dict[str, pa.DataType]) -> pa.Schema:
@@ -47,23 +47,55 @@ def arrow_type_of(values: Iterable[Any]) -> pa.DataType:
     return type_
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.hex()
-    return str(value)
-
-
 def to_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=_json_default)
+    return strict_json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+_CONVERT_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError,
+                   ValueError)
+
+
+def casts_exactly(source: pa.DataType, target: pa.DataType) -> bool:
+    """Whether values of `source` type convert to `target` with nothing lost or reinterpreted: a
+    number to a number type that holds it (Arrow's checked cast refuses one out of range), any
+    flat value to text. Text is never parsed as a number ("007" stays "007"), a float is never
+    cut to an integer, a bool never becomes a number."""
+    if pa.types.is_dictionary(source):
+        source = source.value_type
+    if source == target or pa.types.is_null(source):
+        return True
+    if pa.types.is_string(target) or pa.types.is_large_string(target):
+        return not pa.types.is_nested(source)  # nested values become JSON text, cell by cell
+    if pa.types.is_integer(source):
+        return pa.types.is_integer(target) or pa.types.is_floating(target)
+    if pa.types.is_floating(source):
+        return pa.types.is_floating(target) and target.bit_width >= source.bit_width
+    if _is_list(source) and _is_list(target):
+        return casts_exactly(source.value_type, target.value_type)
+    return False
+
+
+def _is_list(type_: pa.DataType) -> bool:
+    return pa.types.is_list(type_) or pa.types.is_large_list(type_)
+
+
+def fit_array(field: pa.Field, array: pa.Array, overflow: list[dict]) -> pa.Array:
+    """A column in the run's type: converted where that is exact, else cell by cell (a value
+    that does not fit moves to its row's extra_json, under the column's name, as it was)."""
+    if array.type == field.type:
+        return array
+    if pa.types.is_null(array.type):
+        return pa.nulls(len(array), field.type)
+    if casts_exactly(array.type, field.type):
+        try:
+            return array.cast(field.type)
+        except _CONVERT_ERRORS:
+            pass
+    return array_keeping_misfits(field, array.to_pylist(), overflow)
 
 
 def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
     names = set(schema.names)
-    if all(names.issuperset(row) for row in rows):
-        try:  # the common case, converted in C++
-            return pa.Table.from_pylist(rows, schema=schema)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
-            pass
     overflow: list[dict[str, Any]] = [
         {k: v for k, v in row.items() if k not in names and v is not None} for row in rows
     ]
@@ -74,8 +106,8 @@ def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
             continue
         values = [row.get(field.name) for row in rows]
         try:
-            arrays.append(pa.array(values, type=field.type))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
+            arrays.append(fit_array(field, pa.array(values), overflow))  # converted in C++
+        except _CONVERT_ERRORS:  # values of several types
             arrays.append(array_keeping_misfits(field, values, overflow))
     extra = [to_json(o) if o else None for o in overflow]
     arrays[schema.get_field_index(EXTRA_JSON)] = pa.array(extra, type=pa.string())
@@ -83,19 +115,32 @@ def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
 
 
 def array_keeping_misfits(field: pa.Field, values: list, overflow: list[dict]) -> pa.Array:
-    """Cell by cell: a value that does not fit the column moves to that row's extra_json."""
+    """Cell by cell: a value that does not fit the column exactly moves to that row's extra_json
+    (in a text column, it is written as JSON text instead)."""
     fitted = []
     for value, extra in zip(values, overflow):
         if value is None:
             fitted.append(None)
             continue
-        try:
-            pa.array([value], type=field.type)
-            fitted.append(value)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
-            if pa.types.is_string(field.type):
-                fitted.append(to_json(value))
-                continue
+        cell = _fitted_cell(value, field.type)
+        if cell is not None:
+            fitted.append(cell)
+        elif pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            fitted.append(to_json(value))
+        else:
             fitted.append(None)
             extra[field.name] = value
     return pa.array(fitted, type=field.type)
+
+
+def _fitted_cell(value: Any, type_: pa.DataType) -> Any:
+    """`value` as the column holds it, or None when it does not fit exactly."""
+    try:
+        cell = pa.array([value])
+        if cell.type != type_:
+            if not casts_exactly(cell.type, type_):
+                return None
+            cell = cell.cast(type_)
+        return cell.to_pylist()[0]
+    except _CONVERT_ERRORS:
+        return None
