@@ -9,21 +9,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from curate.io.run_schema import EXTRA_JSON, fit_array, to_json
+from curate.io.run_schema import EXTRA_JSON, fit_array, infer_array, to_json
 from curate.sample import CORE_COLUMNS, Sample, extra_column
 
 _CORE_ATTRS = [c for c in CORE_COLUMNS if c not in ("status", "reason")]
-
-
-def _column(values: list) -> pa.Array:
-    try:
-        array = pa.array(values)
-        if not pa.types.is_struct(array.type):
-            return array
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
-        pass
-    return pa.array([None if v is None else v if isinstance(v, str) else to_json(v) for v in values],
-                    type=pa.string())
 
 
 def ledger_columns(samples: list[Sample], reasons: list[str | None]) -> dict[str, list]:
@@ -46,7 +35,7 @@ def ledger_columns(samples: list[Sample], reasons: list[str | None]) -> dict[str
 def samples_to_batch(samples: list[Sample], reasons: list[str | None]) -> pa.RecordBatch:
     """The ledger rows of these samples (status kept where the reason is None)."""
     columns = ledger_columns(samples, reasons)
-    return pa.RecordBatch.from_arrays([_column(v) for v in columns.values()], names=list(columns))
+    return pa.RecordBatch.from_arrays([infer_array(v) for v in columns.values()], names=list(columns))
 
 
 def ledger_row(sample: Sample, reason: str | None) -> dict[str, Any]:

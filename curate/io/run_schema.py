@@ -51,8 +51,40 @@ def to_json(value: Any) -> str:
     return strict_json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-_CONVERT_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError,
+CONVERT_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError,
                    ValueError)
+
+
+def infer_array(values: list) -> pa.Array:
+    """Python values as an Arrow column of their own type; values of several types (a JSONL
+    column holding 5.5 and true) as a dense union, each in its own type, so that `fit_array`
+    fits each to the run's column exactly; nested ones (dicts) as JSON text."""
+    try:
+        array = pa.array(values)
+        # pa.array reads True as 1.0 among floats: such a column holds several types
+        if not pa.types.is_struct(array.type) and not (
+                pa.types.is_floating(array.type) and any(type(v) is bool for v in values)):
+            return array
+    except CONVERT_ERRORS:
+        pass
+    kinds: dict[type, int] = {}
+    buckets: list[list] = []
+    codes, offsets = [], []
+    for value in values:
+        code = kinds.setdefault(type(value), len(kinds))
+        if code == len(buckets):
+            buckets.append([])
+        codes.append(code)
+        offsets.append(len(buckets[code]))
+        buckets[code].append(value)
+    try:
+        children = [pa.array(bucket) for bucket in buckets]
+        if len(children) < 128 and not any(pa.types.is_struct(c.type) or pa.types.is_map(c.type) for c in children):
+            return pa.UnionArray.from_dense(pa.array(codes, pa.int8()), pa.array(offsets, pa.int32()), children)
+    except CONVERT_ERRORS:
+        pass
+    return pa.array([None if v is None else v if isinstance(v, str) else to_json(v) for v in values],
+                    type=pa.string())
 
 
 def casts_exactly(source: pa.DataType, target: pa.DataType) -> bool:
@@ -89,7 +121,7 @@ def fit_array(field: pa.Field, array: pa.Array, overflow: list[dict]) -> pa.Arra
     if casts_exactly(array.type, field.type):
         try:
             return array.cast(field.type)
-        except _CONVERT_ERRORS:
+        except CONVERT_ERRORS:
             pass
     return array_keeping_misfits(field, array.to_pylist(), overflow)
 
@@ -106,8 +138,8 @@ def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
             continue
         values = [row.get(field.name) for row in rows]
         try:
-            arrays.append(fit_array(field, pa.array(values), overflow))  # converted in C++
-        except _CONVERT_ERRORS:  # values of several types
+            arrays.append(fit_array(field, infer_array(values), overflow))  # converted in C++
+        except CONVERT_ERRORS:
             arrays.append(array_keeping_misfits(field, values, overflow))
     extra = [to_json(o) if o else None for o in overflow]
     arrays[schema.get_field_index(EXTRA_JSON)] = pa.array(extra, type=pa.string())
@@ -142,5 +174,5 @@ def _fitted_cell(value: Any, type_: pa.DataType) -> Any:
                 return None
             cell = cell.cast(type_)
         return cell.to_pylist()[0]
-    except _CONVERT_ERRORS:
+    except CONVERT_ERRORS:
         return None

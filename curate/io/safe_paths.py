@@ -33,7 +33,7 @@ def is_inside(real: str, root: str) -> bool:
     return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _resolve(path: str, root: str | None) -> tuple[str | None, str | None]:
+def _resolve(path: str, root: str | None, max_bytes: int | None = None) -> tuple[str | None, str | None]:
     """(the real path, None), or (None, why it must not be opened); (None, None): no such file."""
     try:
         real = os.path.realpath(path)
@@ -42,7 +42,9 @@ def _resolve(path: str, root: str | None) -> tuple[str | None, str | None]:
         info = os.stat(real)
     except (OSError, ValueError):  # ValueError: a name with a NUL byte
         return None, None
-    return (real, None) if stat.S_ISREG(info.st_mode) else (None, NOT_A_FILE)
+    if not stat.S_ISREG(info.st_mode):
+        return None, NOT_A_FILE
+    return (None, TOO_LARGE) if max_bytes is not None and info.st_size > max_bytes else (real, None)
 
 
 def refusal(path: str, root: str | None = None) -> str | None:
@@ -56,10 +58,10 @@ def refusal(path: str, root: str | None = None) -> str | None:
 def read_file(path: str, max_bytes: int, root: str | None = None) -> tuple[bytes | None, str | None]:
     """A file's bytes, or (None, the refusal); (None, None) when there is no such file.
 
-    The size is checked before reading and the read stops one byte past the cap, so memory is
-    bounded by `max_bytes` whatever the file grows to.
+    The size is checked before the file is opened and the read stops one byte past the cap, so
+    memory is bounded by `max_bytes` whatever the file grows to.
     """
-    real, why = _resolve(path, root)
+    real, why = _resolve(path, root, max_bytes)
     if real is None:
         return None, why
     try:

@@ -8,6 +8,7 @@ dropped with that reason, never silently skipped (WebDataset's own reader skips 
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import tarfile
@@ -63,12 +64,20 @@ class _HeaderWatch(tarfile.TarInfo):
             tar.curate_end = e
             raise
 
+    max_bytes: int | None = None
+
     def _proc_member(self, tar):
-        limit = getattr(tar, "curate_max_bytes", None)
-        if limit is not None and self.type in _HEADER_DATA_TYPES and self.size > limit:
+        if self.max_bytes is not None and self.type in _HEADER_DATA_TYPES and self.size > self.max_bytes:
             raise tarfile.SubsequentHeaderError(f"a {self.size}-byte header record at byte {self.offset} "
-                                                f"(cap {limit})")
+                                                f"(cap {self.max_bytes})")
         return super()._proc_member(tar)
+
+
+@functools.lru_cache(maxsize=None)
+def _capped_headers(max_bytes: int) -> type:
+    """_HeaderWatch with a cap: tarfile reads the first header as it opens, so the cap rides
+    on the class it builds headers with."""
+    return type("_CappedHeaderWatch", (_HeaderWatch,), {"max_bytes": max_bytes})
 
 
 class TarKey(NamedTuple):
@@ -90,10 +99,9 @@ def iter_tar_keys(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[Tar
     """
     with FileSystems.open(path) as f:
         try:
-            tar = tarfile.open(fileobj=f, mode="r|*", tarinfo=_HeaderWatch)
+            tar = tarfile.open(fileobj=f, mode="r|*", tarinfo=_capped_headers(max_bytes))
         except _TAR_ERRORS as e:  # an empty file (a worker died before writing), not a tar
             raise BadTar(0, str(e)[:200] or type(e).__name__) from None
-        tar.curate_max_bytes = max_bytes
         with tar:
             current, seen, error = None, set(), None
             try:
