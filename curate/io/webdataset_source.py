@@ -103,30 +103,35 @@ def iter_tar_keys(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[Tar
         except _TAR_ERRORS as e:  # an empty file (a worker died before writing), not a tar
             raise BadTar(0, str(e)[:200] or type(e).__name__) from None
         with tar:
-            current, seen, error = None, set(), None
+            # a key is a sample once one of its members is whole: read, or passed over up to the
+            # next header (`skipped`: the last member was not read; a cut in it ends the tar)
+            current, seen, whole, skipped, error = None, set(), False, False, None
             try:
                 for member in tar:
+                    whole, skipped = whole or skipped, False
                     if member.isdir():
                         continue  # structure, no sample
                     key, ext = split_key(member.name)
                     if current is None or key != current.key:
-                        if current is not None:
+                        if whole:
                             yield current
-                        current, seen = TarKey(key, {}, {}, []), set()
+                        current, seen, whole = TarKey(key, {}, {}, []), set(), False
                     if ext in seen:
                         current.twice.append(ext)
                         current.parts.pop(ext, None)  # neither copy is the sample's
-                        continue
-                    seen.add(ext)
-                    if ext in SAMPLE_EXTS:
+                    elif ext in SAMPLE_EXTS:
                         data = _member_bytes(tar, member, max_bytes)
                         (current.parts if isinstance(data, bytes) else current.refused)[ext] = data
+                        whole = whole or isinstance(data, bytes)
+                    seen.add(ext)
+                    skipped = ext not in current.parts
+                whole = whole or skipped  # the next header was reached: the data before it is whole
                 _check_end(tar)
             except BadTar as e:
                 error = e
             except _TAR_ERRORS as e:
                 error = BadTar(tar.offset, str(e)[:200] or type(e).__name__)
-        if current is not None:  # its members were read whole: the sample goes on (a missing part is its reason)
+        if whole:  # the sample goes on (a missing part is its reason)
             yield current
         if error is not None:
             raise error
