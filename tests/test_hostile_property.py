@@ -24,7 +24,7 @@ import pytest
 from curate.errors import UsageError
 from tests.conftest import read_ledger, run_curate
 from tests.test_hostile_inputs import fs_name, photo, read_shards
-from tests.test_hostile_inputs_2 import member, sparse_member, strict_json, watching_opens
+from tests.test_hostile_inputs_2 import member, outside, sparse_member, strict_json, watching_opens  # noqa: F401
 
 SEEDS = (0, 1, 2, 3, 4)
 CAP = 400_000  # --max_image_bytes of these runs: every photo of the sample is smaller
@@ -34,15 +34,6 @@ def _name(rng: random.Random) -> bytes:
     """A random file name stem: any byte but NUL, '/' and '.' (leading underscores included)."""
     allowed = [b for b in range(1, 256) if b not in b"/."]
     return bytes(rng.choice(allowed) for _ in range(rng.randint(1, 12)))
-
-
-@pytest.fixture(scope="module")
-def outside(tmp_path_factory):
-    """Files beside the inputs that no run may open."""
-    root = tmp_path_factory.mktemp("outside")
-    (root / "secret.jpg").write_bytes(photo(20))
-    (root / "secret.txt").write_bytes(b"my bank password")
-    return root
 
 
 def _special(rng: random.Random, path: bytes, outside) -> str:
@@ -155,7 +146,7 @@ def test_random_pairs_tables(tmp_path, outside):
             if kind == 0:
                 file, reason = f"{outside}/{n}secret.jpg", "input:outside_input"
             elif kind == 1:
-                file, reason = f"sub/{n}../../{os.path.basename(outside)}/secret.txt", "input:outside_input"
+                file, reason = f"sub/{n}../../{os.path.basename(outside)}/notes.txt", "input:outside_input"
             elif kind == 2:
                 file, reason = "/" + n + rng.choice(["etc/passwd", "dev/zero", "dev/urandom"]), "input:outside_input"
             elif kind == 3:
