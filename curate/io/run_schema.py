@@ -88,10 +88,10 @@ def infer_array(values: list) -> pa.Array:
 
 
 def casts_exactly(source: pa.DataType, target: pa.DataType) -> bool:
-    """Whether values of `source` type convert to `target` with nothing lost or reinterpreted: a
-    number to a number type that holds it (Arrow's checked cast refuses one out of range), any
-    flat value to text. Text is never parsed as a number ("007" stays "007"), a float is never
-    cut to an integer, a bool never becomes a number."""
+    """Whether values of `source` type convert to `target` without being reinterpreted: an
+    integer to an integer or float type that holds it (Arrow's checked cast refuses one out of
+    range), a float to a float, any flat value to text. Text is never parsed as a number ("007"
+    stays "007"), a float is never cut to an integer, a bool never becomes a number."""
     if pa.types.is_dictionary(source):
         source = source.value_type
     if source == target or pa.types.is_null(source):
@@ -100,8 +100,8 @@ def casts_exactly(source: pa.DataType, target: pa.DataType) -> bool:
         return not pa.types.is_nested(source)  # nested values become JSON text, cell by cell
     if pa.types.is_integer(source):
         return pa.types.is_integer(target) or pa.types.is_floating(target)
-    if pa.types.is_floating(source):
-        return pa.types.is_floating(target) and target.bit_width >= source.bit_width
+    if pa.types.is_floating(source):  # a stage's Python floats into its float32 column too
+        return pa.types.is_floating(target)
     if _is_list(source) and _is_list(target):
         return casts_exactly(source.value_type, target.value_type)
     return False
