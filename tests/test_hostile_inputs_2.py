@@ -418,6 +418,21 @@ def test_a_fifo_among_url_lists_is_one_row_and_a_fifo_first_is_refused(tmp_path)
         open_source(str(tmp_path / "*.jsonl"))
 
 
+def test_every_json_file_is_strict_whatever_floats_it_carries(tmp_path):
+    """README: non-finite floats are written by name in `<uid>.json`, `extra_json`, stats.json."""
+    import numpy as np
+
+    from curate.io.run_stats import write_stats
+    from curate.io.strict_json import dumps
+
+    value = {"a": float("nan"), "b": [float("-inf"), 1.5], "c": np.float32("inf"), "d": np.array([np.nan, 2.0]),
+             "e": b"\x00\xff", "f": np.int64(3)}
+    assert strict_json(dumps(value).encode()) == {"a": "NaN", "b": ["-Infinity", 1.5], "c": "Infinity",
+                                                  "d": ["NaN", 2.0], "e": "00ff", "f": 3}
+    write_stats(str(tmp_path), {"stages": {"score": {"threshold": float("nan")}}})
+    assert strict_json((tmp_path / "stats.json").read_bytes()) == {"stages": {"score": {"threshold": "NaN"}}}
+
+
 # --- 4. two runs into one output -----------------------------------------------------------------
 
 HOLD = """
