@@ -81,7 +81,9 @@ def make_sample(*, url: Any, caption: Any, source_key: str | None, extras: dict[
                 identity: str | None = None) -> Row:
     """One input row as a Sample, with the reason it cannot be curated (or None).
 
-    The uid comes from the url, else `identity` (where the key alone is not unique), else the key.
+    The uid comes from the url, else `identity` (where the key alone is not unique), else the key;
+    a row with none of them would take its uid from its caption alone, shared by every such row
+    with that caption, so a reader passes where the row is (`<file>:<line>`) as its identity.
     """
     text, problem = decode_caption(caption)
     if url is not None and not isinstance(url, str):
