@@ -416,6 +416,17 @@ def test_a_fifo_among_url_lists_is_one_row_and_a_fifo_first_is_refused(tmp_path)
     fifo(tmp_path / "0.jsonl")
     with pytest.raises(UsageError, match="not_a_file"):
         open_source(str(tmp_path / "*.jsonl"))
+    # --progress counts a Parquet glob's rows from the footers: never a FIFO's
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curate.runners.progress import total_rows
+
+    pq.write_table(pa.table({"url": ["http://x.example/1.jpg"], "caption": ["a dog"]}), tmp_path / "a.parquet")
+    fifo(tmp_path / "b.parquet")
+    with watching_opens() as opened:
+        assert total_rows(open_source(str(tmp_path / "*.parquet"))) is None
+    assert str(tmp_path / "b.parquet") not in opened
 
 
 def test_every_json_file_is_strict_whatever_floats_it_carries(tmp_path):
