@@ -366,6 +366,31 @@ def test_a_later_file_of_another_schema_loses_no_value(list_run):
             strict_json(text.encode())
 
 
+def test_values_fit_their_column_exactly_or_stay_as_they_were():
+    """The writers' rule, row by row (sidecars) and column by column (ledger parts): a value of
+    another type is converted only where exact; any other is kept in extra_json as it was."""
+    import pyarrow as pa
+
+    from curate.io.ledger_batch import conform, samples_to_batch
+    from curate.io.run_schema import build_schema, rows_to_table
+    from curate.sample import Sample
+
+    schema = build_schema({"n": pa.int64(), "f": pa.float64(), "t": pa.string(), "l": pa.list_(pa.int32())})
+    values = [{"n": 5.5, "f": True, "t": 7, "l": [1.5]}, {"n": 3, "f": 2, "t": "007", "l": [2]},
+              {"n": 4.0, "f": float("-inf"), "t": [1, 2], "l": [3.0]}, {"n": "007", "f": "x", "t": None, "l": "y"}]
+    want = [({"n": None, "f": None, "t": "7", "l": None}, {"n": 5.5, "f": True, "l": [1.5]}),
+            ({"n": 3, "f": 2.0, "t": "007", "l": [2]}, {}),
+            ({"n": 4, "f": float("-inf"), "t": "[1, 2]", "l": [3]}, {}),
+            ({"n": None, "f": None, "t": None, "l": None}, {"n": "007", "f": "x", "l": "y"})]
+    samples = [Sample(uid=str(i), extras=v) for i, v in enumerate(values)]
+    by_rows = rows_to_table([{"uid": str(i), **v} for i, v in enumerate(values)], schema)
+    by_columns = conform([samples_to_batch(samples, [None] * len(samples))], schema)
+    for table in (by_rows, by_columns):
+        got = [({k: row[k] for k in ("n", "f", "t", "l")}, json.loads(row["extra_json"] or "{}"))
+               for row in table.to_pylist()]
+        assert got == want
+
+
 def test_url_less_rows_are_keyed_by_file_and_line(list_run):
     base, out, stats = list_run
     ledger = read_ledger(out)

@@ -88,20 +88,18 @@ def infer_array(values: list) -> pa.Array:
 
 
 def casts_exactly(source: pa.DataType, target: pa.DataType) -> bool:
-    """Whether values of `source` type convert to `target` without being reinterpreted: an
-    integer to an integer or float type that holds it (Arrow's checked cast refuses one out of
-    range), a float to a float, any flat value to text. Text is never parsed as a number ("007"
-    stays "007"), a float is never cut to an integer, a bool never becomes a number."""
+    """Whether values of `source` type convert to `target` without being reinterpreted: a number
+    to a number type that holds it (Arrow's checked cast refuses an integer out of range and a
+    float with a fraction: 3.0 fits an integer column, 5.5 does not), any flat value to text.
+    Text is never parsed as a number ("007" stays "007"), a bool never becomes a number."""
     if pa.types.is_dictionary(source):
         source = source.value_type
     if source == target or pa.types.is_null(source):
         return True
-    if pa.types.is_string(target) or pa.types.is_large_string(target):
+    if _is_text(target):
         return not pa.types.is_nested(source)  # nested values become JSON text, cell by cell
-    if pa.types.is_integer(source):
-        return pa.types.is_integer(target) or pa.types.is_floating(target)
-    if pa.types.is_floating(source):  # a stage's Python floats into its float32 column too
-        return pa.types.is_floating(target)
+    if pa.types.is_integer(source) or pa.types.is_floating(source):  # float32 columns take Python floats
+        return _is_number(target)
     if _is_list(source) and _is_list(target):
         return casts_exactly(source.value_type, target.value_type)
     return False
@@ -128,6 +126,11 @@ def fit_array(field: pa.Field, array: pa.Array, overflow: list[dict]) -> pa.Arra
 
 def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
     names = set(schema.names)
+    if all(names.issuperset(row) for row in rows) and not _coerced_by_arrow(rows, schema):
+        try:  # the common case, converted in C++
+            return pa.Table.from_pylist(rows, schema=schema)
+        except CONVERT_ERRORS:
+            pass
     overflow: list[dict[str, Any]] = [
         {k: v for k, v in row.items() if k not in names and v is not None} for row in rows
     ]
@@ -146,18 +149,37 @@ def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+def _coerced_by_arrow(rows: list[dict[str, Any]], schema: pa.Schema) -> bool:
+    """Whether Arrow's row conversion would change a value silently: it cuts a float (or reads
+    anything but a Python int) into an integer column, and reads a bool in a float column as 1.0;
+    other misfits it refuses."""
+    for field in schema:
+        type_, name = field.type, field.name
+        if not (_is_number(type_) or _is_list(type_) and _is_number(type_.value_type)):
+            continue  # a misfit in any other column is refused, then fitted cell by cell
+        kinds = {type(row.get(name)) for row in rows}
+        if _is_list(type_) and kinds <= {list, type(None)}:
+            type_ = type_.value_type
+            kinds = {type(item) for row in rows for item in row.get(name) or ()}
+        if pa.types.is_integer(type_) and not kinds <= {int, type(None)}:
+            return True
+        if pa.types.is_floating(type_) and bool in kinds:
+            return True
+    return False
+
+
 def array_keeping_misfits(field: pa.Field, values: list, overflow: list[dict]) -> pa.Array:
     """Cell by cell: a value that does not fit the column exactly moves to that row's extra_json
     (in a text column, it is written as JSON text instead)."""
-    fitted = []
+    fitted, fit, text = [], _cell_fitter(field.type), _is_text(field.type)
     for value, extra in zip(values, overflow):
         if value is None:
             fitted.append(None)
             continue
-        cell = _fitted_cell(value, field.type)
+        cell = fit(value)
         if cell is not None:
             fitted.append(cell)
-        elif pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+        elif text:
             fitted.append(to_json(value))
         else:
             fitted.append(None)
@@ -165,14 +187,54 @@ def array_keeping_misfits(field: pa.Field, values: list, overflow: list[dict]) -
     return pa.array(fitted, type=field.type)
 
 
-def _fitted_cell(value: Any, type_: pa.DataType) -> Any:
-    """`value` as the column holds it, or None when it does not fit exactly."""
-    try:
-        cell = pa.array([value])
-        if cell.type != type_:
-            if not casts_exactly(cell.type, type_):
-                return None
-            cell = cell.cast(type_)
-        return cell.to_pylist()[0]
-    except CONVERT_ERRORS:
-        return None
+def _is_number(type_: pa.DataType) -> bool:
+    return pa.types.is_integer(type_) or pa.types.is_floating(type_)
+
+
+def _is_text(type_: pa.DataType) -> bool:
+    return pa.types.is_string(type_) or pa.types.is_large_string(type_)
+
+
+_PLAIN = (bool, int, float, str, bytes, list, dict)  # Python's own types: decided without Arrow
+
+
+def _cell_fitter(type_: pa.DataType):
+    """value -> the value as a column of `type_` holds it, or None when it does not fit exactly
+    (the rule of casts_exactly, one value at a time)."""
+    def by_arrow(value):
+        try:
+            cell = pa.array([value])
+            if cell.type != type_:
+                if not casts_exactly(cell.type, type_):
+                    return None
+                cell = cell.cast(type_)
+            return cell.to_pylist()[0]
+        except CONVERT_ERRORS:
+            return None
+
+    if pa.types.is_integer(type_):
+        bits = type_.bit_width
+        low, high = (-(1 << bits - 1), 1 << bits - 1) if pa.types.is_signed_integer(type_) else (0, 1 << bits)
+
+        def fit_integer(value):
+            if type(value) is float and value.is_integer():
+                value = int(value)  # 3.0 is 3; 5.5 is no integer
+            if type(value) is int:
+                return value if low <= value < high else None
+            return None if type(value) in _PLAIN else by_arrow(value)  # a fraction, a bool, text
+        return fit_integer
+    if pa.types.is_floating(type_):
+        exact = 1 << {16: 11, 32: 24}.get(type_.bit_width, 53)  # the largest integer it holds exactly
+
+        def fit_float(value):
+            if type(value) is float:
+                return value
+            if type(value) is int:
+                return value if -exact <= value <= exact else None
+            return None if type(value) in _PLAIN else by_arrow(value)
+        return fit_float
+    if pa.types.is_boolean(type_):
+        return lambda value: value if type(value) is bool else None if type(value) in _PLAIN else by_arrow(value)
+    if _is_text(type_):
+        return lambda value: value if type(value) is str else str(value) if type(value) is int else by_arrow(value)
+    return by_arrow
