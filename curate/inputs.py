@@ -8,6 +8,7 @@ from curate.io import files as fs
 from curate.io.image_folder import ImageFolderSource
 from curate.io.source import Source
 from curate.io.row_files import table_format
+from curate.io.safe_paths import DEFAULT_MAX_BYTES
 from curate.io.webdataset_source import TarShardSource
 from curate.io.url_list import UrlListSource
 
@@ -30,9 +31,19 @@ def is_bundled_sample(path: str) -> bool:
 
 
 def open_source(path: str | None, input_format: str = "auto", url_col: str = "url",
-                caption_col: str = "caption", explicit_cols: tuple[bool, bool] = (False, False)) -> Source:
-    """The Source for an input path, glob or brace pattern; UsageError when nothing is there."""
-    path = path or bundled_sample()
+                caption_col: str = "caption", explicit_cols: tuple[bool, bool] = (False, False),
+                max_bytes: int = DEFAULT_MAX_BYTES) -> Source:
+    """The Source for an input path, glob or brace pattern; UsageError when nothing is there.
+    No image larger than `max_bytes` (--max_image_bytes) is read."""
+    if max_bytes < 1:
+        raise UsageError(f"--max_image_bytes: must be >= 1, got {max_bytes}")
+    source = _source_for(path or bundled_sample(), input_format, url_col, caption_col, explicit_cols)
+    source.max_bytes = max_bytes
+    return source
+
+
+def _source_for(path: str, input_format: str, url_col: str, caption_col: str,
+                explicit_cols: tuple[bool, bool]) -> Source:
     cols = dict(url_col=url_col, caption_col=caption_col, explicit_cols=explicit_cols)
     if input_format not in INPUT_FORMATS:
         raise UsageError(f"--input_format: {input_format!r} is not one of {', '.join(INPUT_FORMATS)}")
@@ -41,12 +52,12 @@ def open_source(path: str | None, input_format: str = "auto", url_col: str = "ur
         if input_format == "webdataset" or (input_format == "auto" and tars):
             if not tars:
                 raise UsageError(f"--input: no .tar shards in folder {path}")
-            return TarShardSource(tars)
+            return TarShardSource(tars, root=path)
         if input_format == "urls":
             tables = [f for f in fs.list_dir(path) if table_format(f)]
             if not tables:
                 raise UsageError(f"--input: no URL list files in folder {path}")
-            return UrlListSource(tables, **cols)
+            return UrlListSource(tables, root=path, **cols)
         if "://" in path:
             raise UsageError("--input: image folders must be local; use WebDataset shards on remote storage")
         return ImageFolderSource(path, **cols)

@@ -22,6 +22,7 @@ from curate.errors import UsageError  # noqa: E402
 from curate.flow import Flow  # noqa: E402
 from curate.inputs import open_source  # noqa: E402
 from curate.io.cleanup import remove_stale  # noqa: E402
+from curate.io.output_lock import output_lock  # noqa: E402
 from curate.io.run_stats import read_stats  # noqa: E402
 from curate.recipes import get_recipe, option_groups as stage_option_groups, recipes  # noqa: E402
 from curate.run_context import RunContext  # noqa: E402
@@ -204,10 +205,17 @@ def run(argv: list[str] | None = None) -> dict:
     known, recipe, rest = parse(argv)
     validate(known)
     explicit = (given(argv, "--url_col"), given(argv, "--caption_col"))
-    source = open_source(known.input, known.input_format, known.url_col, known.caption_col, explicit)
+    source = open_source(known.input, known.input_format, known.url_col, known.caption_col, explicit,
+                         known.max_image_bytes)
     output = known.output or os.path.join("curate-out", known.pipeline)
     known.output = output
     check_output(output)
+    with output_lock(output):  # a second run into the same folder stops here (exit 2)
+        return _run_holding_output(known, recipe, rest, source, output)
+
+
+def _run_holding_output(known: argparse.Namespace, recipe, rest: list[str], source, output: str) -> dict:
+    """The run itself, while this process holds the output folder (output_lock.py)."""
     del known.list
     known.progress = progress.enabled(known.progress)  # decided here: workers' stderr is no terminal
     options = PipelineOptions(rest, **vars(known))

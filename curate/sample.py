@@ -426,6 +426,12 @@ CORE_COLUMNS = (
 SIDECAR_COLUMNS = ("key",)
 
 
+# The ledger column that carries what fits no other column (run_schema.py).
+OVERFLOW_COLUMN = "extra_json"
+
+
 def extra_column(name: str) -> str:
-    """Ledger column of an input column; one that shadows a core or sidecar column gets a prefix."""
-    return f"src_{name}" if name in CORE_COLUMNS or name in SIDECAR_COLUMNS else name
+    """Ledger column of an input column; one that shadows a core, sidecar or overflow column gets
+    a prefix."""
+    shadows = name in CORE_COLUMNS or name in SIDECAR_COLUMNS or name == OVERFLOW_COLUMN
+    return f"src_{name}" if shadows else name

@@ -1,9 +1,10 @@
 """Stored expectations: a run's ledger parts, curated URL parts and stats.json as plain JSON.
 
 The text-only MetaCLIP runs of `tests/test_one_graph.py` are compared with what the code before
-the one-graph redesign (commit d0ad439, whose two graphs were checked equal file for file) wrote
+the one-graph redesign (commit d0ad439, whose two graphs were checked equal file for file, with the input
+fixes of issue 23 on top: commit 64d9a86, where rows without a URL are keyed by file and line) wrote
 for the same inputs: `python tests/expected/generate.py --checkout DIR` writes them again from a
-checkout (a `git worktree add DIR d0ad439` with its own `pip install -e`).
+checkout (a `git worktree add DIR 64d9a86` with its own `pip install -e`).
 """
 from __future__ import annotations
 

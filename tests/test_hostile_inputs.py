@@ -241,5 +241,5 @@ def test_a_folder_table_with_bad_lines_and_impossible_file_names(tmp_path):
     table = str(tmp_path / "pairs.jsonl")
     assert [(s.source_key, r) for s, r in pairs] == [
         ("a.jpg", None), (f"{table}:2", "input:bad_row"), ("nul\x00.jpg", "input:missing_image"),
-        ("\\xed\\xa0\\xbd.jpg", "input:missing_image"), (None, "input:missing_image")]
+        ("\\xed\\xa0\\xbd.jpg", "input:missing_image"), ("7", "input:missing_image")]
     assert pairs[3][0].extras["source_key_bytes"] == b"\xed\xa0\xbd.jpg".hex()

@@ -6,7 +6,8 @@ duplicates, extra columns and several ledger parts; MetaCLIP 2 over three files;
 the bundled default job with images; a scored DFN run with SemDeDup and semantic balance) runs
 here and must give the stored expectations: every ledger and curated URL row (uid, status,
 reason, entry ids, keep probability, dedup keeper and distance, scores), every shard file's
-bytes and stats.json, as commit d0ad439 wrote them (`tests/expected/generate.py`).
+bytes and stats.json, as commit d0ad439 wrote them (with issue 23's input fixes, commit 64d9a86:
+`tests/expected/generate.py`).
 """
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from curate import __version__
 from curate.errors import UsageError
 from curate.filters.image_facts import MAX_PIXELS
+from curate.io.safe_paths import DEFAULT_MAX_BYTES
 from curate.flags import bool_flag, flag_defaults, str2bool
 
 RESIZE_MODES = ("no", "keep_ratio", "center_crop", "border", "keep_ratio_largest")  # img2dataset's
@@ -35,7 +36,9 @@ class DownloadOptions(PipelineOptions):
             help="concurrent requests to one host per worker process")
         add("--download_timeout", type=float, default=20.0,
             help="seconds one request may take in all: connect, headers and body")
-        add("--max_image_bytes", type=int, default=32 * 2**20, help="largest body accepted, in bytes")
+        add("--max_image_bytes", type=int, default=DEFAULT_MAX_BYTES,
+            help="largest image accepted, in bytes: a download's body, and a file or tar member of "
+                 "any input (checked before it is read)")
         add("--max_redirects", type=int, default=5, help="redirect hops followed")
         add("--download_retries", type=int, default=3,
             help="extra attempts for timeouts, connection errors, 408/429 and 5xx")

@@ -3,6 +3,7 @@
 Two layouts: a table at the top (pairs.jsonl / .parquet / .csv / .tsv) whose rows name an
 image file relative to the folder (rows with only a URL are curated as text); or images with
 a same-named `.txt` caption (and optional `.json` fields), as img2dataset's `files` output.
+Every file is read through safe_paths: nothing outside the folder, only regular files, capped.
 """
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import pyarrow as pa
 
 from curate.errors import UsageError
 from curate.io import files as fs
-from curate.io.source import Row, Source, make_sample
+from curate.io.safe_paths import REFUSALS, read_file, real_root, refusal
+from curate.io.source import Row, Source, make_sample, refused_file, url_text
 from curate.io.row_files import (BAD_FILE, BAD_LINE, clean_fields, iter_numbered_rows, json_fields, probe_columns,
                               resolve_column, table_format)
-from curate.io.url_list import bad_row
+from curate.io.url_list import bad_row, keyed_by_line
 from curate.io.utf8 import RAW_NAME, escape_name, escape_paths, name_bytes_hex
 from curate.sample import extra_column
 
@@ -30,8 +32,9 @@ class ImageFolderSource(Source):
     def __init__(self, root: str, url_col: str = "url", caption_col: str = "caption",
                  explicit_cols: tuple[bool, bool] = (False, False)):
         self.root = root
+        self.within = real_root(root)  # resolved once: every file read must stay in it
         tables = [os.path.join(root, f) for f in sorted(os.listdir(root))
-                  if table_format(f) and os.path.isfile(os.path.join(root, f))]
+                  if table_format(f) and not _is_real_dir(os.path.join(root, f))]
         if tables:
             self._init_table(tables, url_col, caption_col, explicit_cols)
         else:
@@ -47,13 +50,19 @@ class ImageFolderSource(Source):
         tables, self._raw_paths = escape_paths(tables)
         super().__init__(tables)
         self.table_fmt = table_format(tables[0])
-        columns = probe_columns(self._raw_paths.get(tables[0], tables[0]), self.table_fmt)
+        # the columns of the first table that may be read (the others are a ledger row each)
+        first = next((t for t in tables if self._readable(self._raw_paths.get(t, t))), None)
+        if first is None:
+            why = refusal(self._raw_paths.get(tables[0], tables[0]), self.within)
+            raise UsageError(f"--input: the pairs table {tables[0]} is not read ({why}): it is not a "
+                             "regular file inside the folder")
+        columns = probe_columns(self._raw_paths.get(first, first), self.table_fmt)
         names = list(columns)
-        self.file_col = resolve_column(names, "file", FILE_FALLBACKS, "image file column", False, tables[0])
+        self.file_col = resolve_column(names, "file", FILE_FALLBACKS, "image file column", False, first)
         self.caption_col = resolve_column(names, caption_col, ("caption", "text"), "--caption_col",
-                                          explicit_cols[1], tables[0])
+                                          explicit_cols[1], first)
         try:
-            self.url_col = resolve_column(names, url_col, ("url",), "--url_col", explicit_cols[0], tables[0])
+            self.url_col = resolve_column(names, url_col, ("url",), "--url_col", explicit_cols[0], first)
         except UsageError:
             if explicit_cols[0]:
                 raise
@@ -63,12 +72,19 @@ class ImageFolderSource(Source):
         self._extras.setdefault(RAW_NAME, pa.string())
         self.needs_download = self.url_col is not None
 
+    def _readable(self, table: str) -> bool:
+        return refusal(table, self.within) is None and os.path.isfile(table)
+
     def extra_columns(self) -> dict[str, pa.DataType]:
         return {extra_column(n): t for n, t in self._extras.items()}
 
     def read(self, path: str) -> Iterator[Row]:
         raw = self._raw_paths.get(path, path)
-        yield from (self._read_table(path, raw) if self.table_fmt else self._read_dir(raw))
+        if self.table_fmt:
+            why = refusal(raw, self.within)
+            yield from [refused_file(path, why)] if why else self._read_table(path, raw)
+        else:
+            yield from self._read_dir(raw)
 
     def _read_table(self, path: str, raw: str) -> Iterator[Row]:
         for line, row in iter_numbered_rows(raw, self.table_fmt):
@@ -76,19 +92,21 @@ class ImageFolderSource(Source):
                 yield bad_row(path, line, row)
                 continue
             rel = row.get(self.file_col)
-            rel = rel if isinstance(rel, str) and rel else None
+            rel = url_text(rel) if rel is not None and not isinstance(rel, str) else rel  # 7 names "7"
+            rel = rel or None
             url = row.get(self.url_col) if self.url_col else None
             extras = clean_fields({k: v for k, v in row.items()
                                    if k not in (self.file_col, self.caption_col, self.url_col)})
             image, problem, key = None, None, None
             if rel:
-                image, problem = _read_image(os.path.join(self.root, rel))
+                image, problem = self._read_image(os.path.join(self.root, rel))
                 key = _keyed(rel, extras)
             elif not url:
                 problem = "input:missing_image"
-            sample, reason = make_sample(url=url, caption=row.get(self.caption_col), source_key=key,
-                                         identity=rel, extras=extras, image=image)
-            yield sample, reason or problem
+            sample, reason = keyed_by_line(make_sample(url=url, caption=row.get(self.caption_col), source_key=key,
+                                                       identity=rel or f"{path}:{line}", extras=extras,
+                                                       image=image), path, line)
+            yield sample, _reason(reason, problem)
 
     def _read_dir(self, path: str) -> Iterator[Row]:
         names = sorted(os.listdir(path))
@@ -96,9 +114,10 @@ class ImageFolderSource(Source):
             stem, ext = os.path.splitext(name)
             if ext.lower() not in IMAGE_SUFFIXES:
                 continue
-            image, problem = _read_image(os.path.join(path, name))
-            caption = _read_optional(os.path.join(path, stem + ".txt"))
-            meta = _read_optional(os.path.join(path, stem + ".json"))
+            image, problem = self._read_image(os.path.join(path, name))
+            caption, caption_problem = self._read(os.path.join(path, stem + ".txt"))
+            meta, meta_problem = self._read(os.path.join(path, stem + ".json"))
+            problem = next((p for p in (problem, caption_problem, meta_problem) if p in REFUSALS), problem)
             extras = json_fields(meta)
             url = extras.pop("url", None)
             if caption is None and "caption" in extras:
@@ -107,7 +126,15 @@ class ImageFolderSource(Source):
             # the uid from the name as read (two names escaping alike stay two samples)
             sample, reason = make_sample(url=url, caption=caption, source_key=_keyed(rel, extras),
                                          identity=rel, extras=extras, image=image)
-            yield sample, reason or problem
+            yield sample, _reason(reason, problem)
+
+    def _read(self, path: str) -> tuple[bytes | None, str | None]:
+        """A file of the folder, or why it is not read (None, None: there is none)."""
+        return read_file(path, self.max_bytes, self.within)
+
+    def _read_image(self, path: str) -> tuple[bytes | None, str | None]:
+        data, why = self._read(path)
+        return data, why or (None if data is not None else "input:missing_image")
 
     def describe(self) -> str:
         layout = f"table {os.path.basename(self.files[0])}" if self.table_fmt else "images + .txt captions"
@@ -122,14 +149,11 @@ def _keyed(name: str, extras: dict) -> str:
     return escape_name(name)
 
 
-def _read_image(path: str) -> tuple[bytes | None, str | None]:
-    data = _read_optional(path)
-    return (data, None) if data is not None else (None, "input:missing_image")
+def _reason(reason: str | None, problem: str | None) -> str | None:
+    """A file that was not read (outside the folder, not a regular file, too large) is the
+    sample's reason before any caption problem; a missing image comes after one."""
+    return problem if problem in REFUSALS else reason or problem
 
 
-def _read_optional(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except (OSError, ValueError):  # ValueError: a table naming a file with a NUL or a lone surrogate
-        return None
+def _is_real_dir(path: str) -> bool:
+    return os.path.isdir(path) and not os.path.islink(path)

@@ -9,25 +9,17 @@ from typing import Any
 
 import pyarrow as pa
 
-from curate.io.run_schema import EXTRA_JSON, array_keeping_misfits, to_json
+from curate.io.run_schema import EXTRA_JSON, fit_array, infer_array, to_json
 from curate.sample import CORE_COLUMNS, Sample, SampleBatch, extra_column
 
 _CORE_ATTRS = [c for c in CORE_COLUMNS if c not in ("status", "reason")]
 
 
 def _column(values) -> pa.Array:
-    """An Arrow array of a column: as it is when it is one, else inferred (a value Arrow cannot
-    type, or a struct, becomes its JSON text)."""
-    if isinstance(values, (pa.Array, pa.ChunkedArray)):
-        return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    try:
-        array = pa.array(values)
-        if not pa.types.is_struct(array.type):
-            return array
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
-        pass
-    return pa.array([None if v is None else v if isinstance(v, str) else to_json(v) for v in values],
-                    type=pa.string())
+    """An Arrow array of a column: as it is when it is one, else inferred (run_schema.infer_array)."""
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks()
+    return values if isinstance(values, pa.Array) else infer_array(values)
 
 
 def ledger_columns(batch: SampleBatch, reasons: list[str | None]) -> dict[str, Any]:
@@ -53,6 +45,11 @@ def ledger_batch(batch: SampleBatch, reasons: list[str | None] | None = None) ->
     reasons = [None] * len(batch) if reasons is None else reasons
     columns = ledger_columns(batch, reasons)
     return pa.RecordBatch.from_arrays([_column(v) for v in columns.values()], names=list(columns))
+
+
+def samples_to_batch(samples: list[Sample], reasons: list[str | None]) -> pa.RecordBatch:
+    """The ledger rows of samples made one by one (a source's rows, tests)."""
+    return ledger_batch(SampleBatch("", samples), reasons)
 
 
 def ledger_row(sample: Sample, reason: str | None) -> dict[str, Any]:
@@ -87,11 +84,5 @@ def _conform_one(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         elif field.name not in names:
             arrays.append(pa.nulls(batch.num_rows, field.type))
         else:
-            column = batch.column(field.name)
-            if column.type != field.type:
-                try:
-                    column = column.cast(field.type)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-                    column = array_keeping_misfits(field, column.to_pylist(), overflow)
-            arrays.append(column)
+            arrays.append(fit_array(field, batch.column(field.name), overflow))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)

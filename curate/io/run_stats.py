@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from curate.io import files as fs
+from curate.io import files as fs, strict_json
 
 STATS_FILE = "stats.json"
 
@@ -32,7 +32,7 @@ def assemble(ledger_parts: list[dict], shards: list[dict], url_parts: list[dict]
 
 
 def write_stats(output: str, stats: dict) -> None:
-    fs.write_bytes(fs.join(output, STATS_FILE), json.dumps(stats, indent=2, sort_keys=False).encode())
+    fs.write_bytes(fs.join(output, STATS_FILE), strict_json.dumps(stats, indent=2, sort_keys=False).encode())
 
 
 def read_stats(output: str) -> dict:

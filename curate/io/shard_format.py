@@ -11,7 +11,7 @@ import tarfile
 
 import pyarrow as pa
 
-from curate.io import files as fs
+from curate.io import files as fs, strict_json
 from curate.io.ledger_batch import ledger_row
 from curate.sample import Sample
 
@@ -40,18 +40,13 @@ def sidecar_row(sample: Sample) -> dict:
     return row
 
 
-def _json_default(value):
-    return value.hex() if isinstance(value, bytes) else str(value)
-
-
 def sample_members(sample: Sample, row: dict) -> list[tuple[str, bytes]]:
     """The tar members of one kept sample: image, caption, json of its sidecar row."""
     meta = {k: v for k, v in row.items() if v is not None}
     return [
         (f"{sample.uid}.{sample.image_format or 'jpg'}", sample.image),
         *((f"{sample.uid}.{ext}", text.encode("utf-8")) for ext, text in text_members(sample)),
-        (f"{sample.uid}.json", json.dumps(meta, ensure_ascii=False, sort_keys=True,
-                                          default=_json_default).encode("utf-8")),
+        (f"{sample.uid}.json", strict_json.dumps(meta, ensure_ascii=False, sort_keys=True).encode("utf-8")),
     ]
 
 

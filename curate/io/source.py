@@ -16,6 +16,8 @@ from typing import Any, Iterator
 import apache_beam as beam
 import pyarrow as pa
 
+from curate.io.run_schema import to_json
+from curate.io.safe_paths import DEFAULT_MAX_BYTES
 from curate.io.utf8 import clean_text
 from curate.sample import Sample, SampleBatch, batch_id, make_uid
 from curate.io.verdicts import DROPPED, ReasonCounters, StageOutput, split_batch
@@ -31,6 +33,7 @@ class Source:
     needs_download = False  # True when samples arrive as URLs without image bytes
     url_col: str | None = None  # the input's own column names, where it has columns
     caption_col: str | None = None
+    max_bytes = DEFAULT_MAX_BYTES  # the largest image (file or tar member) read: --max_image_bytes
 
     def __init__(self, files: list[str]):
         self.files = files
@@ -85,14 +88,26 @@ def decode_caption(raw: Any) -> tuple[str | None, str | None]:
     return raw, None
 
 
+def url_text(value: Any) -> str:
+    """A URL that is not text (an integer id, bytes) as its text: fetched or refused like any
+    other, never silently lost."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")  # a bad byte makes it input:non_utf8_url
+    return str(value) if isinstance(value, (int, float)) else to_json(value)
+
+
 def make_sample(*, url: Any, caption: Any, source_key: str | None, extras: dict[str, Any],
                 image: bytes | None = None, require_url: bool = False,
                 identity: str | None = None) -> Row:
     """One input row as a Sample, with the reason it cannot be curated (or None).
 
-    The uid comes from the url, else `identity` (where the key alone is not unique), else the key.
+    The uid comes from the url, else `identity` (where the key alone is not unique), else the key;
+    a row with none of them would take its uid from its caption alone, shared by every such row
+    with that caption, so a reader passes where the row is (`<file>:<line>`) as its identity.
     """
     text, problem = decode_caption(caption)
+    if url is not None and not isinstance(url, str):
+        url = url_text(url)
     if isinstance(url, str) and url.strip():
         cleaned = clean_text(url)
         if cleaned is not url and problem is None and (require_url or image is None):
@@ -105,6 +120,12 @@ def make_sample(*, url: Any, caption: Any, source_key: str | None, extras: dict[
     sample = Sample(uid=make_uid(url or identity or source_key, text), url=url, caption=text,
                     source_key=source_key, image=image, extras=extras)
     return sample, problem
+
+
+def refused_file(key: str, reason: str, extras: dict[str, Any] | None = None) -> Row:
+    """An input file that is never opened (safe_paths: outside the input folder, not a regular
+    file) as its one ledger row."""
+    return make_sample(url=None, caption=None, source_key=key, extras=extras or {})[0], reason
 
 
 class Progress:

@@ -15,7 +15,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from curate.errors import UsageError
 from curate import sample as sample_module
-from curate.io.source import Row, Source, Task, make_sample
+from curate.io.safe_paths import real_root, refusal
+from curate.io.source import Row, Source, Task, make_sample, refused_file
 from curate.io.row_files import (BAD_FILE, BAD_LINE, READ_ERRORS, clean_fields, iter_numbered_rows, probe_columns,
                                  resolve_column, table_format)
 from curate.io.utf8 import clean_text, escape_paths
@@ -30,9 +31,13 @@ class UrlListSource(Source):
     needs_download = True
 
     def __init__(self, files: list[str], url_col: str = "url", caption_col: str = "caption",
-                 explicit_cols: tuple[bool, bool] = (False, False)):
+                 explicit_cols: tuple[bool, bool] = (False, False), root: str | None = None):
         files, self._raw_paths = escape_paths(files)
         super().__init__(files)
+        self.within = real_root(root)  # lists found in a folder must stay in it
+        why = refusal(self.raw_path(files[0]), self.within)
+        if why:  # the run takes its columns from the first file
+            raise UsageError(f"--input: {files[0]} is not read ({why}): the first list must be a regular file")
         fmts = {table_format(f) for f in files}
         if None in fmts or len(fmts) != 1:
             raise UsageError(f"--input: URL lists must all be one of Parquet, CSV, TSV, JSONL: {files[:3]}")
@@ -52,13 +57,18 @@ class UrlListSource(Source):
         return self._raw_paths.get(path, path)
 
     def read(self, path: str) -> Iterator[Row]:
+        why = refusal(self.raw_path(path), self.within)
+        if why:  # a FIFO would block the reader; a symlink out of the folder is not the input
+            yield refused_file(path, why)
+            return
         for line, row in iter_numbered_rows(self.raw_path(path), self.fmt):
             if BAD_LINE in row or BAD_FILE in row:
                 yield bad_row(path, line, row)
                 continue
             extras = clean_fields({k: v for k, v in row.items() if k not in (self.url_col, self.caption_col)})
-            yield make_sample(url=row.get(self.url_col), caption=row.get(self.caption_col),
-                              source_key=None, extras=extras, require_url=True)
+            yield keyed_by_line(make_sample(url=row.get(self.url_col), caption=row.get(self.caption_col),
+                                            source_key=None, identity=f"{path}:{line}", extras=extras,
+                                            require_url=True), path, line)
 
     def tasks(self, index: int, path: str, batch_size: int) -> Iterator[Task]:
         """Each block of a column-wise Parquet list on its own (consecutive batches of one ledger
@@ -85,25 +95,30 @@ class UrlListSource(Source):
             yield SampleBatch(batch_id(index, first_row), [sample]), [reason]
             return
         for start in range(0, table.num_rows, batch_size):
-            yield self._columns_batch(batch_id(index, first_row + start), table.slice(start, batch_size))
+            yield self._columns_batch(batch_id(index, first_row + start), table.slice(start, batch_size), path,
+                                      first_row + start)
 
-    def _columns_batch(self, id: str, table: pa.Table) -> tuple[SampleBatch, list]:
+    def _columns_batch(self, id: str, table: pa.Table, path: str, first_row: int) -> tuple[SampleBatch, list]:
         """make_sample's rules (a URL list: a url is required) on whole columns; the input's
-        other columns stay Arrow arrays."""
+        other columns stay Arrow arrays. A row without a URL is keyed by its file and row number
+        (keyed_by_line), as the row reader keys it."""
         urls = [u if u is not None and u.strip() else None for u in table.column(self.url_col).to_pylist()]
         captions = table.column(self.caption_col).to_pylist()
         reasons = ["input:missing_caption" if c is None else "input:empty_caption" if not c.strip()
                    else "input:missing_url" if u is None else None for u, c in zip(urls, captions)]
+        keys = [None if u is not None else f"{path}:{first_row + i + 1}" for i, u in enumerate(urls)]
         extras = {name: table.column(name).combine_chunks() for name in table.column_names
                   if name not in (self.url_col, self.caption_col)}
-        core = {"uid": list(map(make_uid, urls, captions)), "url": urls, "caption": captions}
+        uids = list(map(make_uid, urls, captions)) if None not in urls else [
+            make_uid(u or k, c) for u, k, c in zip(urls, keys, captions)]
+        core = {"uid": uids, "url": urls, "caption": captions, "source_key": keys if None in urls else None}
         return SampleBatch.from_columns(id, table.num_rows, core, extras), reasons
 
     def _columnar_rows(self, path: str) -> int | None:
         """The row count of a Parquet list that can be read column-wise (string url and caption,
         flat other columns); None for any other list."""
-        if self.fmt != "parquet":
-            return None
+        if self.fmt != "parquet" or refusal(self.raw_path(path), self.within):
+            return None  # the row reader reads it, or records why it does not (safe_paths)
         try:
             with FileSystems.open(self.raw_path(path)) as f:
                 metadata = pq.ParquetFile(f).metadata
@@ -116,6 +131,14 @@ class UrlListSource(Source):
 
     def describe(self) -> str:
         return f"URL list ({self.fmt}, url={self.url_col!r}, caption={self.caption_col!r}): {len(self.files)} file(s)"
+
+
+def keyed_by_line(row: Row, path: str, line: int) -> Row:
+    """A row without a URL or a file is keyed by its table file and line (its uid comes from them
+    too: from its caption alone, it would be shared by every such row with that caption)."""
+    if row[0].url is None and row[0].source_key is None:
+        row[0].source_key = f"{path}:{line}"
+    return row
 
 
 def bad_row(path: str, line: int, row: dict) -> Row:

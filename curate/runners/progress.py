@@ -45,6 +45,10 @@ def total_rows(source) -> int | None:
     files = getattr(source, "files", None) or []
     if not files or not all(str(f).endswith(".parquet") for f in files):
         return None
+    from curate.io.safe_paths import refusal
+
+    if any(refusal(path, getattr(source, "within", None)) for path in files):
+        return None  # a FIFO would block here; a list out of the input folder is not read
     try:
         import pyarrow.parquet as pq
         from apache_beam.io.filesystems import FileSystems

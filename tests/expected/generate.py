@@ -1,6 +1,6 @@
 """Write the stored expectations of tests/one_graph_cases.py from a checkout of curate.
 
-    git worktree add /tmp/base d0ad439 && (cd /tmp/base && python -m venv .venv && .venv/bin/pip install -e .)
+    git worktree add /tmp/base 64d9a86 && (cd /tmp/base && python -m venv .venv && .venv/bin/pip install -e .)
     python tests/expected/generate.py --checkout /tmp/base
 
 Each case runs in a fresh folder with the checkout's interpreter (`<checkout>/.venv/bin/python`),
