@@ -8,6 +8,7 @@ basic filter and reach the cut.
 """
 from __future__ import annotations
 
+from curate.safety.block_stage import BlockLists
 from curate.convert.stage import ConvertImages
 from curate.download.stage import Download
 from curate.filters.basic import BasicCaptionFilter, BasicImageFilter
@@ -17,6 +18,6 @@ from pipelines.common import BALANCE, CAPTION, DEDUP
 
 NAME = "datacomp"
 SUMMARY = "DataComp: basic filter, CLIP ViT-L/14 score top 30 % [∩ image-based k-means filter]"
-STAGES = [BasicCaptionFilter, Download, ImageFacts, BasicImageFilter, Score.using(required=True), DEDUP, BALANCE,
+STAGES = [BlockLists, BasicCaptionFilter, Download, ImageFacts, BasicImageFilter, Score.using(required=True), DEDUP, BALANCE,
           CAPTION, ConvertImages]
 DEFAULTS: dict = {"clip_model": "ViT-L-14-quickgelu", "clip_pretrained": "openai", "clip_keep_fraction": 0.3}

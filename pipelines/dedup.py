@@ -6,6 +6,7 @@ Every dropped sample's ledger row names its keeper (or eval item) and the distan
 """
 from __future__ import annotations
 
+from curate.safety.block_stage import BlockLists
 from curate.convert.stage import ConvertImages
 from curate.filters.image_facts import ImageFacts
 from curate.score.stages import Score
@@ -13,5 +14,5 @@ from pipelines.common import DEDUP
 
 NAME = "dedup"
 SUMMARY = "deduplicate shards or images: exact URL/sha256, pHash near-dups, SemDeDup, eval decontamination"
-STAGES = [ImageFacts, Score, DEDUP, ConvertImages]
+STAGES = [BlockLists, ImageFacts, Score, DEDUP, ConvertImages]
 DEFAULTS: dict = {}

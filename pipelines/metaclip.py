@@ -7,6 +7,7 @@ same stages run column-wise (curate/metaclip/text_only.py) and write a curated U
 """
 from __future__ import annotations
 
+from curate.safety.block_stage import BlockLists
 from curate.convert.stage import ConvertImages
 from curate.download.stage import Download
 from curate.filters.image_facts import ImageFacts
@@ -16,5 +17,5 @@ from pipelines.common import BALANCE, CAPTION, DEDUP
 
 NAME = "metaclip"
 SUMMARY = "MetaCLIP: substring-match captions to metadata, balance entries to t, write shards"
-STAGES = [MetaclipCuration, Download, ImageFacts, Score, DEDUP, BALANCE, CAPTION, ConvertImages]
+STAGES = [BlockLists, MetaclipCuration, Download, ImageFacts, Score, DEDUP, BALANCE, CAPTION, ConvertImages]
 DEFAULTS: dict = {}
