@@ -84,9 +84,8 @@ def _decode_hex(fields: list[bytes], width: int) -> np.ndarray | None:
     return (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
 
 
-def _refuse(spec: ListSpec, first: int, lines: list[bytes]) -> None:
-    for i, line in enumerate(lines):
-        field = _entry(line, spec.kind)
+def _refuse(spec: ListSpec, first: int, fields: list[bytes]) -> None:
+    for i, field in enumerate(fields):
         if field and not field.startswith(b"#") and not _is_entry(field, spec.kind):
             shown = field[:80].decode("utf-8", "replace")
             raise ListError(f"--block_list {spec.kind}:{spec.path}: line {first + i}: {shown!r} is not a "
@@ -107,15 +106,15 @@ def read_list(spec: ListSpec) -> tuple[np.ndarray, str]:
             if content and _is_header(content[0], spec.kind):
                 fields[fields.index(content[0])] = b""
             header_checked = bool(content)
-        fields = [f for f in fields if f and not f.startswith(b"#")]
-        if not fields:
+        entries = [f for f in fields if f and not f.startswith(b"#")]
+        if not entries:
             continue
         if spec.kind == "url":
-            rows = np.frombuffer(b"".join(hashlib.md5(f).digest() for f in fields), np.uint8).reshape(-1, width)
+            rows = np.frombuffer(b"".join(hashlib.md5(f).digest() for f in entries), np.uint8).reshape(-1, width)
         else:
-            rows = _decode_hex(fields, width)
+            rows = _decode_hex(entries, width)
             if rows is None:
-                _refuse(spec, first, lines)
+                _refuse(spec, first, fields)
         parts.append(np.unique(rows.view(f"S{width}").ravel()))
     if not parts:
         return np.zeros((0, width), np.uint8), digest.hexdigest()
