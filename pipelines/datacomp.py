@@ -8,16 +8,17 @@ basic filter and reach the cut.
 """
 from __future__ import annotations
 
-from curate.safety.block_stage import BlockLists
 from curate.convert.stage import ConvertImages
 from curate.download.stage import Download
 from curate.filters.basic import BasicCaptionFilter, BasicImageFilter
 from curate.filters.image_facts import ImageFacts
+from curate.safety.block_stage import BlockLists
+from curate.safety.face_stage import BlurFaces
 from curate.score.stages import Score
 from pipelines.common import BALANCE, CAPTION, DEDUP
 
 NAME = "datacomp"
 SUMMARY = "DataComp: basic filter, CLIP ViT-L/14 score top 30 % [∩ image-based k-means filter]"
 STAGES = [BlockLists, BasicCaptionFilter, Download, ImageFacts, BasicImageFilter, Score.using(required=True), DEDUP, BALANCE,
-          CAPTION, ConvertImages]
+          CAPTION, BlurFaces, ConvertImages]
 DEFAULTS: dict = {"clip_model": "ViT-L-14-quickgelu", "clip_pretrained": "openai", "clip_keep_fraction": 0.3}

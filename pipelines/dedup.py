@@ -6,13 +6,14 @@ Every dropped sample's ledger row names its keeper (or eval item) and the distan
 """
 from __future__ import annotations
 
-from curate.safety.block_stage import BlockLists
 from curate.convert.stage import ConvertImages
 from curate.filters.image_facts import ImageFacts
+from curate.safety.block_stage import BlockLists
+from curate.safety.face_stage import BlurFaces
 from curate.score.stages import Score
 from pipelines.common import DEDUP
 
 NAME = "dedup"
 SUMMARY = "deduplicate shards or images: exact URL/sha256, pHash near-dups, SemDeDup, eval decontamination"
-STAGES = [BlockLists, ImageFacts, Score, DEDUP, ConvertImages]
+STAGES = [BlockLists, ImageFacts, Score, DEDUP, BlurFaces, ConvertImages]
 DEFAULTS: dict = {}

@@ -8,16 +8,17 @@ or hf-hub:org/repo). The fraction is of the samples that reach the cut (after th
 """
 from __future__ import annotations
 
-from curate.safety.block_stage import BlockLists
 from curate.convert.stage import ConvertImages
 from curate.download.stage import Download
 from curate.filters.basic import BasicCaptionFilter, BasicImageFilter
 from curate.filters.image_facts import ImageFacts
+from curate.safety.block_stage import BlockLists
+from curate.safety.face_stage import BlurFaces
 from curate.score.stages import Score
 from pipelines.common import BALANCE, CAPTION, DEDUP
 
 NAME = "dfn"
 SUMMARY = "DFN: basic filter, data-filtering-network score, keep the pool's top 15 %"
 STAGES = [BlockLists, BasicCaptionFilter, Download, ImageFacts, BasicImageFilter, Score.using(required=True), DEDUP, BALANCE,
-          CAPTION, ConvertImages]
+          CAPTION, BlurFaces, ConvertImages]
 DEFAULTS: dict = {"dfn_model": "ViT-L-14-quickgelu", "dfn_pretrained": "dfn2b", "dfn_keep_fraction": 0.15}

@@ -6,15 +6,16 @@ read -> English (fastText lid; LAION used CLD3) -> [download] -> image facts -> 
 """
 from __future__ import annotations
 
-from curate.safety.block_stage import BlockLists
 from curate.convert.stage import ConvertImages
 from curate.download.stage import Download
 from curate.filters.basic import EnglishFilter
 from curate.filters.image_facts import ImageFacts
+from curate.safety.block_stage import BlockLists
+from curate.safety.face_stage import BlurFaces
 from curate.score.stages import Score
 from pipelines.common import BALANCE, DEDUP
 
 NAME = "laion"
 SUMMARY = "LAION: English captions, CLIP ViT-B/32 score >= 0.28"
-STAGES = [BlockLists, EnglishFilter, Download, ImageFacts, Score.using(required=True), DEDUP, BALANCE, ConvertImages]
+STAGES = [BlockLists, EnglishFilter, Download, ImageFacts, Score.using(required=True), DEDUP, BALANCE, BlurFaces, ConvertImages]
 DEFAULTS: dict = {"clip_model": "ViT-B-32-quickgelu", "clip_pretrained": "openai", "clip_min": 0.28}

@@ -7,15 +7,16 @@ same stages run column-wise (curate/metaclip/text_only.py) and write a curated U
 """
 from __future__ import annotations
 
-from curate.safety.block_stage import BlockLists
 from curate.convert.stage import ConvertImages
 from curate.download.stage import Download
 from curate.filters.image_facts import ImageFacts
 from curate.metaclip.stages import MetaclipCuration
+from curate.safety.block_stage import BlockLists
+from curate.safety.face_stage import BlurFaces
 from curate.score.stages import Score
 from pipelines.common import BALANCE, CAPTION, DEDUP
 
 NAME = "metaclip"
 SUMMARY = "MetaCLIP: substring-match captions to metadata, balance entries to t, write shards"
-STAGES = [BlockLists, MetaclipCuration, Download, ImageFacts, Score, DEDUP, BALANCE, CAPTION, ConvertImages]
+STAGES = [BlockLists, MetaclipCuration, Download, ImageFacts, Score, DEDUP, BALANCE, CAPTION, BlurFaces, ConvertImages]
 DEFAULTS: dict = {}

@@ -9,14 +9,15 @@ once to fetch it); offline, pass a local config .json and checkpoint (README: Sy
 """
 from __future__ import annotations
 
-from curate.safety.block_stage import BlockLists
 from curate.caption.stage import Caption
 from curate.convert.stage import ConvertImages
 from curate.download.stage import Download
 from curate.filters.image_facts import ImageFacts
+from curate.safety.block_stage import BlockLists
+from curate.safety.face_stage import BlurFaces
 from curate.score.stages import Score
 
 NAME = "recap"
 SUMMARY = "recaption shards, images or URLs with an open_clip CoCa (syn_caption beside the alt-text)"
-STAGES = [BlockLists, Download, ImageFacts, Caption.using(score=Score, required=True), ConvertImages]
+STAGES = [BlockLists, Download, ImageFacts, Caption.using(score=Score, required=True), BlurFaces, ConvertImages]
 DEFAULTS: dict = {"caption_model": "coca_ViT-L-14", "caption_pretrained": "mscoco_finetuned_laion2B-s13B-b90k"}
