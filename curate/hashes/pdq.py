@@ -11,13 +11,9 @@ tools do (the C++ `pdqio` and the Python `pdq_hasher`); the hash is of the pixel
 """
 from __future__ import annotations
 
-import io
-import warnings
-
 import numpy as np
-from PIL import Image
 
-from curate.filters.image_facts import MAX_PIXELS
+from curate.filters.image_facts import MAX_PIXELS, open_image
 
 BITS = 256
 MIN_QUALITY = 50  # Meta: hashes of quality <= 49 are discarded
@@ -40,19 +36,10 @@ def pdq_pixels(rgb: np.ndarray) -> tuple[bytes, int]:
 
 def pdq(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[bytes, int]:
     """(32-byte hash, quality) of encoded image bytes; ValueError when they do not decode."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(data)) as im:
-                if im.width * im.height > max_pixels:
-                    raise ValueError("too_many_pixels")
-                im.draft("RGB", (DOWNSAMPLE, DOWNSAMPLE))  # JPEG: decode at a reduced scale
-                rgb = im.convert("RGB")
-                rgb.thumbnail((DOWNSAMPLE, DOWNSAMPLE))
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ValueError("too_many_pixels") from None
-        except (OSError, SyntaxError, Image.UnidentifiedImageError, EOFError) as e:
-            raise ValueError("decode_error") from e
+    with open_image(data, max_pixels) as im:
+        im.draft("RGB", (DOWNSAMPLE, DOWNSAMPLE))  # JPEG: decode at a reduced scale
+        rgb = im.convert("RGB")
+        rgb.thumbnail((DOWNSAMPLE, DOWNSAMPLE))
     return pdq_pixels(np.asarray(rgb))
 
 

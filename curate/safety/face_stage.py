@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import warnings
 
 import numpy as np
 import pyarrow as pa
 
 from curate.errors import UsageError
-from curate.filters.image_facts import MAX_PIXELS
+from curate.filters.image_facts import open_image
 from curate.flags import str2bool
 from curate.safety.blur import blur_boxes
 from curate.safety.faces import BadBoxes, FaceDetector, parse_boxes, to_stored, upright
@@ -35,24 +34,13 @@ _ORIENTATION = 0x0112
 
 def _decode(data: bytes):
     """(pixels as stored, RGB or RGBA; EXIF orientation; PIL save options; animated?)."""
-    from PIL import Image
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(data)) as im:
-                if im.width * im.height > MAX_PIXELS:
-                    raise ValueError("too_many_pixels")
-                animated = getattr(im, "n_frames", 1) > 1
-                im.seek(0)
-                alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-                keep = {k: im.info[k] for k in ("exif", "icc_profile") if im.info.get(k)}
-                orientation = im.getexif().get(_ORIENTATION, 1)
-                pixels = np.asarray(im.convert("RGBA" if alpha else "RGB"))
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ValueError("too_many_pixels") from None
-        except (OSError, SyntaxError, Image.UnidentifiedImageError, EOFError) as e:
-            raise ValueError("decode_error") from e
+    with open_image(data) as im:
+        animated = getattr(im, "n_frames", 1) > 1
+        im.seek(0)
+        alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+        keep = {k: im.info[k] for k in ("exif", "icc_profile") if im.info.get(k)}
+        orientation = im.getexif().get(_ORIENTATION, 1)
+        pixels = np.asarray(im.convert("RGBA" if alpha else "RGB"))
     return pixels, orientation, keep, animated
 
 
