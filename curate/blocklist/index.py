@@ -7,7 +7,7 @@ one copy in the page cache):
   exact lookup is a binary search (np.searchsorted on the rows viewed as width-byte strings).
 - `tables.npy` + `offsets.npy` (pdq / phash lists checked with a radius): the hash cut into
   16-bit chunks (16 for PDQ, 4 for pHash); per chunk, the row numbers ordered by that chunk's
-  value (k x N uint32) and where each of the 65,536 values starts (k x 65,537 int64).
+  value (k x N uint32) and where each of the 65,536 values starts (k x 65,537 uint32).
 
 Why the radius search is exact (not sampled): cut a 256-bit hash into k = 16 chunks; if two
 hashes differ in at most r bits, at least one chunk differs in at most floor(r / k) bits
@@ -19,6 +19,7 @@ each candidate decides. `tests/test_blocklist.py` checks it against brute force.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -35,6 +36,14 @@ CHUNK_BITS = 16
 CHUNK_VALUES = 1 << CHUNK_BITS
 FORMAT_VERSION = 1
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
+
+
+def hamming(rows: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Bits differing between each of N x width rows and one width-byte query."""
+    diff = np.bitwise_xor(rows, query)
+    if hasattr(np, "bitwise_count") and diff.shape[1] % 8 == 0:  # NumPy >= 2: popcount in C
+        return np.bitwise_count(diff.view(np.uint64)).sum(axis=1, dtype=np.int64)
+    return _POPCOUNT[diff].sum(axis=1)
 _LOCAL: dict[str, str] = {}
 _LOCAL_LOCK = threading.Lock()
 
@@ -45,6 +54,7 @@ def chunk_values(rows: np.ndarray) -> np.ndarray:
     return ((pairs[:, :, 0] << 8) | pairs[:, :, 1]).T
 
 
+@functools.lru_cache(maxsize=None)
 def flip_masks(bits: int) -> np.ndarray:
     """Every 16-bit mask with at most `bits` bits set (the probes around a chunk value)."""
     masks = [0]
@@ -64,10 +74,10 @@ def write_index(folder: str, rows: np.ndarray, near: bool, meta: dict) -> None:
     if near:
         chunks = chunk_values(rows)
         tables = np.empty(chunks.shape, dtype=np.uint32)
-        offsets = np.zeros((len(chunks), CHUNK_VALUES + 1), dtype=np.int64)
+        offsets = np.zeros((len(chunks), CHUNK_VALUES + 1), dtype=np.uint32)  # rows < 2**32
         for c, values in enumerate(chunks):
             tables[c] = np.argsort(values, kind="stable")
-            np.cumsum(np.bincount(values, minlength=CHUNK_VALUES), out=offsets[c, 1:])
+            offsets[c, 1:] = np.cumsum(np.bincount(values, minlength=CHUNK_VALUES))
         _save(folder, "tables.npy", tables)
         _save(folder, "offsets.npy", offsets)
     fs.write_bytes(fs.join(folder, "meta.json"), json.dumps({**meta, "format": FORMAT_VERSION,
@@ -95,18 +105,23 @@ def _local(folder: str) -> str:
         return _LOCAL[folder]
 
 
+def _mapped(path: str) -> np.ndarray:
+    """The file memory-mapped, as a plain ndarray (np.memmap's indexing costs more per call)."""
+    return np.load(path, mmap_mode="r").view(np.ndarray)
+
+
 class ListIndex:
     """One list's files, memory-mapped."""
 
     def __init__(self, folder: str):
         local = _local(folder)
-        self.rows = np.load(os.path.join(local, "rows.npy"), mmap_mode="r")
+        self.rows = _mapped(os.path.join(local, "rows.npy"))
         self.width = self.rows.shape[1]
         self.keys = self.rows.view(f"S{self.width}").reshape(-1)
         self.tables = self.offsets = None
         if os.path.exists(os.path.join(local, "tables.npy")):
-            self.tables = np.load(os.path.join(local, "tables.npy"), mmap_mode="r")
-            self.offsets = np.load(os.path.join(local, "offsets.npy"), mmap_mode="r")
+            self.tables = _mapped(os.path.join(local, "tables.npy"))
+            self.offsets = _mapped(os.path.join(local, "offsets.npy"))
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -125,15 +140,16 @@ class ListIndex:
         if radius == 0 or self.tables is None or not len(self.rows):
             return 0 if self.contains(query)[0] else None
         chunks = chunk_values(query)[:, 0]
-        masks = flip_masks(radius // len(chunks))
-        found = []
-        for c, value in enumerate(chunks):
-            probes = (masks ^ value).astype(np.int64)
-            starts, ends = self.offsets[c, probes], self.offsets[c, probes + 1]
-            found.extend(self.tables[c, s:e] for s, e in zip(starts, ends) if e > s)
-        if not found:
+        probes = (flip_masks(radius // len(chunks))[None, :] ^ chunks[:, None]).astype(np.int64)  # k x P
+        which = np.broadcast_to(np.arange(len(chunks))[:, None], probes.shape)
+        starts = self.offsets[which, probes].astype(np.int64).ravel()
+        lengths = self.offsets[which, probes + 1].astype(np.int64).ravel() - starts
+        if not lengths.any():
             return None
-        candidates = np.unique(np.concatenate(found))
-        distances = _POPCOUNT[np.bitwise_xor(self.rows[candidates], query)].sum(axis=1)
+        # every probed bucket's slice of its chunk's table, gathered in one index array
+        starts += (which.ravel() * len(self.rows))
+        first = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+        candidates = self.tables.reshape(-1)[first + np.arange(lengths.sum())]  # repeats are harmless
+        distances = hamming(self.rows[candidates], query)
         best = int(distances.min())
         return best if best <= radius else None
