@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from curate.dedup.hamming import popcount
-from curate.dedup.phash import phash
+from curate.hashes.phash import phash
 from curate.dedup.variants import TRANSFORMS, variants
 from curate.inputs import bundled_sample
 

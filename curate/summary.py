@@ -10,6 +10,10 @@ def format_summary(stats: dict) -> str:
     ]
     for reason, n in stats["dropped_by_reason"].items():
         lines.append(f"  dropped {reason:<32} {n:>10,}")
+    blocked = stats.get("blocked_by_list")
+    if blocked:  # how many, never which: the ledger has the uids and URLs for the report
+        per_list = ", ".join(f"{name} {n:,}" for name, n in blocked.items())
+        lines.append(f"  safety: {sum(blocked.values()):,} sample(s) on block lists ({per_list})")
     metaclip = stats["stages"].get("MetaCLIP")
     if metaclip:
         lines.append(

@@ -15,11 +15,13 @@ from curate.dedup.stage import Dedup
 from curate.download.stage import Download
 from curate.filters.basic import BasicCaptionFilter, BasicImageFilter
 from curate.filters.image_facts import ImageFacts
+from curate.safety.block_stage import BlockLists
+from curate.safety.face_stage import BlurFaces
 from curate.score.stages import Score
 from curate.signals.stage import Signals
 
 NAME = "datacomp"
 SUMMARY = "DataComp: basic filter, CLIP ViT-L/14 score top 30 % [∩ image-based k-means filter]"
-STAGES = [BasicCaptionFilter, Download, ImageFacts, BasicImageFilter, Score.using(required=True), Signals, Dedup,
-          SemanticBalance, Caption, ConvertImages]
+STAGES = [BlockLists, BasicCaptionFilter, Download, ImageFacts, BasicImageFilter, Score.using(required=True), Signals,
+          Dedup, SemanticBalance, Caption, BlurFaces, ConvertImages]
 DEFAULTS: dict = {"clip_model": "ViT-L-14-quickgelu", "clip_pretrained": "openai", "clip_keep_fraction": 0.3}

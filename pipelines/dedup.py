@@ -10,10 +10,12 @@ from curate.convert.stage import ConvertImages
 from curate.dedup.stage import Dedup
 from curate.download.stage import Download
 from curate.filters.image_facts import ImageFacts
+from curate.safety.block_stage import BlockLists
+from curate.safety.face_stage import BlurFaces
 from curate.score.stages import Score
 from curate.signals.stage import Signals
 
 NAME = "dedup"
 SUMMARY = "deduplicate shards or images: exact URL/sha256, pHash near-dups, SemDeDup, eval decontamination"
-STAGES = [ImageFacts, Score, Signals, Dedup, ConvertImages]
+STAGES = [BlockLists, ImageFacts, Score, Signals, Dedup, BlurFaces, ConvertImages]
 PROVIDERS = [Download]  # fetches --eval_images given as a URL list

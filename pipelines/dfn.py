@@ -15,11 +15,13 @@ from curate.dedup.stage import Dedup
 from curate.download.stage import Download
 from curate.filters.basic import BasicCaptionFilter, BasicImageFilter
 from curate.filters.image_facts import ImageFacts
+from curate.safety.block_stage import BlockLists
+from curate.safety.face_stage import BlurFaces
 from curate.score.stages import Score
 from curate.signals.stage import Signals
 
 NAME = "dfn"
 SUMMARY = "DFN: basic filter, data-filtering-network score, keep the pool's top 15 %"
-STAGES = [BasicCaptionFilter, Download, ImageFacts, BasicImageFilter, Score.using(required=True), Signals, Dedup,
-          SemanticBalance, Caption, ConvertImages]
+STAGES = [BlockLists, BasicCaptionFilter, Download, ImageFacts, BasicImageFilter, Score.using(required=True), Signals,
+          Dedup, SemanticBalance, Caption, BlurFaces, ConvertImages]
 DEFAULTS: dict = {"dfn_model": "ViT-L-14-quickgelu", "dfn_pretrained": "dfn2b", "dfn_keep_fraction": 0.15}

@@ -11,11 +11,13 @@ from __future__ import annotations
 from curate.convert.stage import ConvertImages
 from curate.download.stage import Download
 from curate.errors import UsageError
+from curate.safety.block_stage import BlockLists
+from curate.safety.face_stage import BlurFaces
 from curate.signals.stage import Signals
 
 NAME = "download"
 SUMMARY = "download a URL list into shards (img2dataset's job, with retries, opt-outs and resume)"
-STAGES = [Download, Signals, ConvertImages]
+STAGES = [BlockLists, Download, Signals, BlurFaces, ConvertImages]
 DEFAULTS: dict = {"batch_size": 256}  # smaller batches: each one waits for its slowest URL
 
 

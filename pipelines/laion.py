@@ -12,10 +12,13 @@ from curate.dedup.stage import Dedup
 from curate.download.stage import Download
 from curate.filters.basic import EnglishFilter
 from curate.filters.image_facts import ImageFacts
+from curate.safety.block_stage import BlockLists
+from curate.safety.face_stage import BlurFaces
 from curate.score.stages import Score
 from curate.signals.stage import Signals
 
 NAME = "laion"
 SUMMARY = "LAION: English captions, CLIP ViT-B/32 score >= 0.28"
-STAGES = [EnglishFilter, Download, ImageFacts, Score.using(required=True), Signals, Dedup, SemanticBalance, ConvertImages]
+STAGES = [BlockLists, EnglishFilter, Download, ImageFacts, Score.using(required=True), Signals, Dedup, SemanticBalance,
+          BlurFaces, ConvertImages]
 DEFAULTS: dict = {"clip_model": "ViT-B-32-quickgelu", "clip_pretrained": "openai", "clip_min": 0.28}

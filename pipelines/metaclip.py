@@ -14,10 +14,13 @@ from curate.dedup.stage import Dedup
 from curate.download.stage import Download
 from curate.filters.image_facts import ImageFacts
 from curate.metaclip.stages import MetaclipCuration
+from curate.safety.block_stage import BlockLists
+from curate.safety.face_stage import BlurFaces
 from curate.score.stages import Score
 from curate.signals.stage import Signals
 
 NAME = "metaclip"
 SUMMARY = "MetaCLIP: substring-match captions to metadata, balance entries to t, write shards"
-STAGES = [MetaclipCuration, Download, ImageFacts, Score, Signals, Dedup, SemanticBalance, Caption, ConvertImages]
+STAGES = [BlockLists, MetaclipCuration, Download, ImageFacts, Score, Signals, Dedup, SemanticBalance, Caption, BlurFaces,
+          ConvertImages]
 DEFAULTS: dict = {}

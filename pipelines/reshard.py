@@ -12,9 +12,11 @@ repeated uids is in stats.json).
 """
 from __future__ import annotations
 
+from curate.safety.block_stage import BlockLists
+from curate.safety.face_stage import BlurFaces
 from curate.subset.stage import KeepSubset
 
 NAME = "reshard"
 SUMMARY = "keep the samples of a subset (DataComp uid .npy) from shards, write new shards"
-STAGES = [KeepSubset]
+STAGES = [BlockLists, KeepSubset, BlurFaces]
 DEFAULTS: dict = {}

@@ -3,7 +3,9 @@
 Good JPEG/PNG/WebP (the same bytes under any /img/ name; distinct ones under /photo/<n>.jpg), 404, 500 then success, 429 with Retry-After then success, a slow drip
 past the deadline, an endless body past the byte cap, a wrong Content-Type, HTML, a truncated
 image, a decompression bomb, redirect chains, redirects to a private address and to another
-scheme, robots.txt, X-Robots-Tag, a dropped connection, and two switchable routes for the
+scheme, robots.txt, X-Robots-Tag, TDMRep (a settable /.well-known/tdmrep.json and
+`tdm-reservation` headers), images a test puts in `state.blobs` (/blob/<name>, and
+/to_blob/<name> redirecting there), a dropped connection, and two switchable routes for the
 resume test (an outage that returns 503, a request that hangs). The server counts every
 request per path and records when each arrived.
 """
@@ -54,6 +56,8 @@ class _State:
         self.robots_status = 200  # what /robots.txt answers
         self.outage = False  # /outage/* answers 503 while set
         self.hang = threading.Event()  # /hang/* waits while set
+        self.tdmrep: bytes | None = None  # /.well-known/tdmrep.json (404 while None)
+        self.blobs: dict[str, bytes] = {}  # /blob/<name>
         self.lock = threading.Lock()
 
     def seen(self, path: str, user_agent: str | None) -> int:
@@ -104,6 +108,20 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/robots.txt":
                 status = self.state.robots_status
                 self._send(status, ROBOTS_TXT if status == 200 else b"", "text/plain")
+            elif path == "/.well-known/tdmrep.json":
+                tdmrep = self.state.tdmrep
+                self._send(404, b"", "text/plain") if tdmrep is None else self._send(200, tdmrep, "application/json")
+            elif parts[0] == "blob":
+                self._send(200, self.state.blobs[parts[1]]) if parts[1] in self.state.blobs else self._send(404)
+            elif parts[0] == "to_blob":
+                self._send(302, b"", "text/plain", {"Location": f"/blob/{parts[1]}"})
+            elif parts[0] == "tdm_header":  # /tdm_header/<0|1|x>.jpg: an image with that tdm-reservation
+                self._image(headers={"tdm-reservation": parts[1].split(".")[0],
+                                     "tdm-policy": "https://rights.example/policy.json"})
+            elif parts[0] in ("reserved", "open"):  # reserved or not by the tdmrep.json a test sets
+                self._image(parts[-1].rsplit(".", 1)[-1] if parts[-1].endswith((".png", ".webp")) else "jpg")
+            elif path == "/noml.jpg":
+                self._image(headers={"X-Robots-Tag": "noml"})
             elif parts[0] == "img":
                 self._image(parts[1].rsplit(".", 1)[-1])
             elif parts[0] == "photo":  # /photo/<n>.jpg: a different JPEG for every n

@@ -13,8 +13,8 @@ from curate.dedup.components import components, keepers
 from curate.dedup.keys import KEY_DTYPE, normalize_url, sha_digest, url_digest
 from curate.dedup.near import find_duplicates
 from curate.dedup.options import DEFAULT_RADIUS
-from curate.dedup.phash import hamming as bits_between
-from curate.dedup.phash import phash
+from curate.hashes.phash import hamming as bits_between
+from curate.hashes.phash import phash
 from curate.dedup.variants import variants
 from tests.conftest import SAMPLE
 

@@ -5,7 +5,7 @@ import os
 import pandas as pd
 import pytest
 
-from curate.dedup.phash import hamming
+from curate.hashes.phash import hamming
 from tests.conftest import read_ledger, run_curate
 from tests.http_fixture import IMAGES, http_server  # noqa: F401  (fixture)
 from tests.test_dedup_fixtures import (EVAL_ONLY, EVAL_PHOTOS, EVAL_RADIUS, RADIUS, training_items,

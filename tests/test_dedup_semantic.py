@@ -160,7 +160,7 @@ def test_semdedup_end_to_end_with_the_scoring_stage_embeddings(tmp_path):
 
 def test_eval_cosine_drops_what_phash_misses():
     from curate.dedup.eval_set import EvalSet
-    from curate.dedup.phash import phash
+    from curate.hashes.phash import phash
     from curate.dedup.signatures import EVAL_MATCHES, Signatures
     from curate.sample import Sample, SampleBatch
     from curate.stage import DROPPED

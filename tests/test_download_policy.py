@@ -139,6 +139,7 @@ def test_resize_uses_img2dataset_resizer():
     (["--encode_format", "png", "--encode_quality", "50"], "--encode_quality: must be 0..9"),
     (["--allow_private_addresses", "not-a-net"], "--allow_private_addresses"),
     (["--user_agent_token", "cu rate"], "--user_agent_token"),
+    (["--x_robots_tag_directives", "noai,no ml"], "--x_robots_tag_directives: 'no ml' is not a directive"),
 ])
 def test_bad_download_flags_exit_2_with_one_line(args, message, tmp_path, capsys):
     urls = tmp_path / "urls.jsonl"

@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # the framework and everything below the stages: they know no stage package, no recipe, no CLI
 LOWER = {"curate.sample", "curate.errors", "curate.flags", "curate.options", "curate.coders", "curate.stage",
          "curate.run_context", "curate.inputs", "curate.flow"}
-LOWER_PACKAGES = {"io", "models", "filters", "runners", "clusters"}
+LOWER_PACKAGES = {"io", "models", "filters", "runners", "clusters", "hashes", "blocklist"}
 READERS = {"stats"}  # reads outputs for notebooks; not a stage
 # every other package of curate/ is a stage package (a new stage needs no entry here)
 STAGE_PACKAGES = {name for name in os.listdir(os.path.join(ROOT, "curate"))

@@ -5,7 +5,7 @@ import apache_beam as beam
 import numpy as np
 
 from curate.dedup.eval_set import EvalSet, summarize
-from curate.dedup.phash import phash
+from curate.hashes.phash import phash
 from curate.dedup.signatures import embedding_of
 from curate.io.source import Source
 from curate.sample import SampleBatch, batch_id

@@ -18,7 +18,7 @@ import pyarrow as pa
 from curate.dedup import keys as K
 from curate.dedup.eval_set import EvalSet
 from curate.dedup.options import DedupConfig
-from curate.dedup.phash import phash, to_hex
+from curate.hashes.phash import phash, to_hex
 from curate.dedup.reasons import EVAL_CONTAMINATION, NAME, WITHOUT_EMBEDDING, reason
 from curate.io.spill import BatchRef, fetch_batch
 from curate.sample import Sample, SampleBatch

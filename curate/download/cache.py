@@ -19,14 +19,15 @@ from curate.download.outcome import Outcome
 from curate.io import files as fs
 
 CACHE_DIR = "downloads"
-FORMAT_VERSION = 1  # bump when the columns change: older files are then ignored
+FORMAT_VERSION = 2  # bump when the columns change: older files are then ignored
 _FINGERPRINT = b"curate.download.fingerprint"
 _TYPES = {
     "uid": pa.string(), "detail": pa.string(), "transient": pa.bool_(), "http_status": pa.int32(),
     "download_bytes": pa.int64(), "attempts": pa.int32(), "elapsed_s": pa.float64(),
     "final_url": pa.string(), "error": pa.string(), "image": pa.binary(), "width": pa.int32(),
     "height": pa.int32(), "image_format": pa.string(), "sha256": pa.string(),
-    "original_width": pa.int32(), "original_height": pa.int32(),
+    "original_width": pa.int32(), "original_height": pa.int32(), "block_list": pa.string(),
+    "block_distance": pa.int32(), "pdq": pa.string(), "pdq_quality": pa.int32(), "tdm_policy": pa.string(),
 }
 _COLUMNS = [f.name for f in fields(Outcome) if f.name != "from_cache"]
 assert list(_TYPES) == _COLUMNS

@@ -12,6 +12,7 @@ import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from curate.blocklist.check import open_check
 from curate.download.address import AddressPolicy, GuardedResolver
 from curate.download.cache import BatchCache
 from curate.download.decode import prepare_worker
@@ -29,7 +30,10 @@ class DownloadClient:
 
         self.cfg = cfg
         self.key = (cfg, output)
-        self.cache = BatchCache(output, cfg.fingerprint()) if cfg.cache and output else None
+        # the lists decide outcomes too: results cached under other lists are fetched again
+        self.blocks = open_check(cfg.blocklists) if cfg.blocklists else None
+        fingerprint = cfg.fingerprint() + (f":{self.blocks.fingerprint}" if self.blocks else "")
+        self.cache = BatchCache(output, fingerprint) if cfg.cache and output else None
         self.users = 0
         self.pending_urls = 0  # URLs submitted and not finished (read by the DoFn threads)
         self.progress = 0  # bumped when a URL or a batch finishes: DoFn threads wait on it
@@ -53,7 +57,7 @@ class DownloadClient:
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=cfg.timeout_s))
 
         self.session = asyncio.run_coroutine_threadsafe(open_session(), self.loop).result()
-        self.fetcher = Fetcher(self.session, cfg, AddressPolicy(cfg.allow_private), self.cpu)
+        self.fetcher = Fetcher(self.session, cfg, AddressPolicy(cfg.allow_private), self.cpu, self.blocks)
 
     def submit(self, batch_id: str, items: list[tuple[str, str]]) -> Future:
         """Download (uid, url) pairs of one batch; the future gives their Outcomes in order."""

@@ -25,6 +25,23 @@ class Refused(Exception):
         self.transient = transient
 
 
+class Blocked(Refused):
+    """The URL (or a redirect's target) or the image is on a block list: never fetched, never kept."""
+
+    def __init__(self, list_name: str, distance: int, pdq: str | None = None, pdq_quality: int | None = None):
+        super().__init__("blocked", f"on the block list {list_name!r}")
+        self.list_name, self.distance = list_name, distance
+        self.pdq, self.pdq_quality = pdq, pdq_quality
+
+
+class Reserved(Refused):
+    """The rights holder reserved text-and-data mining (TDMRep): not fetched, or its body dropped."""
+
+    def __init__(self, policy: str | None, where: str):
+        super().__init__("tdm_reservation", f"TDM rights reserved ({where})")
+        self.policy = policy
+
+
 class HttpStatus(Exception):
     """The final response (after redirects) was not a success."""
 

@@ -1,7 +1,8 @@
 """Fetch one URL: policy checks, redirects, a total deadline, a byte cap, sniffing, retries.
 
-One attempt is one request chain (redirects followed by hand, so every hop's address, scheme
-and robots.txt are checked) under one deadline covering connect, headers and body. A body is
+One attempt is one request chain (redirects followed by hand, so every hop's address, scheme,
+block lists, robots.txt and TDMRep file are checked before it is requested) under one deadline
+covering connect, headers and body. A listed image is refused before it becomes an outcome. A body is
 read as a stream: past --max_image_bytes it is abandoned, and one whose first bytes are not an
 image's is abandoned at once. Transient failures are retried with backoff; the result is an
 Outcome whatever happens.
@@ -19,10 +20,12 @@ from yarl import URL
 from curate.download.address import AddressPolicy
 from curate.download.backoff import parse_retry_after, retry_delay
 from curate.download.decode import SNIFF_BYTES, decode, sniff
-from curate.download.failures import HttpStatus, Refused, classify
+from curate.blocklist.check import BlockCheck, ImageVerdict
+from curate.download.failures import Blocked, HttpStatus, Refused, Reserved, classify
 from curate.download.options import DownloadConfig
 from curate.download.outcome import Outcome
 from curate.download.robots import RobotsCache, x_robots_disallows
+from curate.download.tdmrep import TdmRepCache, check_headers
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 CHUNK_BYTES = 65536  # read granularity: a body is abandoned at most this far past the cap
@@ -61,14 +64,35 @@ class _Attempt:
         self.final_url: str | None = None
 
 
+def _marks(error: BaseException) -> dict:
+    """Outcome fields a refusal carries besides its reason (the list, the TDM policy)."""
+    if isinstance(error, Blocked):
+        return {"block_list": error.list_name, "block_distance": error.distance, "pdq": error.pdq,
+                "pdq_quality": error.pdq_quality}
+    if isinstance(error, Reserved):
+        return {"tdm_policy": error.policy}
+    return {}
+
+
+def checked_decode(body: bytes, cfg: DownloadConfig, blocks: BlockCheck | None):
+    """The decoded image and its block-list verdict; Blocked before anything else is decided,
+    so a listed image never becomes an outcome with bytes (nor a cache row)."""
+    verdict = blocks.match_image(body) if blocks is not None else ImageVerdict(None)
+    if verdict.match is not None:
+        raise Blocked(verdict.match.list, verdict.match.distance, verdict.pdq, verdict.pdq_quality)
+    return decode(body, cfg), verdict
+
+
 class Fetcher:
     def __init__(self, session: aiohttp.ClientSession, cfg: DownloadConfig, policy: AddressPolicy,
-                 cpu: Executor):
+                 cpu: Executor, blocks: BlockCheck | None = None):
         self.session = session
         self.cfg = cfg
         self.policy = policy
         self.cpu = cpu
-        self.robots = RobotsCache(self._robots_txt, cfg.ua_token) if cfg.robots_txt else None
+        self.blocks = blocks
+        self.robots = RobotsCache(self._site_file, cfg.ua_token) if cfg.robots_txt else None
+        self.tdmrep = TdmRepCache(self._site_file) if cfg.tdmrep else None
         self.requests = asyncio.Semaphore(cfg.concurrency)
         self.hosts = HostLimiter(cfg.per_host)
 
@@ -81,29 +105,43 @@ class Fetcher:
             seen = _Attempt()
             try:
                 body = await self._attempt(url, seen)
-                image = await asyncio.get_running_loop().run_in_executor(self.cpu, decode, body, cfg)
+                image, verdict = await asyncio.get_running_loop().run_in_executor(
+                    self.cpu, checked_decode, body, cfg, self.blocks)
                 return Outcome(uid, http_status=seen.status, download_bytes=seen.received,
                                attempts=attempts + attempt, elapsed_s=time.monotonic() - started,
                                final_url=seen.final_url, image=image.image, width=image.width,
                                height=image.height, image_format=image.image_format,
                                sha256=image.sha256, original_width=image.original_width,
-                               original_height=image.original_height)
+                               original_height=image.original_height, pdq=verdict.pdq,
+                               pdq_quality=verdict.pdq_quality)
             except Exception as e:  # noqa: BLE001  (every failure becomes a classified outcome)
-                failure = classify(e)
+                failure, marks = classify(e), _marks(e)
             delay = None
             if failure.transient and attempt <= cfg.retries:
                 delay = retry_delay(attempt, uid, cfg.retry_base_s, cfg.retry_max_s, failure.retry_after)
             if delay is None:
                 return Outcome(uid, failure.detail, failure.transient, seen.status, seen.received,
                                attempts + attempt, time.monotonic() - started, seen.final_url,
-                               failure.message)
+                               failure.message, **marks)
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
+    def _check_listed(self, url: URL) -> None:
+        match = self.blocks.match_url(str(url)) if self.blocks is not None else None
+        if match is not None:
+            raise Blocked(match.list, match.distance)
+
+    async def _site_rules(self, url: URL) -> None:
+        """robots.txt and tdmrep.json of the URL's origin (each fetched once per origin)."""
+        if self.robots is not None:
+            await self.robots.check(url)
+        if self.tdmrep is not None:
+            await self.tdmrep.check(url)
+
     async def _attempt(self, url: str, seen: _Attempt) -> bytes:
         target = self.policy.check_url(url)
-        if self.robots is not None:
-            await self.robots.check(target)  # before the deadline: the fetch is shared per host
+        self._check_listed(target)
+        await self._site_rules(target)  # before the deadline: the fetches are shared per host
         async with self.hosts.slot(target.host), self.requests:
             return await asyncio.wait_for(self._follow(target, seen), self.cfg.timeout_s)
 
@@ -115,8 +153,9 @@ class Fetcher:
             if hop:
                 seen.final_url = str(url)  # where it went, even when refused
                 url = self.policy.check_url(url)
-                if image and self.robots is not None:
-                    await self.robots.check(url)
+                if image:
+                    self._check_listed(url)
+                    await self._site_rules(url)
             async with self.session.get(url, allow_redirects=False) as response:
                 seen.status = response.status
                 location = response.headers.get("Location")
@@ -128,10 +167,13 @@ class Fetcher:
                 if image and cfg.x_robots_tag and x_robots_disallows(
                         response.headers.getall("X-Robots-Tag", []), cfg.ua_token, cfg.directives):
                     raise Refused("x_robots_tag", ", ".join(response.headers.getall("X-Robots-Tag")))
+                if image and cfg.tdmrep:
+                    check_headers(response.headers)  # before the body: a reserved work is not read
                 return await _read_body(response, seen, limit or cfg.max_bytes, image)
         raise Refused("too_many_redirects", f"more than {cfg.max_redirects} redirects")
 
-    async def _robots_txt(self, url: URL, limit: int) -> bytes:
+    async def _site_file(self, url: URL, limit: int) -> bytes:
+        """robots.txt or tdmrep.json: followed like an image, cut at `limit`, under the deadline."""
         self.policy.check_url(url)
         return await asyncio.wait_for(self._follow(url, _Attempt(), limit=limit, image=False),
                                       self.cfg.timeout_s)

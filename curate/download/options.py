@@ -20,7 +20,7 @@ from curate.flags import bool_flag, flag_defaults, str2bool
 
 RESIZE_MODES = ("no", "keep_ratio", "center_crop", "border", "keep_ratio_largest")  # img2dataset's
 ENCODE_FORMATS = ("jpg", "png", "webp")
-# img2dataset's default opt-out directives
+# img2dataset's default opt-out directives; `noml` (a proposal) and others may be added
 DEFAULT_DIRECTIVES = "noai,noimageai,noindex,noimageindex"
 ALLOW_ALL = "all"
 
@@ -54,8 +54,11 @@ class DownloadOptions(PipelineOptions):
         bool_flag(parser, "--respect_robots_txt", True, "skip URLs robots.txt disallows (download:robots)")
         bool_flag(parser, "--respect_x_robots_tag", True,
                   "drop images whose X-Robots-Tag opts out (download:x_robots_tag)")
-        add("--disallowed_header_directives", default=DEFAULT_DIRECTIVES,
-            help="X-Robots-Tag directives that opt out, comma-separated")
+        add("--x_robots_tag_directives", default=DEFAULT_DIRECTIVES,
+            help="X-Robots-Tag directives that opt out, comma-separated (add noml to honour it too)")
+        bool_flag(parser, "--respect_tdmrep", True,
+                  "honour TDMRep reservations of text-and-data mining: a site's /.well-known/tdmrep.json "
+                  "and the tdm-reservation response header (download:tdm_reservation)")
         add("--allow_private_addresses", nargs="?", const=ALLOW_ALL, default=None,
             help="fetch from private/loopback/link-local addresses too: alone for all of them, or "
                  "a comma-separated list of networks (e.g. 127.0.0.0/8); default: refused")
@@ -123,13 +126,17 @@ def _settings(o) -> dict:
             raise UsageError(f"--{flag}: must be one non-empty line")
     if not o.user_agent_token.replace("-", "").replace("_", "").isalnum():
         raise UsageError("--user_agent_token: letters, digits, '-' and '_' only (robots.txt matches on it)")
-    directives = tuple(d.strip().lower() for d in o.disallowed_header_directives.split(",") if d.strip())
+    directives = tuple(d.strip().lower() for d in o.x_robots_tag_directives.split(",") if d.strip())
+    for directive in directives:
+        if not directive.replace("-", "").replace("_", "").isalnum():
+            raise UsageError(f"--x_robots_tag_directives: {directive!r} is not a directive (e.g. noai,noml)")
     return dict(
         concurrency=o.download_concurrency, per_host=o.download_per_host, timeout_s=o.download_timeout,
         max_bytes=o.max_image_bytes, max_redirects=o.max_redirects, retries=o.download_retries,
         retry_base_s=o.retry_base_delay, retry_max_s=o.retry_max_delay,
         ua_token=o.user_agent_token.strip().lower(), ua_contact=o.user_agent_contact,
         robots_txt=str2bool(o.respect_robots_txt), x_robots_tag=str2bool(o.respect_x_robots_tag),
+        tdmrep=str2bool(o.respect_tdmrep),
         directives=directives, allow_private=_networks(o.allow_private_addresses),
         resize_mode=o.resize_mode, image_size=o.image_size,
         resize_only_if_bigger=str2bool(o.resize_only_if_bigger), encode_format=o.encode_format,
@@ -157,6 +164,7 @@ class DownloadConfig:
     ua_contact: str | None = _DEFAULTS["ua_contact"]
     robots_txt: bool = _DEFAULTS["robots_txt"]
     x_robots_tag: bool = _DEFAULTS["x_robots_tag"]
+    tdmrep: bool = _DEFAULTS["tdmrep"]
     directives: tuple[str, ...] = _DEFAULTS["directives"]
     allow_private: tuple[str, ...] = _DEFAULTS["allow_private"]  # networks, or (ALLOW_ALL,)
     resize_mode: str = _DEFAULTS["resize_mode"]
@@ -167,12 +175,13 @@ class DownloadConfig:
     min_image_size: int = _DEFAULTS["min_image_size"]
     max_image_pixels: int = _DEFAULTS["max_image_pixels"]
     cache: bool = _DEFAULTS["cache"]
+    blocklists: str | None = None  # the run's block-list manifest (curate.blocklist.build)
 
     @property
     def user_agent(self) -> str:
         contact = f"; +{self.ua_contact}" if self.ua_contact else ""
-        return (f"{self.ua_token}/{__version__} (image-text dataset curation; honours robots.txt "
-                f"and X-Robots-Tag for '{self.ua_token}'{contact})")
+        return (f"{self.ua_token}/{__version__} (image-text dataset curation; honours robots.txt, "
+                f"X-Robots-Tag and TDMRep for '{self.ua_token}'{contact})")
 
     @property
     def resizes(self) -> bool:

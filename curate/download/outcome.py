@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from curate.blocklist.names import BLOCK_DISTANCE, BLOCK_LIST, PDQ, PDQ_QUALITY, REASON as BLOCKED
 from curate.sample import Sample
 
 STAGE = "download"
@@ -23,6 +24,7 @@ FIELDS: dict[str, pa.DataType] = {
     "download_from_cache": pa.bool_(),  # taken from an earlier run into the same output
     "original_width": pa.int32(),  # before --resize_mode (img2dataset's columns)
     "original_height": pa.int32(),
+    "tdm_policy": pa.string(),  # the TDMRep policy URL of a reserved work, when the site gives one
 }
 
 
@@ -44,6 +46,11 @@ class Outcome:
     sha256: str | None = None
     original_width: int | None = None
     original_height: int | None = None
+    block_list: str | None = None  # the block list the URL or image is on (its image is dropped)
+    block_distance: int | None = None
+    pdq: str | None = None
+    pdq_quality: int | None = None
+    tdm_policy: str | None = None
     from_cache: bool = False
 
     @property
@@ -62,7 +69,13 @@ class Outcome:
             "download_from_cache": self.from_cache,
             "original_width": self.original_width,
             "original_height": self.original_height,
+            "tdm_policy": self.tdm_policy,
         })
+        if self.pdq is not None:
+            sample.values[PDQ], sample.values[PDQ_QUALITY] = self.pdq, self.pdq_quality
+        if self.block_list is not None:
+            sample.values[BLOCK_LIST], sample.values[BLOCK_DISTANCE] = self.block_list, self.block_distance
+            return BLOCKED
         if not self.ok:
             return f"{STAGE}:{self.detail}"
         sample.image = self.image

@@ -9,6 +9,7 @@ no URL, pass untouched. Per-host counts become the stage's facts in stats.json.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import importlib.util
 import sys
 import time
@@ -19,6 +20,9 @@ from urllib.parse import urlsplit
 import apache_beam as beam
 from apache_beam.utils.windowed_value import WindowedValue
 
+from curate.blocklist.build import build_indexes, manifest_path
+from curate.blocklist.names import FIELDS as BLOCK_FIELDS
+from curate.blocklist.options import BlockListOptions, BlockSettings, block_settings
 from curate.download.cache import remove_partial_files
 from curate.download.options import DownloadConfig, DownloadOptions, config_from_options
 from curate.download.outcome import FIELDS, Outcome
@@ -215,28 +219,45 @@ class Download(Stage):
     step = "Download"
     name = "download"
     provides = (FETCHER,)
-    options = (DownloadOptions,)
+    options = (DownloadOptions, BlockListOptions)
     fields = FIELDS
 
-    def __init__(self, cfg: DownloadConfig, output: str | None, label: str | None = None):
+    def __init__(self, cfg: DownloadConfig, output: str | None, label: str | None = None,
+                 blocks: BlockSettings | None = None, blocks_output: str | None = None):
         super().__init__(label)
         self.cfg = cfg
         self.output = output
+        self.blocks = blocks  # built before the run into blocks_output (cfg.blocklists names the manifest)
+        self.blocks_output = blocks_output
+        if cfg.blocklists:
+            self.fields.update(BLOCK_FIELDS)
+
+    @classmethod
+    def _configured(cls, run, output: str | None) -> "Download":
+        config, blocks = run.derive(config_from_options), run.derive(block_settings)
+        if not blocks.lists:
+            return cls(config, output)
+        config = dataclasses.replace(config, blocklists=manifest_path(run.output))
+        return cls(config, output, blocks=blocks, blocks_output=run.output)
 
     @classmethod
     def from_run(cls, run) -> "Download | None":
         """On when the run's samples arrive as URLs it fetches; a bad download flag raises UsageError."""
-        config = run.derive(config_from_options)  # checked even when nothing is fetched
+        run.derive(config_from_options)  # checked even when nothing is fetched
         if not run.fetches_urls:
             return None
         _require_client()
-        return cls(config, run.output)
+        return cls._configured(run, run.output)
 
     @classmethod
     def provide(cls, capability: str, run) -> "Download":
         """FETCHER: a download step for URLs other than the input's (an eval set's), without the cache."""
         _require_client()
-        return cls(run.derive(config_from_options), None)
+        return cls._configured(run, None)
+
+    def prepare(self) -> None:
+        if self.blocks is not None:
+            build_indexes(self.blocks, self.blocks_output)
 
     def expand(self, batches):
         if self.cfg.cache and self.output:

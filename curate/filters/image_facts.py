@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from contextlib import contextmanager
+from typing import Iterator
 
 from PIL import Image
 
@@ -19,22 +21,31 @@ PIL_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP":
                "TIFF": "tiff", "MPO": "jpg"}
 
 
-def image_facts(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[int, int, str]:
-    """(width, height, format) of a fully decodable image; raises ValueError otherwise."""
+@contextmanager
+def open_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Iterator[Image.Image]:
+    """The PIL image of encoded bytes, guarded: ValueError("too_many_pixels") past the pixel
+    limit (read from the header, before any pixel is decoded), ValueError("decode_error") when
+    opening or decoding it inside the block fails."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with Image.open(io.BytesIO(data)) as im:
-                width, height = im.size
-                if width * height > max_pixels:
+                if im.width * im.height > max_pixels:
                     raise ValueError("too_many_pixels")
-                fmt = PIL_FORMATS.get(im.format or "", (im.format or "unknown").lower())
-                im.draft("RGB", (max(1, width // 8), max(1, height // 8)))  # JPEG: decode at 1/8
-                im.load()  # a truncated file fails here
+                yield im
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise ValueError("too_many_pixels") from None
         except (OSError, SyntaxError, Image.UnidentifiedImageError, EOFError) as e:
             raise ValueError("decode_error") from e
+
+
+def image_facts(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[int, int, str]:
+    """(width, height, format) of a fully decodable image; raises ValueError otherwise."""
+    with open_image(data, max_pixels) as im:
+        width, height = im.size
+        fmt = PIL_FORMATS.get(im.format or "", (im.format or "unknown").lower())
+        im.draft("RGB", (max(1, width // 8), max(1, height // 8)))  # JPEG: decode at 1/8
+        im.load()  # a truncated file fails here
     return width, height, fmt
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.blocklist.names import BLOCK_LIST
 from curate.io import files as fs
 from curate.io.ledger_batch import conform
 
@@ -24,11 +25,15 @@ def write_ledger_part(part: str, batches, output: str, schema: pa.Schema) -> dic
     with fs.atomic_write(ledger_path(output, part)) as f:
         pq.write_table(table, f, compression="zstd")
     reasons = table.column("reason").fill_null("kept").value_counts().to_pylist()
-    return {
+    summary = {
         "part": part,
         "rows": table.num_rows,
         "by_reason": {r["values"]: r["counts"] for r in reasons},
     }
+    if BLOCK_LIST in table.column_names:  # counts per block list: how many, never which
+        lists = table.column(BLOCK_LIST).drop_null().value_counts().to_pylist()
+        summary["by_block_list"] = {r["values"]: r["counts"] for r in lists}
+    return summary
 
 
 def sort_by_uid(table: pa.Table) -> pa.Table:

@@ -12,8 +12,10 @@ STATS_FILE = "stats.json"
 def assemble(ledger_parts: list[dict], shards: list[dict], url_parts: list[dict],
              facts: dict[str, dict], run: dict) -> dict:
     by_reason: Counter = Counter()
+    blocked: Counter = Counter()
     for part in ledger_parts:
         by_reason.update(part["by_reason"])
+        blocked.update(part.get("by_block_list", {}))
     kept = by_reason.pop("kept", 0)
     shards = sorted(shards, key=lambda s: s["shard"])
     return {
@@ -24,6 +26,7 @@ def assemble(ledger_parts: list[dict], shards: list[dict], url_parts: list[dict]
         "kept_as_urls": sum(p["rows"] for p in url_parts),
         "dropped": sum(by_reason.values()),
         "dropped_by_reason": dict(sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "blocked_by_list": dict(sorted(blocked.items())),
         "shards": shards,
         "ledger_parts": sorted(p["part"] for p in ledger_parts),
         "curated_url_parts": sorted(p["part"] for p in url_parts),

@@ -10,13 +10,10 @@ is what SemDeDup is for.
 """
 from __future__ import annotations
 
-import io
-import warnings
-
 import numpy as np
 from PIL import Image
 
-from curate.filters.image_facts import MAX_PIXELS
+from curate.filters.image_facts import MAX_PIXELS, open_image
 
 THUMB = 32  # side of the grey thumbnail the DCT runs on
 LOW = 8  # LOW x LOW lowest frequencies -> 64 bits
@@ -42,18 +39,9 @@ def phash_pixels(grey: np.ndarray) -> int:
 
 def phash(data: bytes, max_pixels: int = MAX_PIXELS) -> int:
     """64-bit pHash of encoded image bytes; ValueError when they do not decode."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(data)) as im:
-                if im.width * im.height > max_pixels:
-                    raise ValueError("too_many_pixels")
-                im.draft("L", (THUMB * 2, THUMB * 2))  # JPEG: decode at a reduced scale
-                thumb = im.convert("L").resize((THUMB, THUMB), Image.Resampling.LANCZOS)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ValueError("too_many_pixels") from None
-        except (OSError, SyntaxError, Image.UnidentifiedImageError, EOFError) as e:
-            raise ValueError("decode_error") from e
+    with open_image(data, max_pixels) as im:
+        im.draft("L", (THUMB * 2, THUMB * 2))  # JPEG: decode at a reduced scale
+        thumb = im.convert("L").resize((THUMB, THUMB), Image.Resampling.LANCZOS)
     return phash_pixels(np.asarray(thumb, dtype=np.float64))
 
 
