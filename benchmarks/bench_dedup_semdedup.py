@@ -25,7 +25,8 @@ import numpy as np
 
 from curate.dedup import semdedup
 from curate.dedup.keys import KEY_DTYPE
-from curate.dedup.semantic_stage import BottomK
+from curate.clusters import kmeans
+from curate.clusters.transforms import BottomK
 
 CHUNK = 10_000
 
@@ -67,12 +68,12 @@ def make_corpus(path: str, n: int, d: int, topics: int, seed: int = 0):
         for start in range(0, n, CHUNK):
             m = min(CHUNK, n - start)
             rows = centres[rng.integers(0, topics, m)] + 1.5 * rng.normal(size=(m, d)).astype(np.float32)
-            rows = semdedup.normalize(rows)
+            rows = kmeans.normalize(rows)
             twins = rng.random(m) < copies / n  # a near copy of the previous row in the chunk
             twins[0] = False
             idx = np.flatnonzero(twins)
             noise = 0.05 / np.sqrt(d) * rng.normal(size=(len(idx), d)).astype(np.float32)
-            rows[idx] = semdedup.normalize(rows[idx - 1] + noise)  # cosine ~0.999
+            rows[idx] = kmeans.normalize(rows[idx - 1] + noise)  # cosine ~0.999
             f.write(rows.astype(np.float16).tobytes())
 
 
@@ -101,8 +102,8 @@ def run(n: int, d: int, topics: int, eps: float, sample: int, workdir: str) -> d
         picked = combine.extract_output(acc)
     out["sample"] = (m.seconds, m.above)
     with PeakMemory() as m:
-        k = semdedup.cluster_count(picked.pool, len(picked.order), 0)
-        centroids = semdedup.train_centroids(semdedup.normalize(picked.embeddings), k, seed=0)
+        k = kmeans.cluster_count(picked.pool, len(picked.order), 0, semdedup.ROWS_PER_CLUSTER)
+        centroids = kmeans.train_centroids(picked.embeddings, k, seed=0)
     del picked, acc
     out["train"] = (m.seconds, m.above)
     out["clusters"] = k
@@ -110,7 +111,7 @@ def run(n: int, d: int, topics: int, eps: float, sample: int, workdir: str) -> d
     os.makedirs(cluster_dir, exist_ok=True)
     sizes = np.zeros(k, dtype=np.int64)
     with PeakMemory() as m:
-        index = semdedup.CentroidIndex(centroids)
+        index = kmeans.CentroidIndex(centroids)
         for keys, emb in chunks(corpus, n, d):
             assigned = index.assign(emb)
             for c in np.unique(assigned):

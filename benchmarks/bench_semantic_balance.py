@@ -78,15 +78,15 @@ def run_stage(rows: int, t: int, clusters: int, sample: int, folder: str) -> lis
 
 def run_memory(rows: int, t: int, clusters: int, sample: int) -> list[str]:
     from curate.balance import cap
-    from curate.balance.stage import cluster_count
-    from curate.dedup import semdedup
+    from curate.balance.options import ROWS_PER_CLUSTER
+    from curate.clusters import kmeans
 
     e = np.concatenate([embeddings(s, min(rows, s + BATCH), rows) for s in range(0, rows, BATCH)])
     uids = [uid(i) for i in range(rows)]
-    order = np.argsort([semdedup.sample_key(u, 0) for u in uids], kind="stable")[:sample]
-    k = cluster_count(rows, len(order), clusters)
-    centroids = semdedup.train_centroids(semdedup.normalize(e[order]), k, 0)
-    assigned = semdedup.CentroidIndex(centroids).assign(e)
+    order = np.argsort([kmeans.sample_key(u, 0) for u in uids], kind="stable")[:sample]
+    k = kmeans.cluster_count(rows, len(order), clusters, ROWS_PER_CLUSTER)
+    centroids = kmeans.train_centroids(e[order], k, 0)
+    assigned = kmeans.CentroidIndex(centroids).assign(e)
     keys = np.array([cap.rank_key(u, 0) for u in uids], dtype=np.uint64)
     kept = []
     for c in np.unique(assigned):

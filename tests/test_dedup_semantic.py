@@ -8,7 +8,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from curate.dedup import semdedup
 from curate.dedup.keys import KEY_DTYPE
 from curate.dedup.options import DedupConfig
-from curate.dedup.semantic_stage import BottomK, SemanticDedup
+from curate.clusters.kmeans import normalize
+from curate.clusters.transforms import BottomK
+from curate.dedup.semantic_stage import SemanticDedup
 from tests.conftest import read_ledger, run_curate
 from tests.test_dedup_fixtures import training_items, write_shards
 
@@ -52,7 +54,7 @@ def _split(keys, emb, batch):
 def test_dedup_cluster_drops_one_of_each_twin_pair_and_nothing_else():
     keys, emb, pairs = constructed(clusters=1)
     keys["batch"], keys["pos"] = b"b", np.arange(len(keys))
-    centroid = semdedup.normalize(emb.astype(np.float32).mean(0, keepdims=True))[0]
+    centroid = normalize(emb.astype(np.float32).mean(0, keepdims=True))[0]
     for keep in ("nearest_centroid", "best_score"):
         drops = semdedup.dedup_cluster(keys, emb, centroid, EPS, keep)
         dropped = {int(p) for p in drops["pos"]}
@@ -61,7 +63,7 @@ def test_dedup_cluster_drops_one_of_each_twin_pair_and_nothing_else():
             (a, b), = [p for p in pairs if int(d["pos"]) in p]
             winner = b if int(d["pos"]) == a else a
             assert d["keeper"] == keys["uid"][winner] and 0 <= d["distance"] < EPS
-            e = semdedup.normalize(emb[[winner, int(d["pos"])]])
+            e = normalize(emb[[winner, int(d["pos"])]])
             assert d["distance"] == pytest.approx(1 - float(e[0] @ e[1]), abs=1e-5)
             if keep == "best_score":
                 assert keys["score"][winner] > keys["score"][int(d["pos"])]
@@ -87,7 +89,7 @@ def test_a_row_close_only_to_a_dropped_row_is_kept(monkeypatch):
 def test_block_size_does_not_change_the_answer(monkeypatch):
     keys, emb, _ = constructed(clusters=1, per_cluster=60, twins=20)
     keys["batch"], keys["pos"] = b"b", np.arange(len(keys))
-    centroid = semdedup.normalize(emb.astype(np.float32).mean(0, keepdims=True))[0]
+    centroid = normalize(emb.astype(np.float32).mean(0, keepdims=True))[0]
     whole = semdedup.dedup_cluster(keys, emb, centroid, EPS, "nearest_centroid")
     monkeypatch.setattr(semdedup, "BLOCK", 7)
     monkeypatch.setattr(semdedup, "KEPT_TILE", 5)
@@ -184,7 +186,7 @@ def test_eval_cosine_drops_what_phash_misses():
     kept = [batch for batch in out if isinstance(batch, SampleBatch)]
     assert sorted(dropped) == [samples[0].uid, samples[2].uid] and [s.uid for s in kept[0]] == [samples[1].uid]
     assert dropped[samples[0].uid]["dedup_eval_item"] == "e-photo0" and dropped[samples[0].uid]["dedup_distance"] == 0
-    cos = float(semdedup.normalize(near[None])[0] @ semdedup.normalize(vectors[2][None])[0])
+    cos = float(normalize(near[None])[0] @ normalize(vectors[2][None])[0])
     assert dropped[samples[2].uid]["dedup_eval_item"] == "e-vector2"
     assert dropped[samples[2].uid]["dedup_distance"] == pytest.approx(1 - cos, abs=1e-5)
     assert "dedup_eval_item" not in kept[0][0].values
