@@ -112,7 +112,7 @@ def test_training_sample_is_the_same_whatever_the_split():
 
 @pytest.mark.parametrize("batch", [9, 64])
 def test_semantic_stage_in_beam_drops_exactly_one_of_each_twin(batch, tmp_path):
-    keys, emb, pairs = constructed()
+    keys, emb, pairs = constructed(per_cluster=40)  # 4 clusters need 4 x 39 training rows (clusters/kmeans.py)
     parts, keys = _split(keys, emb, batch)
     cfg = DedupConfig(semantic=True, semdedup_eps=EPS, semdedup_clusters=4, seed=1)
     expected_dropped_count = len(pairs)

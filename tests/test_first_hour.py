@@ -197,9 +197,11 @@ def test_dask_fetches_every_url_once(http_server, tmp_path):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         stats = run_curate(*args, "--runner", "DaskRunner", "--dask_client_address", cluster.scheduler_address,
                            output=tmp_path / "out")
-    hits = {path: n for path, n in http_server.state.hits.items() if path != "/robots.txt"}
+    site_files = ("/robots.txt", "/.well-known/tdmrep.json")  # fetched once per host, not images
+    hits = {path: n for path, n in http_server.state.hits.items() if path not in site_files}
     assert hits == {**{f"/photo/{i}.jpg": 1 for i in range(12)}, "/404": 1}, hits
     assert http_server.hits("/robots.txt") <= 2  # once per host and worker process
+    assert http_server.hits("/.well-known/tdmrep.json") <= 2
     assert stats["kept"] == 12 and len(read_ledger(tmp_path / "out")) == 13
 
 

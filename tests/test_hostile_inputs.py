@@ -222,7 +222,8 @@ def test_duplicate_rows_reach_a_shard_once_when_downloading(http_server, tmp_pat
     assert found == [("a.jpg", "dropped", "input:duplicate_row"), ("a.jpg", "kept", ""),
                      ("b.png", "kept", ""), ("\ufffd.jpg", "dropped", "input:non_utf8_url")]
     assert stats["inputs"] == 4
-    assert set(http_server.state.hits) <= {"/img/a.jpg", "/img/b.png", "/robots.txt"}  # the bad url never asked
+    # the bad url never asked (robots.txt and TDMRep's file are the host's, asked once)
+    assert set(http_server.state.hits) <= {"/img/a.jpg", "/img/b.png", "/robots.txt", "/.well-known/tdmrep.json"}
     assert len(kept_in_shards(tmp_path / "out")) == 2
 
 
