@@ -14,8 +14,8 @@ from curate.score.pool_cut import keep_count
 from curate.subset import combine as combine_module
 from curate.subset import cut as cut_module
 from curate.subset.__main__ import main
-from curate.subset.format import (DTYPE, SortedWriter, SubsetLookup, contains, hex_to_keys, keys_to_hex, load_keys,
-                                  open_subset, pair_to_uid, pairs_to_keys, uid_to_pair)
+from curate.subset.format import (SubsetLookup, contains, hex_to_keys, keys_to_hex, load_keys, open_subset,
+                                  pair_to_uid, pairs_to_keys, uid_to_pair)
 from tests.conftest import SAMPLE, read_ledger, run_curate
 
 
@@ -66,20 +66,6 @@ def test_uid_parsing_flags_what_is_not_a_uid():
     keys, valid = hex_to_keys(pa.array(["A" * 32, None, "xyz", "g" * 32, "0" * 31, "b" * 32]))
     assert valid.tolist() == [True, False, False, False, False, True]
     assert keys_to_hex(keys) == ["a" * 32, "b" * 32]
-
-
-def test_sorted_writer_sorts_and_dedups_in_buckets(tmp_path):
-    uids = _uids(2000, 2)
-    writer = SortedWriter(str(tmp_path / "w.npy"))
-    keys, _ = hex_to_keys(uids)
-    for start in range(0, len(keys), 333):
-        writer.add(keys[start:start + 333])
-    writer.add(keys[:10])  # repeats
-    counts = writer.close()
-    assert counts == {"rows": len(uids) + 10, "uids": len(uids), "repeated": 10}
-    written = np.load(tmp_path / "w.npy")
-    assert written.dtype == DTYPE and np.array_equal(written, datacomp_array(uids))
-    assert not [f for f in os.listdir(tmp_path) if f.startswith(".subset-")]
 
 
 @pytest.mark.parametrize("op", ["and", "or", "not"])
@@ -136,6 +122,7 @@ def _ledger(tmp_path, rows: int = 5000) -> str:
         "language": rng.choice(["en", "de", "fr"], rows),
         "dfn_score": pa.array(dfn, pa.float32(), mask=unscored),
         "clip_score": pa.array(clip, pa.float32(), mask=no_clip),
+        "width": rng.integers(64, 1024, rows),
     })
     for i, start in enumerate(range(0, rows, 2000)):
         pq.write_table(table.slice(start, 2000), folder / f"part-00000-{i:05d}.parquet")
@@ -179,11 +166,46 @@ def test_reason_patterns_and_export(tmp_path):
     assert _selected(tmp_path / "n.npy") == set(df.uid[df.dfn_score.isna()])
 
 
+def test_where_is_sql_as_the_readme_writes_it(tmp_path):
+    run = _ledger(tmp_path)
+    df = pd.read_parquet(os.path.join(run, "ledger"))
+    to = str(tmp_path / "s.npy")
+    where = "dfn_score >= 0.3 AND (width >= 256 OR language IN ('en', 'de'))"
+    assert main(["cut", run, "--where", where, "--to", to]) == 0
+    candidates = df.status.eq("kept") | df.reason.eq("score:below_threshold")
+    want = df[(df.dfn_score >= np.float32(0.3)) & (df.width.ge(256) | df.language.isin(["en", "de"])) & candidates]
+    assert len(want) > 100 and _selected(to) == set(want.uid)
+    # '*' is every row, the kept ones (no reason) included
+    assert main(["cut", run, "--reason", "*", "--where", where, "--to", to]) == 0
+    assert _selected(to) == set(df.uid[(df.dfn_score >= np.float32(0.3)) & (df.width.ge(256) | df.language.isin(["en", "de"]))])
+
+
+def test_repeated_and_malformed_uids_are_written_once_and_counted(tmp_path):
+    folder = tmp_path / "run" / "ledger"
+    folder.mkdir(parents=True)
+    uids = _uids(40, 11)
+    rows = uids + uids[:7] + ["not-a-uid", None, "g" * 32, "AB" * 16]
+    pq.write_table(pa.table({"uid": rows, "status": ["kept"] * len(rows), "reason": pa.nulls(len(rows), pa.string())}),
+                   folder / "part-00000-00000.parquet")
+    assert main(["export", str(tmp_path / "run"), "--to", str(tmp_path / "k.npy")]) == 0
+    summary = json.load(open(tmp_path / "k.json"))
+    assert (summary["selected_rows"], summary["repeated_uids"], summary["bad_uids"]) == (len(rows), 7, 3)
+    assert np.array_equal(np.load(tmp_path / "k.npy"), datacomp_array(sorted(set(uids) | {"ab" * 16})))
+
+
 @pytest.mark.parametrize("args, message", [
-    (["--where", "dfn_score >"], "--where: expected a column or a value"),
+    (["--where", "dfn_score >"], "--where: Parser Error: syntax error"),
     (["--where", "__import__('os').system('true')"], "--where:"),
-    (["--where", "nope > 1"], "--where: no column 'nope'"),
-    (["--where", "language > 1"], "compares a string with a number"),
+    (["--where", "nope > 1"], "--where: no column 'nope' in the ledger"),
+    (["--where", "language > 1"], "--where: Binder Error: Cannot compare values of type VARCHAR"),
+    (["--where", "dfn_score"], "is a FLOAT, not a true/false test"),
+    (["--where", "count(*) > 10"], "--where: Binder Error: WHERE clause cannot contain aggregates"),
+    (["--where", "random() < 0.5"], "--where: random() gives another answer on every run"),
+    (["--where", "1=1; DROP TABLE ledger"], "more than one statement"),
+    (["--where", "uid IN (SELECT column0 FROM read_csv('/etc/passwd'))"], "--where: a subquery is not a test of one row"),
+    (["--where", "true ORDER BY 1"], "--where: Parser Error"),
+    (["--min", "language=1"], "--min: Binder Error: Cannot compare values of type VARCHAR"),
+    (["--min", "nope=1"], "--min: no column 'nope' in the ledger"),
     (["--keep_fraction", "dfn_score=1.5"], "--keep_fraction: the fraction must be in (0, 1]"),
     (["--keep_fraction", "language=0.5"], "not a score"),
     (["--min", "clip_score"], "--min: expected COLUMN=NUMBER"),

@@ -11,8 +11,7 @@ import pyarrow.parquet as pq
 
 from curate.io import files as fs
 from curate.io.ledger_batch import conform
-
-LEDGER_DIR = "ledger"
+from curate.io.ledger_parts import LEDGER_DIR
 
 
 def ledger_path(output: str, part: str) -> str:

@@ -19,19 +19,9 @@ from apache_beam.io.filesystems import FileSystems
 from curate.errors import UsageError
 from curate.io import files as fs
 from curate.io.curated_urls import URLS_DIR
-from curate.io.ledger import LEDGER_DIR
+from curate.io.ledger_parts import LEDGER_DIR, spread  # noqa: F401  (spread: re-exported)
 from curate.io.run_stats import STATS_FILE
 from curate.io.shard_format import IMAGE_COLUMNS, SHARDS_DIR
-
-
-def spread(items: list, n: int | None) -> list:
-    """n items evenly spaced over the list (all when n is None or too big): a fair sample of parts."""
-    if n is None or n >= len(items):
-        return list(items)
-    if n <= 0:
-        return []
-    step = len(items) / n
-    return [items[int(i * step)] for i in range(n)]
 
 
 class RunOutput:
