@@ -2,8 +2,8 @@
 
 Everything goes through Beam's FileSystems (curate.io.files), so a path on any filesystem Beam
 knows (gs:// with the gcp extra, s3:// with the aws extra, hdfs://) reads like a local one.
-The ledger is read one part at a time and only the columns asked for, so a run of billions of
-rows streams through a notebook in bounded memory; `parts=` reads an evenly spread subset.
+The ledger is a DuckDB view (`run.sql("SELECT ... FROM ledger")`, curate.ledger), which reads
+only the columns a query names, in bounded memory; `parts=` reads an evenly spread subset.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import json
 from functools import cached_property
 from typing import Iterable, Iterator
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,7 +21,10 @@ from curate.errors import UsageError
 from curate.io import files as fs
 from curate.io.curated_urls import URLS_DIR
 from curate.io.ledger_parts import LEDGER_DIR, spread  # noqa: F401  (spread: re-exported)
+from curate.io.run_schema import CORE_TYPES
 from curate.io.run_stats import STATS_FILE
+from curate.ledger.connection import add_ledger_view, connect
+from curate.ledger.expression import quote_name
 from curate.io.shard_format import IMAGE_COLUMNS, SHARDS_DIR
 
 
@@ -30,6 +34,7 @@ class RunOutput:
     def __init__(self, path: str, parts: int | None = None):
         self.path = str(path).rstrip("/")
         self.parts = parts
+        self._connection = None
         if not FileSystems.exists(fs.join(self.path, STATS_FILE)) and not self.ledger_files_all:
             raise UsageError(f"{self.path}: no stats.json and no ledger/ here; is it a curate output folder?")
 
@@ -87,21 +92,26 @@ class RunOutput:
         """One Arrow table per ledger part, with the asked columns that exist."""
         yield from iter_parquet(self.ledger_files, self._existing(columns))
 
-    def iter_ledger(self, columns: Iterable[str] | None = None) -> Iterator[pd.DataFrame]:
-        for table in self.iter_ledger_tables(columns):
-            yield table.to_pandas()
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with the view `ledger` over this run's (sampled) ledger parts."""
+        if self._connection is None:
+            self._connection = connect()
+            add_ledger_view(self._connection, self.ledger_files)
+        return self._connection
+
+    def sql(self, query: str, params=None) -> duckdb.DuckDBPyRelation:
+        """A DuckDB relation of a query over the view `ledger`: `.df()`, `.fetchall()`, `.show()`."""
+        return self.connection.sql(query, params=params)
 
     def ledger(self, columns: Iterable[str] | None = None, status: str | None = None) -> pd.DataFrame:
         """The (sampled) ledger as one DataFrame; `status='kept'` keeps only kept rows."""
-        frames = []
-        for table in self.iter_ledger_tables(None if columns is None else {*columns, "status"}):
-            if status is not None:
-                table = table.filter(pa.compute.equal(table.column("status"), status))
-            frames.append(table.to_pandas())
-        if not frames:
-            return pd.DataFrame(columns=list(columns or self.ledger_columns))
-        frame = pd.concat(frames, ignore_index=True)
-        return frame if columns is None else frame[[c for c in columns if c in frame.columns]]
+        present = self.ledger_columns or list(CORE_TYPES)
+        wanted = present if columns is None else [c for c in dict.fromkeys(columns) if c in present]
+        select = ", ".join(quote_name(c) for c in wanted) or "NULL AS none"
+        where = "" if status is None else " WHERE status = $status"
+        frame = self.sql(f"SELECT {select} FROM ledger{where}", None if status is None else {"status": status}).df()
+        return frame[wanted]
 
     def shard_table(self, columns: Iterable[str] | None = None) -> pd.DataFrame:
         """The kept samples' rows from the shard Parquet sidecars (no image bytes)."""
