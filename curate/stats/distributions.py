@@ -12,6 +12,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from curate.ledger.expression import quote_name
 from curate.stats.caption_lengths import lengths
 from curate.stats.histogram import Counts, Histogram
 from curate.stats.sql import histograms, one_row, value_counts
@@ -57,18 +58,20 @@ class Scores:
         """Every score column's distribution (all, kept, dropped by the cut) and its cut; bins
         over the column's range in the whole ledger."""
         columns = score_columns(types)
-        ranges = {c: one_row(con, f'SELECT min("{c}")::DOUBLE, max("{c}")::DOUBLE FROM ledger') for c in columns}
+        ranges = {c: one_row(con, f"SELECT min({quote_name(c)})::DOUBLE, max({quote_name(c)})::DOUBLE FROM ledger")
+                  for c in columns}
         out = cls({c: score_edges(*(r if r[0] is not None else (-1.0, 1.0))) for c, r in ranges.items()})
         cut = "reason IN (" + ", ".join(f"'{r}'" for r in CUT_REASONS) + ")"
         for column in columns:
-            found = histograms(con, f'"{column}"', out.all[column].edges, {"all": "true", "kept": KEPT, "cut": cut})
+            score = quote_name(column)
+            found = histograms(con, score, out.all[column].edges, {"all": "true", "kept": KEPT, "cut": cut})
             out.all[column], out.kept[column], out.cut[column] = found["all"], found["kept"], found["cut"]
-            limit = threshold_column(column)
-            if limit in types:
-                out.thresholds[column].add(value_counts(con, f'"{limit}"'))
+            if threshold_column(column) in types:
+                limit = quote_name(threshold_column(column))
+                out.thresholds[column].add(value_counts(con, limit))
                 out.judged[column], out.passed[column] = one_row(
-                    con, f'SELECT count_if("{column}" IS NOT NULL AND "{limit}" IS NOT NULL), '
-                         f'count_if("{column}" >= CAST("{limit}" AS {types[column]})) FROM ledger')
+                    con, f"SELECT count_if({score} IS NOT NULL AND {limit} IS NOT NULL), "
+                         f"count_if({score} >= CAST({limit} AS {types[column]})) FROM ledger")
         return out
 
     def threshold(self, column: str) -> float | None:
@@ -186,8 +189,8 @@ class Languages:
     @classmethod
     def read(cls, con: duckdb.DuckDBPyConnection, column: str) -> "Languages":
         out = cls(column)
-        rows = con.execute(f'SELECT "{column}", count(*), count_if({KEPT}) FROM ledger '
-                           f'WHERE "{column}" IS NOT NULL GROUP BY 1').fetchall()
+        rows = con.execute(f"SELECT {quote_name(column)}, count(*), count_if({KEPT}) FROM ledger "
+                           f"WHERE {quote_name(column)} IS NOT NULL GROUP BY 1").fetchall()
         out.all.add({lang: n for lang, n, _ in rows})
         out.kept.add({lang: k for lang, _, k in rows if k})
         return out
