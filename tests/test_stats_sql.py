@@ -1,8 +1,10 @@
 """The statistics' building blocks against the references they replace: numpy's histogram bins
-(DuckDB computes them) and Arrow's caption lengths (counted from the UTF-8 bytes)."""
+(DuckDB computes them), Arrow's caption lengths (counted from the UTF-8 bytes), the host
+pattern's capture (read with string functions where the URL is plain)."""
 from __future__ import annotations
 
 import random
+import re
 
 import duckdb
 import numpy as np
@@ -10,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate.stats.caption_lengths import WHITESPACE, lengths
+from curate.stats.downloads import HOST_PATTERN, NO_HOST, with_host
 from curate.stats.histogram import Histogram
 from curate.stats.sql import histograms
 
@@ -43,3 +46,21 @@ def test_caption_lengths_equal_arrows_utf8_length_and_split_whitespace():
     want_words = pc.list_value_length(pc.utf8_split_whitespace(column)).to_numpy(zero_copy_only=False).astype(float)
     assert np.array_equal(chars, want_chars, equal_nan=True)
     assert np.array_equal(words, want_words, equal_nan=True)
+
+
+def test_hosts_equal_the_host_patterns_capture():
+    random.seed(7)
+    schemes = ["http", "https", "HTTP", "ftp", "s3", "a+b.c-d", "1http", "", "h:t"]
+    hosts = ["a.example.com", "B.Example.ORG", "[::1]", "[fe80::1%eth0]", "[bad", "user@host.com", "u:p@h.com",
+             "h@x@y", "", "x.y:8080", "ü.de", "h?q", "h#f", "h/p", "@", ":80", "[::1]:443", "[a/b]"]
+    tails = ["", "/", "/path", "?q=1", "#frag", "/p?x=@y", "/a:b"]
+    urls = [random.choice(schemes) + random.choice(["://", ":/", "//", ":///"]) + random.choice(hosts)
+            + random.choice(tails) for _ in range(5000)]
+    urls += [None, "", "not a url", "://x", "mailto:a@b", "http://[::1", "http://a@[::1]:80/x", "HTTP://Ex.com:80"]
+    con = duckdb.connect()
+    con.register("t", pa.table({"url": pa.array(urls, pa.string())}))
+    query = with_host("SELECT coalesce(url, '') AS u FROM t")
+    got = [h for (h,) in con.execute(f"SELECT host FROM ({query})").fetchall()]
+    pattern = re.compile(HOST_PATTERN)
+    want = [NO_HOST if not (m := pattern.match(u or "")) else m.group(1).lower() for u in urls]
+    assert got == want

@@ -14,23 +14,34 @@ import pyarrow as pa
 
 WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
               "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
-_SEQUENCES = sorted({c.encode() for c in WHITESPACE}, key=len)
+_ASCII = np.zeros(256, bool)  # one-byte white space, by byte value
+_ASCII[[ord(c) for c in WHITESPACE if ord(c) < 0x80]] = True
+_MULTI = sorted({c.encode() for c in WHITESPACE if ord(c) >= 0x80})  # 2 or 3 bytes, lead byte first
+_LEAD = np.zeros(256, bool)
+_LEAD[[s[0] for s in _MULTI]] = True
 
 
 def _whitespace_starts(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(byte starts a white-space character, that character's length in bytes)."""
-    starts = np.zeros(len(data), bool)
-    sizes = np.zeros(len(data), np.int8)
-    for sequence in _SEQUENCES:
-        n = len(sequence)
-        if len(data) < n:
-            continue
-        hit = data[: len(data) - n + 1] == sequence[0]
-        for k in range(1, n):
-            hit &= data[k: len(data) - n + 1 + k] == sequence[k]
-        starts[: len(hit)] |= hit
-        sizes[: len(hit)][hit] = n
+    """(byte starts a white-space character, that character's length in bytes). Multi-byte ones
+    are looked for only where a lead byte they start with is (rare in most captions)."""
+    starts = _ASCII[data]
+    sizes = starts.astype(np.int8)
+    leads = np.flatnonzero(_LEAD[data])
+    for sequence in _MULTI:
+        at = leads[(data[leads] == sequence[0]) & (leads + len(sequence) <= len(data))]
+        for k in range(1, len(sequence)):
+            at = at[data[at + k] == sequence[k]]
+        starts[at] = True
+        sizes[at] = len(sequence)
     return starts, sizes
+
+
+def _per_caption(marked: np.ndarray, begin: np.ndarray, nonempty: np.ndarray) -> np.ndarray:
+    """How many marked bytes each caption holds (one pass; an empty caption holds none)."""
+    out = np.zeros(len(begin), np.int64)
+    if nonempty.size:
+        out[nonempty] = np.add.reduceat(marked, begin[nonempty], dtype=np.int64)
+    return out
 
 
 def lengths(column) -> tuple[np.ndarray, np.ndarray]:
@@ -48,31 +59,28 @@ def lengths(column) -> tuple[np.ndarray, np.ndarray]:
         np.empty(0, np.uint8)
     bounds = offsets - first
     begin, end = bounds[:-1], bounds[1:]
-    # prefix sums: counts per caption are differences at its bounds
-    char_prefix = np.concatenate([[0], np.cumsum((data & 0xC0) != 0x80)])
-    starts, sizes = _whitespace_starts(data)
-    in_space = np.zeros(len(data) + 1, bool)  # byte belongs to a white-space character
-    for k in range(3):
-        in_space[k:len(data)][starts[: len(data) - k] & (sizes[: len(data) - k] > k)] = True
-    previous = np.concatenate([[False], in_space[:-2]])  # the byte before belongs to one
-    run_starts = starts & ~previous
-    at_caption_start = np.zeros(len(data), bool)
-    at_caption_start[begin[(begin < end)]] = True
-    run_starts |= starts & at_caption_start  # a caption's first character opens a run whatever precedes it
-    run_prefix = np.concatenate([[0], np.cumsum(run_starts)])
-    runs = run_prefix[end] - run_prefix[begin]
-    # the last character: white space, and the character before it white space too (in this caption)
-    trailing = np.zeros(n, bool)
     nonempty = np.flatnonzero(end > begin)
-    last_byte = end[nonempty] - 1
-    ends_in_space = in_space[last_byte]
-    candidates = nonempty[ends_in_space]
-    last_start = _start_of_char(data, end[candidates] - 1)
-    before = last_start - 1
+    counted = (end - begin).astype(np.int64)  # bytes; minus continuation bytes = code points
+    continuation = (data & 0xC0) == 0x80
+    if continuation.any():
+        counted -= _per_caption(continuation, begin, nonempty)
+    starts, sizes = _whitespace_starts(data)
+    in_space = starts.copy()  # the byte belongs to a white-space character
+    for k in (1, 2):
+        wide = np.flatnonzero(sizes > k)
+        in_space[wide + k] = True
+    opens = starts.copy()  # a white-space character after a non-white-space byte opens a run
+    opens[1:] &= ~in_space[:-1]
+    opens[begin[nonempty]] = starts[begin[nonempty]]  # a caption's first character opens one whatever precedes
+    runs = _per_caption(opens, begin, nonempty)
+    # Arrow splits the last white-space character of a trailing run of two or more off on its own
+    trailing = np.zeros(n, bool)
+    candidates = nonempty[in_space[end[nonempty] - 1]]
+    before = _start_of_char(data, end[candidates] - 1) - 1
     inside = before >= begin[candidates]
     trailing[candidates[inside]] = in_space[before[inside]]
     valid = array.is_valid().to_numpy(zero_copy_only=False)
-    chars[valid] = (char_prefix[end] - char_prefix[begin])[valid]
+    chars[valid] = counted[valid]
     words[valid] = (1 + runs + trailing)[valid]
     return chars, words
 
