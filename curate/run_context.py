@@ -25,6 +25,9 @@ class RunContext:
         self.curate = options.view_as(CurateOptions)
         self._derived: dict[Callable, Any] = {}
         self.started = time.time()
+        # the stages configured so far, in recipe order (Recipe.configure): what a stage may read of
+        # those before it (their `fields`, e.g. the columns `--keep` may test)
+        self.configured: list = []
 
     @property
     def seed(self) -> int:

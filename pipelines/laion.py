@@ -2,7 +2,7 @@
 ViT-B/32 (OpenAI) score of at least 0.28.
 
 read -> English (fastText lid; LAION used CLD3) -> [download] -> image facts -> clip_score
->= --clip_min -> dedup -> shards.
+>= --clip_min -> [--keep] -> dedup -> shards.
 """
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from curate.convert.stage import ConvertImages
 from curate.download.stage import Download
 from curate.filters.basic import EnglishFilter
 from curate.filters.image_facts import ImageFacts
+from curate.keep.stage import Keep
 from curate.score.stages import Score
 from pipelines.common import BALANCE, DEDUP
 
 NAME = "laion"
 SUMMARY = "LAION: English captions, CLIP ViT-B/32 score >= 0.28"
-STAGES = [EnglishFilter, Download, ImageFacts, Score.using(required=True), DEDUP, BALANCE, ConvertImages]
+STAGES = [EnglishFilter, Download, ImageFacts, Score.using(required=True), Keep, DEDUP, BALANCE, ConvertImages]
 DEFAULTS: dict = {"clip_model": "ViT-B-32-quickgelu", "clip_pretrained": "openai", "clip_min": 0.28}

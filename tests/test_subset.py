@@ -258,3 +258,30 @@ def test_a_ledger_cut_equals_the_scoring_recipes_kept_set(dfn_run, tmp_path):
     pool = ledger[ledger.dfn_score.notna()]
     top = np.sort(pool.dfn_score.to_numpy(np.float32))[::-1][keep_count(0.8, len(pool)) - 1]
     assert _selected(tmp_path / "more.npy") == set(pool.uid[pool.dfn_score >= top])
+
+
+def test_a_number_compares_with_a_float32_score_rounded_to_float32(tmp_path):
+    """DuckDB binds a decimal to a FLOAT column's type, so `dfn_score >= 0.3` is the scoring stage's
+    `np.float32(score) >= np.float32(0.3)`; the exponent form and --min compare alike, a DOUBLE
+    column compares with the double, and a NaN is NULL (never selected, `IS NULL` finds it)."""
+    folder = tmp_path / "run" / "ledger"
+    folder.mkdir(parents=True)
+    at = np.float32(0.3)
+    scores = np.array([np.nextafter(at, np.float32(0)), at, np.nextafter(at, np.float32(1)), np.nan, 0.1, 0.7],
+                      np.float32)
+    doubles = np.array([np.nextafter(0.3, 0), 0.3, np.nextafter(0.3, 1), 0.3, np.nan, 0.5])
+    uids = _uids(len(scores) - 5, 12)
+    pq.write_table(pa.table({"uid": uids, "status": ["kept"] * len(uids), "reason": pa.nulls(len(uids), pa.string()),
+                             "dfn_score": scores, "prob": doubles}), folder / "part-00000-00000.parquet")
+    run = str(tmp_path / "run")
+    for args, want in (
+            (["--where", "dfn_score >= 0.3"], scores >= at),
+            (["--where", "dfn_score >= 3e-1"], scores >= at),
+            (["--min", "dfn_score=0.3"], scores >= at),
+            (["--where", "dfn_score = 0.3"], scores == at),
+            (["--where", "NOT dfn_score < 0.3"], scores >= at),  # NaN: unknown either way
+            (["--where", "dfn_score IS NULL"], np.isnan(scores)),
+            (["--where", "prob >= 0.3"], doubles >= 0.3)):
+        assert main(["cut", run, *args, "--to", str(tmp_path / "s.npy")]) == 0, args
+        assert _selected(tmp_path / "s.npy") == {u for u, w in zip(uids, want) if w}, args
+    assert (scores >= at).sum() == 3 and (doubles >= 0.3).sum() == 4

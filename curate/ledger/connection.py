@@ -39,6 +39,9 @@ def connect(threads: int | None = None, memory_limit: str = MEMORY_LIMIT) -> duc
         config["threads"] = threads
     con = duckdb.connect(config=config)
     con.execute("SET enable_progress_bar = false")  # DuckDB draws one on a terminal; our tools print their own
+    # DuckDB takes a Parquet part's float min/max to mean "no NaN" and folds isnan() to false (a NaN
+    # score would then compare as greater than every number); without this pass it reads the values
+    con.execute("SET disabled_optimizers = 'statistics_propagation'")
     return con
 
 
@@ -58,8 +61,10 @@ def add_ledger_view(con: duckdb.DuckDBPyConnection, files: list[str], empty_sche
         register_schemes(con, files)
     source = f"read_parquet({file_list(files)})"
     columns = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
-    floats = [(c, kind) for c, kind, *_ in columns if kind in _FLOATS]
-    replace = ", ".join(f"nullif({quote_name(c)}, 'NaN'::{kind}) AS {quote_name(c)}" for c, kind in floats)
+    floats = [c for c, kind, *_ in columns if kind in _FLOATS]
+    # isnan, not nullif(x, 'NaN'): DuckDB finds a NaN read from Parquet unequal to the NaN literal
+    replace = ", ".join(f"CASE WHEN isnan({quote_name(c)}) THEN NULL ELSE {quote_name(c)} END AS {quote_name(c)}"
+                        for c in floats)
     select = f"SELECT * REPLACE ({replace})" if floats else "SELECT *"
     con.execute(f"CREATE VIEW {quote_name(name)} AS {select} FROM {source}")
 

@@ -172,3 +172,19 @@ def quote_name(name: str) -> str:
 def quote_text(value: str) -> str:
     """A string as a SQL literal."""
     return "'" + value.replace("'", "''") + "'"
+
+
+ROW = "__curate_row"  # the row number a batch table carries through the test
+
+
+def rows_passing(con: duckdb.DuckDBPyConnection, test: RowTest, table) -> list[int]:
+    """The rows of an Arrow table (named columns, no row column yet) for which the test is true:
+    NULL and false are not. `con` should be locked (curate.ledger.connection.lock_to_ledger)."""
+    import pyarrow as pa
+
+    numbered = table.append_column(ROW, pa.array(range(table.num_rows), pa.int64()))
+    con.register("rows", numbered)
+    try:
+        return [row[0] for row in con.execute(f"SELECT {ROW} FROM rows WHERE ({test.sql}\n)").fetchall()]
+    finally:
+        con.unregister("rows")
