@@ -13,8 +13,7 @@ from curate.sample import Sample
 from tests.conftest import read_ledger, run_curate
 from tests.test_empty_outputs import CAPTIONS, _small_images, assert_complete_and_empty
 
-# width and entry_ids are computed (ImageFacts, MetaCLIP), src_width is the input's own `width`
-EXPRESSION = "(width >= 500 OR src_width < 400) AND len(entry_ids) >= 2"
+EXPRESSION = "width >= 500 AND len(entry_ids) >= 2"  # the README's (computed by ImageFacts and MetaCLIP)
 BEFORE_KEEP = ("input:", "metaclip:", "download:", "image:", "score:")  # the metaclip recipe's stages before Keep
 
 
@@ -28,8 +27,8 @@ def test_drops_exactly_the_rows_the_expression_rejects(kept_run):
     out, stats = kept_run
     ledger = read_ledger(out)
     reached = ~ledger.reason.fillna("").str.startswith(BEFORE_KEEP)
-    accepted = ((ledger.width >= 500) | (ledger.src_width < 400)) & (ledger.entry_ids.map(
-        lambda ids: ids is not None and len(ids) >= 2))  # NULL (a URL-only row has no width) is not accepted
+    accepted = (ledger.width >= 500) & ledger.entry_ids.map(
+        lambda ids: ids is not None and len(ids) >= 2)  # NULL (a URL-only row has no width) is not accepted
     rejected = ledger.reason == "keep:expression"
     assert set(ledger.uid[reached & ~accepted]) == set(ledger.uid[rejected])
     assert 100 < rejected.sum() < reached.sum()
