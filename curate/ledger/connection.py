@@ -38,7 +38,10 @@ def connect(threads: int | None = None, memory_limit: str = MEMORY_LIMIT) -> duc
     if threads:
         config["threads"] = threads
     con = duckdb.connect(config=config)
-    con.execute("SET enable_progress_bar = false")  # DuckDB draws one on a terminal; our tools print their own
+    try:
+        con.execute("SET enable_progress_bar = false")  # DuckDB draws one on a terminal; our tools print their own
+    except duckdb.InvalidInputException:  # in Jupyter without ipywidgets DuckDB refuses to touch it, and draws none
+        pass
     # DuckDB takes a Parquet part's float min/max to mean "no NaN" and folds isnan() to false (a NaN
     # score would then compare as greater than every number); without this pass it reads the values
     con.execute("SET disabled_optimizers = 'statistics_propagation'")
