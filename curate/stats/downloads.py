@@ -14,7 +14,7 @@ import pandas as pd
 
 from curate.ledger.expression import quote_text
 from curate.stats.histogram import Counts, Histogram
-from curate.stats.sql import histograms, one_row
+from curate.stats.sql import histograms
 
 PREFIX = "download:"
 ATTEMPTS, BYTES, ELAPSED, FROM_CACHE = "download_attempts", "download_bytes", "download_elapsed_s", "download_from_cache"
@@ -57,16 +57,18 @@ class Downloads:
         out = cls()
         failed = f"starts_with(coalesce(reason, ''), '{PREFIX}')"
         tried = failed + (f" OR coalesce({ATTEMPTS} > 0, false)" if ATTEMPTS in types else "")
-        rows = f"SELECT coalesce(url, '') AS u, CASE WHEN {failed} THEN reason END AS failure FROM ledger WHERE {tried}"
-        groups = con.execute(f"SELECT host, failure, count(*) AS n FROM ({with_host(rows)}) GROUP BY ALL").df()
+        cached = f"CAST({FROM_CACHE} AS BIGINT)" if FROM_CACHE in types else "0"
+        received = BYTES if BYTES in types else "0"
+        rows = (f"SELECT coalesce(url, '') AS u, CASE WHEN {failed} THEN reason END AS failure, {cached} AS cached, "
+                f"{received} AS received FROM ledger WHERE {tried}")
+        groups = con.execute(f"SELECT host, failure, count(*) AS n, coalesce(sum(cached), 0) AS cached, "
+                             f"coalesce(sum(received), 0) AS received FROM ({with_host(rows)}) GROUP BY ALL").df()
         out.attempted = int(groups["n"].sum())
+        out.from_cache, out.bytes = int(groups["cached"].sum()), int(groups["received"].sum())
         out.attempted_by_host = groups.groupby("host")["n"].sum().astype("int64")
         failures = groups[groups["failure"].notna()].rename(columns={"failure": "reason"})
         out.failed_by_host_reason = failures[["host", "reason", "n"]].reset_index(drop=True)
         out.reasons.add(failures.groupby("reason")["n"].sum().to_dict())
-        sums = [f"coalesce(sum(CAST({FROM_CACHE} AS BIGINT)), 0)" if FROM_CACHE in types else "0",
-                f"coalesce(sum({BYTES}), 0)" if BYTES in types else "0"]
-        out.from_cache, out.bytes = (int(v) for v in one_row(con, f"SELECT {', '.join(sums)} FROM ledger WHERE {tried}"))
         if ELAPSED in types:
             out.elapsed = histograms(con, ELAPSED, ELAPSED_EDGES, {"all": "true"}, tried)["all"]
         if ATTEMPTS in types:
