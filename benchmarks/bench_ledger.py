@@ -13,8 +13,9 @@ included) with PYTHONPATH on its own tree, peak RSS from wait4 (bench_subset.mea
 2. statistics: `python -m curate.stats LEDGER` (every table printed); the two printouts must be
    equal. The old code also with `--workers 2` (its fastest setting on two cores).
 
-Contenders alternate, best of `--repeat` (default 1) each. Run it under `nice -n 10` on a shared
-machine: python benchmarks/bench_ledger.py [--rows 200000 --parts 50] [--repeat 1] [--skip stats]
+Contenders alternate, best of `--repeat` re-cuts (default 3) and `--repeat_stats` statistics runs
+(default 1) each, peak RSS the highest. Run it under `nice -n 10` on a shared machine:
+python benchmarks/bench_ledger.py [--rows 200000 --parts 50] [--repeat 3] [--repeat_stats 1] [--skip stats]
 """
 from __future__ import annotations
 
@@ -98,7 +99,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--parts", type=int, default=50)
     parser.add_argument("--rows", type=int, default=200_000, help="rows per part")
-    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each re-cut (the best counts)")
+    parser.add_argument("--repeat_stats", type=int, default=1, help="runs of each statistics contender")
     parser.add_argument("--skip", choices=["cut", "stats"], default=None)
     args = parser.parse_args()
     ledger = make_ledger(args.parts, args.rows)
@@ -111,7 +113,7 @@ def main() -> None:
             cut = bench_cut(ledger, base, work, args.repeat)
             print(json.dumps({"recut": {**cut, **ratios(cut)}}, indent=1), flush=True)
         if args.skip != "stats":
-            stats = bench_stats_cli(ledger, base, args.repeat)
+            stats = bench_stats_cli(ledger, base, args.repeat_stats)
             print(json.dumps({"stats": {**stats, **ratios(stats)}}, indent=1), flush=True)
 
 

@@ -46,6 +46,9 @@ def test_caption_lengths_equal_arrows_utf8_length_and_split_whitespace():
     want_words = pc.list_value_length(pc.utf8_split_whitespace(column)).to_numpy(zero_copy_only=False).astype(float)
     assert np.array_equal(chars, want_chars, equal_nan=True)
     assert np.array_equal(words, want_words, equal_nan=True)
+    plain = pa.array(["", " ", "  ", "a b", "  a  b  ", "a\tb\n", None, "x  "])  # ASCII only: the fast path
+    assert np.array_equal(lengths(plain)[1], pc.list_value_length(pc.utf8_split_whitespace(plain)).to_numpy(
+        zero_copy_only=False).astype(float), equal_nan=True)
 
 
 def test_hosts_equal_the_host_patterns_capture():

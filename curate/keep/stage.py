@@ -17,12 +17,11 @@ dropped as `keep:expression`. Facts in stats.json: the expression, rows in, rows
 from __future__ import annotations
 
 import apache_beam as beam
-import duckdb
 import pyarrow as pa
 
 from curate.io.ledger_batch import ledger_columns
 from curate.io.run_schema import EXTRA_JSON, build_schema
-from curate.ledger.connection import lock_to_ledger
+from curate.ledger.connection import connect, lock_to_ledger
 from curate.ledger.expression import RowTest, check, parse, rows_passing
 from curate.keep.options import KeepOptions
 from curate.stage import DROPPED, Judge, Stage, StageOutput, apply_judge
@@ -30,6 +29,7 @@ from curate.stage import DROPPED, Judge, Stage, StageOutput, apply_judge
 NAME = "keep"
 REJECTED = "expression"  # the drop's detail: keep:expression
 FLAG = "--keep"
+WORKER_MEMORY = "256MB"  # a batch's few columns; the worker's memory is for its images and models
 NOT_ROW_COLUMNS = ("status", "reason", EXTRA_JSON)  # a fate is decided after the stages; extra_json is the writer's
 
 
@@ -47,7 +47,7 @@ def available_columns(run) -> dict[str, pa.DataType]:
 def checked(text: str, columns: dict[str, pa.DataType]) -> tuple[RowTest, dict[str, pa.DataType]]:
     """The test and the columns it reads (with their types), checked against `columns`."""
     test = parse(text, FLAG)
-    con = duckdb.connect(config={"threads": 1})
+    con = connect(threads=1, memory_limit=WORKER_MEMORY)
     try:
         con.register("rows", pa.schema(list(columns.items())).empty_table())
         lock_to_ledger(con, [])
@@ -69,7 +69,7 @@ class ApplyTest(Judge):
 
     def setup(self):
         super().setup()
-        self.con = duckdb.connect(config={"threads": 1})
+        self.con = connect(threads=1, memory_limit=WORKER_MEMORY)
         lock_to_ledger(self.con, [])
 
     def teardown(self):

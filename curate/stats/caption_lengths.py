@@ -61,14 +61,17 @@ def lengths(column) -> tuple[np.ndarray, np.ndarray]:
     begin, end = bounds[:-1], bounds[1:]
     nonempty = np.flatnonzero(end > begin)
     counted = (end - begin).astype(np.int64)  # bytes; minus continuation bytes = code points
-    continuation = (data & 0xC0) == 0x80
-    if continuation.any():
-        counted -= _per_caption(continuation, begin, nonempty)
-    starts, sizes = _whitespace_starts(data)
-    in_space = starts.copy()  # the byte belongs to a white-space character
-    for k in (1, 2):
-        wide = np.flatnonzero(sizes > k)
-        in_space[wide + k] = True
+    ascii_only = not data.size or int(data.max()) < 0x80  # most alt-text: one byte, one character
+    if ascii_only:
+        starts = _ASCII[data]
+        in_space = starts  # the byte belongs to a white-space character
+    else:
+        counted -= _per_caption((data & 0xC0) == 0x80, begin, nonempty)
+        starts, sizes = _whitespace_starts(data)
+        in_space = starts.copy()
+        for k in (1, 2):
+            wide = np.flatnonzero(sizes > k)
+            in_space[wide + k] = True
     opens = starts.copy()  # a white-space character after a non-white-space byte opens a run
     opens[1:] &= ~in_space[:-1]
     opens[begin[nonempty]] = starts[begin[nonempty]]  # a caption's first character opens one whatever precedes

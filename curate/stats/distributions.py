@@ -132,11 +132,15 @@ class Images:
         out.min_side = histograms(con, "least(w, h)", cls.SIDE_EDGES, groups, cls.SIZED, sized)
         out.max_side = histograms(con, "greatest(w, h)", cls.SIDE_EDGES, groups, cls.SIZED, sized)
         out.aspect = histograms(con, "log2(w / h)", cls.ASPECT_EDGES, groups, cls.SIZED, sized)
-        out.small, out.elongated = one_row(con, f"SELECT count_if(least(w, h) < {MIN_SIDE}), "
-                                                f"count_if(greatest(w, h) > {MAX_ASPECT} * least(w, h)) "
-                                                f"FROM {sized} WHERE {cls.SIZED}")
-        if "image_format" in types:
-            out.formats.add(value_counts(con, "image_format", cls.SIZED, sized))
+        image_format = "image_format" if "image_format" in types else "NULL"
+        for kind, small, elongated, n in con.execute(
+                f"SELECT {image_format} AS f, count_if(least(w, h) < {MIN_SIDE}), "
+                f"count_if(greatest(w, h) > {MAX_ASPECT} * least(w, h)), count(*) FROM {sized} WHERE {cls.SIZED} "
+                "GROUP BY f").fetchall():  # one pass: the counts, and the formats (a NULL one is not counted)
+            out.small += small
+            out.elongated += elongated
+            if kind is not None:
+                out.formats.add({kind: n})
         return out
 
     def summary(self) -> dict:

@@ -27,9 +27,10 @@ ATTEMPT_EDGES = Histogram.linear(0.5, 10.5, 1).edges
 def with_host(rows: str) -> str:
     """SQL: the rows of the query `rows` (a VARCHAR column `u`, the URL; more may follow) with
     `host`: HOST_PATTERN's capture, lowercased, or NO_HOST where the pattern does not match."""
+    # `http(s)://authority/...`: the authority is the third '/'-part, up to '?' or '#' (computed once,
+    # in a layer of its own; DuckDB would compute it again in each branch below)
     split = (f"SELECT *, (starts_with(u, 'http://') OR starts_with(u, 'https://')) AS web, "
-             "split_part(split_part(split_part(CASE WHEN starts_with(u, 'http://') THEN u[8:] ELSE u[9:] END, "
-             f"'/', 1), '?', 1), '#', 1) AS authority FROM ({rows})")  # computed once, in a layer of its own
+             f"split_part(split_part(split_part(u, '/', 3), '?', 1), '#', 1) AS authority FROM ({rows})")
     pattern = quote_text(HOST_PATTERN)
     return ("SELECT *, CASE WHEN web AND strpos(authority, '@') = 0 AND NOT starts_with(authority, '[') "
             "THEN lower(split_part(authority, ':', 1)) "  # no user info, no [IPv6]: the pattern's capture
