@@ -23,16 +23,18 @@ def double(value: float) -> str:
     return f"CAST({quote_text(repr(float(value)))} AS DOUBLE)"
 
 
-def bin_of(x: str, edges: np.ndarray) -> str:
-    """SQL: numpy's bin of `x` (0..n-1), -1 below the first edge, n above the last."""
+def bin_of(x: str, guess: str, edges: np.ndarray) -> tuple[str, str]:
+    """SQL: (the uniform-width guess at `x`'s bin, and numpy's bin of `x` given that guess in a
+    column named `guess`: 0..n-1, -1 below the first edge, n above the last). The guess is computed
+    in a layer of its own: DuckDB would compute it again in each use."""
     edges = np.asarray(edges, dtype=np.float64)
     n = len(edges) - 1
     listed = f"CAST({quote_text('[' + ', '.join(repr(float(e)) for e in edges) + ']')} AS DOUBLE[])"
     width = (edges[-1] - edges[0]) / n
-    guess = f"least({n - 1}, greatest(0, CAST(floor(({x} - {double(edges[0])}) / {double(width)}) AS BIGINT)))"
+    first = f"least({n - 1}, greatest(0, CAST(floor(({x} - {double(edges[0])}) / {double(width)}) AS BIGINT)))"
     exact = (f"{guess} - CAST({x} < {listed}[{guess} + 1] AS BIGINT) "
              f"+ CAST({guess} < {n - 1} AND {x} >= {listed}[{guess} + 2] AS BIGINT)")
-    return f"CASE WHEN {x} < {double(edges[0])} THEN -1 WHEN {x} > {double(edges[-1])} THEN {n} ELSE {exact} END"
+    return first, f"CASE WHEN {x} < {double(edges[0])} THEN -1 WHEN {x} > {double(edges[-1])} THEN {n} ELSE {exact} END"
 
 
 def histograms(con: duckdb.DuckDBPyConnection, value: str, edges, groups: dict[str, str],
@@ -43,9 +45,10 @@ def histograms(con: duckdb.DuckDBPyConnection, value: str, edges, groups: dict[s
     marks = ", ".join(f"({groups[g]}) AS g{i}" for i, g in enumerate(names))
     per_group = ", ".join(f"count_if(g{i}), sum(x) FILTER (WHERE g{i}), min(x) FILTER (WHERE g{i}), "
                           f"max(x) FILTER (WHERE g{i})" for i in range(len(names)))
+    first, exact = bin_of("x", "guess", edges)
     rows = con.execute(
-        f"SELECT b, {per_group} FROM (SELECT *, {bin_of('x', edges)} AS b FROM "
-        f"(SELECT CAST(({value}) AS DOUBLE) AS x, {marks} FROM {source} WHERE {where}) WHERE isfinite(x)) "
+        f"SELECT b, {per_group} FROM (SELECT *, {exact} AS b FROM (SELECT *, {first} AS guess FROM "
+        f"(SELECT CAST(({value}) AS DOUBLE) AS x, {marks} FROM {source} WHERE {where}) WHERE isfinite(x))) "
         "GROUP BY b").fetchall()
     out = {}
     for i, name in enumerate(names):
