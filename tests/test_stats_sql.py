@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate.stats.caption_lengths import WHITESPACE, lengths
-from curate.stats.downloads import HOST_PATTERN, NO_HOST, with_host
+from curate.stats.downloads import HOST_PATTERN, NO_HOST, host_groups
 from curate.stats.histogram import Histogram
 from curate.stats.sql import histograms
 
@@ -61,9 +61,9 @@ def test_hosts_equal_the_host_patterns_capture():
             + random.choice(tails) for _ in range(5000)]
     urls += [None, "", "not a url", "://x", "mailto:a@b", "http://[::1", "http://a@[::1]:80/x", "HTTP://Ex.com:80"]
     con = duckdb.connect()
-    con.register("t", pa.table({"url": pa.array(urls, pa.string())}))
-    query = with_host("SELECT coalesce(url, '') AS u FROM t")
-    got = [h for (h,) in con.execute(f"SELECT host FROM ({query})").fetchall()]
+    con.register("t", pa.table({"url": pa.array(urls, pa.string()), "i": range(len(urls))}))
+    query = host_groups("SELECT coalesce(url, '') AS u, i, 1 AS one FROM t", ("i",), ("one",))
+    got = [h for h, _, n, one in sorted(con.execute(query).fetchall(), key=lambda row: row[1])]
     pattern = re.compile(HOST_PATTERN)
     want = [NO_HOST if not (m := pattern.match(u or "")) else m.group(1).lower() for u in urls]
     assert got == want

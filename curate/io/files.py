@@ -58,6 +58,15 @@ def list_dir(path: str, suffixes: tuple[str, ...] = ()) -> list[str]:
     return sorted(f for f in found if not suffixes or f.lower().endswith(suffixes))
 
 
+def exists(path: str) -> bool:
+    return FileSystems.exists(path) if "://" in path else os.path.exists(path)
+
+
+def open_read(path: str) -> IO[bytes]:
+    """A file opened for reading, as written (no decompression by extension)."""
+    return FileSystems.open(path, compression_type="uncompressed") if "://" in path else open(path, "rb")
+
+
 def read_bytes(path: str) -> bytes:
     with (FileSystems.open(path) if "://" in path else open(path, "rb")) as f:
         return f.read()

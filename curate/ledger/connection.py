@@ -18,6 +18,7 @@ unknown, never "greater than everything", which is how DuckDB orders NaN).
 """
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import uuid
@@ -79,6 +80,20 @@ def lock_to_ledger(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
     con.execute("SET enable_external_access = false")
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET lock_configuration = true")
+
+
+def column_range(con: duckdb.DuckDBPyConnection, files: list[str], column: str, kind: str) -> tuple | None:
+    """(min, max) of a numeric column over the parts, from their Parquet statistics (no pass over
+    the rows; NaN is not in them), or None when a part has no exact statistics for it."""
+    if not files or any("://" in f for f in files):  # a remote footer read per part: not worth it
+        return None
+    groups, exact, low, high = con.execute(
+        f"SELECT count(*), count_if(coalesce(min_is_exact AND max_is_exact, false) AND stats_min_value IS NOT NULL "
+        f"AND stats_max_value IS NOT NULL), min(TRY_CAST(stats_min_value AS {kind})::DOUBLE), "
+        f"max(TRY_CAST(stats_max_value AS {kind})::DOUBLE) FROM parquet_metadata({file_list(files)}) "
+        "WHERE path_in_schema = $1", [column]).fetchall()[0]
+    usable = groups and groups == exact and low is not None and high is not None
+    return (low, high) if usable and math.isfinite(low) and math.isfinite(high) else None
 
 
 def _core_schema():

@@ -65,7 +65,7 @@ def aggregates(con: duckdb.DuckDBPyConnection, run: RunOutput) -> dict:
     if Downloads.applies(available, reasons):
         found["downloads"] = Downloads.read(con, types)
     if score_columns(types):
-        found["scores"] = Scores.read(con, types)
+        found["scores"] = Scores.read(con, types, run.ledger_files)
     language = Languages.find(available)
     if language:
         found["languages"] = Languages.read(con, language)

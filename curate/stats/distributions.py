@@ -12,10 +12,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from curate.ledger.connection import column_range
 from curate.ledger.expression import quote_name
 from curate.stats.caption_lengths import lengths
 from curate.stats.histogram import Counts, Histogram
-from curate.stats.sql import histograms, one_row, value_counts
+from curate.stats.sql import histograms, one_row
 
 CUT_REASONS = ("score:below_threshold", "score:not_target_cluster")
 MIN_SIDE, MAX_ASPECT = 200, 3.0  # DataComp's basic filter, drawn as reference lines
@@ -54,12 +55,12 @@ class Scores:
         self.passed = {c: 0 for c in edges}  # of which score >= threshold (exact, not from bins)
 
     @classmethod
-    def read(cls, con: duckdb.DuckDBPyConnection, types: dict[str, str]) -> "Scores":
+    def read(cls, con: duckdb.DuckDBPyConnection, types: dict[str, str], files: list[str] = ()) -> "Scores":
         """Every score column's distribution (all, kept, dropped by the cut) and its cut; bins
-        over the column's range in the whole ledger."""
+        over the column's range in the whole ledger (the parts' statistics where they have it)."""
         columns = score_columns(types)
-        ranges = {c: one_row(con, f"SELECT min({quote_name(c)})::DOUBLE, max({quote_name(c)})::DOUBLE FROM ledger")
-                  for c in columns}
+        ranges = {c: column_range(con, list(files), c, types[c]) or one_row(
+            con, f"SELECT min({quote_name(c)})::DOUBLE, max({quote_name(c)})::DOUBLE FROM ledger") for c in columns}
         out = cls({c: score_edges(*(r if r[0] is not None else (-1.0, 1.0))) for c, r in ranges.items()})
         cut = "reason IN (" + ", ".join(f"'{r}'" for r in CUT_REASONS) + ")"
         for column in columns:
@@ -68,10 +69,13 @@ class Scores:
             out.all[column], out.kept[column], out.cut[column] = found["all"], found["kept"], found["cut"]
             if threshold_column(column) in types:
                 limit = quote_name(threshold_column(column))
-                out.thresholds[column].add(value_counts(con, limit))
-                out.judged[column], out.passed[column] = one_row(
-                    con, f"SELECT count_if({score} IS NOT NULL AND {limit} IS NOT NULL), "
-                         f"count_if({score} >= CAST({limit} AS {types[column]})) FROM ledger")
+                for value, rows, judged, passed in con.execute(
+                        f"SELECT {limit}, count(*), count_if({score} IS NOT NULL), "
+                        f"count_if({score} >= CAST({limit} AS {types[column]})) FROM ledger WHERE {limit} IS NOT NULL "
+                        "GROUP BY 1").fetchall():  # each threshold the run applied, the rows it judged, passed
+                    out.thresholds[column].add({value: rows})
+                    out.judged[column] += judged
+                    out.passed[column] += passed
         return out
 
     def threshold(self, column: str) -> float | None:

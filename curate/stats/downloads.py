@@ -3,9 +3,9 @@
 A row was fetched (or tried) when the download stage recorded `download_attempts` for it or
 dropped it with a `download:` reason; its host is the URL's (lowercased, port dropped). Hosts
 are counted exactly: DuckDB finds each attempted row's host and groups the rows by (host,
-failure reason), so only one row per host and reason comes back. `with_host` is the regular
-expression's capture; for the common `http(s)://host[:port]/...` it is read with string
-functions, which cost DuckDB a third of the expression (tests/test_stats_sql.py checks both).
+failure reason), so only one row per host and reason comes back. The host is the regular
+expression's capture, found once per distinct authority of plain `http(s)://` URLs
+(`host_groups`; tests/test_stats_sql.py checks it against the expression).
 """
 from __future__ import annotations
 
@@ -24,18 +24,30 @@ ELAPSED_EDGES = Histogram.linear(0, 120, 0.5).edges
 ATTEMPT_EDGES = Histogram.linear(0.5, 10.5, 1).edges
 
 
-def with_host(rows: str) -> str:
-    """SQL: the rows of the query `rows` (a VARCHAR column `u`, the URL; more may follow) with
-    `host`: HOST_PATTERN's capture, lowercased, or NO_HOST where the pattern does not match."""
-    # `http(s)://authority/...`: the authority is the third '/'-part, up to '?' or '#' (computed once,
-    # in a layer of its own; DuckDB would compute it again in each branch below)
-    split = (f"SELECT *, (starts_with(u, 'http://') OR starts_with(u, 'https://')) AS web, "
-             f"split_part(split_part(split_part(u, '/', 3), '?', 1), '#', 1) AS authority FROM ({rows})")
+def host_groups(rows: str, keys: tuple[str, ...] = (), sums: tuple[str, ...] = ()) -> str:
+    """SQL: the query `rows` (the URL as `u`, and the columns `keys` and `sums`) grouped by host
+    (HOST_PATTERN's capture, lowercased; NO_HOST where it does not match) and `keys`, with
+    `count(*) AS n` and the sum of each of `sums` under its name.
+
+    A plain `http(s)://authority/...` URL is first grouped by its authority (the third '/'-part,
+    no user info, no '['), whose host is read once per authority with string functions; the
+    rest, few, get the pattern itself per URL. DuckDB's regular expression on every URL cost
+    most of the statistics' time."""
+    carried = "".join(f", {c}" for c in (*keys, *sums))
+    authority = (f"SELECT CASE WHEN starts_with(u, 'http://') OR starts_with(u, 'https://') THEN split_part(u, '/', 3) "
+                 f"END AS authority, u{carried} FROM ({rows})")
+    plain = (f"SELECT CASE WHEN strpos(authority, '@') = 0 AND NOT starts_with(authority, '[') THEN authority END "
+             f"AS plain, u{carried} FROM ({authority})")
+    keyed = "".join(f", {c}" for c in keys)
+    totals = "".join(f", coalesce(sum({c}), 0) AS {c}" for c in sums)
+    grouped = (f"SELECT plain, CASE WHEN plain IS NULL THEN u END AS other{keyed}, count(*) AS n{totals} "
+               f"FROM ({plain}) GROUP BY ALL")
     pattern = quote_text(HOST_PATTERN)
-    return ("SELECT *, CASE WHEN web AND strpos(authority, '@') = 0 AND NOT starts_with(authority, '[') "
-            "THEN lower(split_part(authority, ':', 1)) "  # no user info, no [IPv6]: the pattern's capture
-            f"WHEN regexp_matches(u, {pattern}) THEN lower(regexp_extract(u, {pattern}, 1)) "
-            f"ELSE {quote_text(NO_HOST)} END AS host FROM ({split})")
+    hosted = ("SELECT CASE WHEN plain IS NOT NULL THEN lower(split_part(split_part(split_part(plain, '?', 1), '#', 1), "
+              f"':', 1)) WHEN regexp_matches(other, {pattern}) THEN lower(regexp_extract(other, {pattern}, 1)) "
+              f"ELSE {quote_text(NO_HOST)} END AS host{keyed}, n{''.join(f', {c}' for c in sums)} FROM ({grouped})")
+    return (f"SELECT host{keyed}, sum(n) AS n{''.join(f', sum({c}) AS {c}' for c in sums)} FROM ({hosted}) "
+            "GROUP BY ALL")
 
 
 class Downloads:
@@ -62,8 +74,7 @@ class Downloads:
         received = BYTES if BYTES in types else "0"
         rows = (f"SELECT coalesce(url, '') AS u, CASE WHEN {failed} THEN reason END AS failure, {cached} AS cached, "
                 f"{received} AS received FROM ledger WHERE {tried}")
-        groups = con.execute(f"SELECT host, failure, count(*) AS n, coalesce(sum(cached), 0) AS cached, "
-                             f"coalesce(sum(received), 0) AS received FROM ({with_host(rows)}) GROUP BY ALL").df()
+        groups = con.execute(host_groups(rows, ("failure",), ("cached", "received"))).df()
         out.attempted = int(groups["n"].sum())
         out.from_cache, out.bytes = int(groups["cached"].sum()), int(groups["received"].sum())
         out.attempted_by_host = groups.groupby("host")["n"].sum().astype("int64")

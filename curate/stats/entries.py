@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from curate.stats.distributions import KEPT
-from curate.stats.sql import one_row
 
 ENTRY_IDS = "entry_ids"
 STAGE = "metaclip:"
@@ -37,21 +36,27 @@ class Entries:
 
     @classmethod
     def read(cls, con: duckdb.DuckDBPyConnection, size: int = 0) -> "Entries":
+        """One pass: each caption's entry ids, unnested, plus a -1 of its own, whose counts are the
+        captions' (a caption with no match still counts there)."""
         out = cls(size)
         rows = (f"SELECT {ENTRY_IDS} AS ids, len({ENTRY_IDS}) > 0 AS matched, "
                 f"len({ENTRY_IDS}) > 0 AND NOT starts_with(coalesce(reason, ''), '{STAGE}') AS balanced, "
                 f"len({ENTRY_IDS}) > 0 AND coalesce({KEPT}, false) AS kept FROM ledger WHERE {ENTRY_IDS} IS NOT NULL")
-        out.pool, out.matched, out.balanced_captions, out.kept_captions = one_row(
-            con, f"SELECT count(*), count_if(matched), count_if(balanced), count_if(kept) FROM ({rows})")
         per_entry = con.execute(f"SELECT e, count(*) AS n_before, count_if(balanced) AS n_balanced, "
-                                f"count_if(kept) AS n_kept FROM "
-                                f"(SELECT unnest(ids) AS e, balanced, kept FROM ({rows})) WHERE e IS NOT NULL "
-                                "GROUP BY e").fetchnumpy()
+                                f"count_if(kept) AS n_kept, count_if(matched) AS n_matched FROM "
+                                f"(SELECT unnest(list_prepend(-1, ids)) AS e, matched, balanced, kept FROM ({rows})) "
+                                "WHERE e IS NOT NULL GROUP BY e").fetchnumpy()
         ids = np.asarray(per_entry["e"], np.int64)
+        captions = ids == -1
+        if captions.any():
+            at = int(np.flatnonzero(captions)[0])
+            out.pool, out.matched, out.balanced_captions, out.kept_captions = (
+                int(per_entry[f"n_{name}"][at]) for name in ("before", "matched", "balanced", "kept"))
+        ids, keep = ids[~captions], ~captions
         top = int(ids.max()) + 1 if ids.size else 0
         for name in ("before", "balanced", "kept"):
             counts = _grow(getattr(out, name), top)
-            counts[ids] += np.asarray(per_entry[f"n_{name}"], np.int64)
+            counts[ids] += np.asarray(per_entry[f"n_{name}"], np.int64)[keep]
             setattr(out, name, counts)
         return out
 

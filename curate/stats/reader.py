@@ -1,13 +1,15 @@
 """Read a run's output folder: stats.json, ledger parts, shard sidecars; local, gs://, s3://.
 
-Everything goes through Beam's FileSystems (curate.io.files), so a path on any filesystem Beam
-knows (gs:// with the gcp extra, s3:// with the aws extra, hdfs://) reads like a local one.
+Remote paths go through Beam's FileSystems (curate.io.files), so a path on any filesystem Beam
+knows (gs:// with the gcp extra, s3:// with the aws extra, hdfs://) reads like a local one; a
+local folder is read without importing Beam.
 The ledger is a DuckDB view (`run.sql("SELECT ... FROM ledger")`, curate.ledger), which reads
 only the columns a query names, in bounded memory; `parts=` reads an evenly spread subset.
 """
 from __future__ import annotations
 
 import json
+import os
 from functools import cached_property
 from typing import Iterable, Iterator
 
@@ -15,7 +17,6 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 
 from curate.errors import UsageError
 from curate.io import files as fs
@@ -35,7 +36,7 @@ class RunOutput:
         self.path = str(path).rstrip("/")
         self.parts = parts
         self._connection = None
-        if not FileSystems.exists(fs.join(self.path, STATS_FILE)) and not self.ledger_files_all:
+        if not fs.exists(fs.join(self.path, STATS_FILE)) and not self.ledger_files_all:
             raise UsageError(f"{self.path}: no stats.json and no ledger/ here; is it a curate output folder?")
 
     # -- files -------------------------------------------------------------------------------
@@ -61,14 +62,18 @@ class RunOutput:
     def stats(self) -> dict:
         """stats.json ({} while a run is still going or when it failed before writing it)."""
         path = fs.join(self.path, STATS_FILE)
-        return json.loads(fs.read_bytes(path)) if FileSystems.exists(path) else {}
+        return json.loads(fs.read_bytes(path)) if fs.exists(path) else {}
 
     def shard_files(self) -> pd.DataFrame:
         """Every file under shards/ with its size in bytes."""
-        pattern = fs.join(self.path, SHARDS_DIR, "*")
-        found = FileSystems.match([pattern])[0].metadata_list
-        rows = sorted((m.path.replace("\\", "/").rsplit("/", 1)[-1], m.size_in_bytes)
-                      for m in found if fs.TMP_MARK not in m.path)
+        folder = fs.join(self.path, SHARDS_DIR)
+        if "://" in folder:
+            found = [(m.path, m.size_in_bytes) for m in fs.FileSystems.match([fs.join(folder, "*")])[0].metadata_list]
+        else:
+            names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+            found = [(p, os.path.getsize(p)) for p in (os.path.join(folder, n) for n in names) if os.path.isfile(p)]
+        rows = sorted((path.replace("\\", "/").rsplit("/", 1)[-1], size) for path, size in found
+                      if fs.TMP_MARK not in path)
         return pd.DataFrame(rows, columns=["file", "bytes"])
 
     def shard_sidecar_stats(self) -> list[dict]:
@@ -81,7 +86,7 @@ class RunOutput:
         files = self.ledger_files_all
         if not files:
             return pa.schema([])
-        with FileSystems.open(files[0]) as f:
+        with fs.open_read(files[0]) as f:
             return pq.read_schema(f)
 
     @property
@@ -118,7 +123,7 @@ class RunOutput:
         files = self._list(SHARDS_DIR, (".parquet",))
         names = []
         if files:
-            with FileSystems.open(files[0]) as f:
+            with fs.open_read(files[0]) as f:
                 names = pq.read_schema(f).names
         wanted = [c for c in (columns or names) if c in names and c not in IMAGE_COLUMNS]
         frames = [t.to_pandas() for t in iter_parquet(files, wanted)]
@@ -137,14 +142,13 @@ class RunOutput:
 
 def iter_parquet(paths: list[str], columns: list[str] | None) -> Iterator[pa.Table]:
     for path in paths:
-        with FileSystems.open(path) as f:
+        with fs.open_read(path) as f:
             yield pq.read_table(f, columns=columns)
 
 
 def default_output(pipeline: str = "metaclip", start: str | None = None) -> str:
     """`curate-out/<pipeline>` of the README's first command, found from here or a parent folder
     (a notebook's kernel starts in `notebooks/`, the command ran in the repository root)."""
-    import os
 
     here = os.path.abspath(start or os.getcwd())
     tried = []

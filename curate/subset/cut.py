@@ -23,7 +23,6 @@ a sample that failed its download, a filter or dedup.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -38,7 +37,7 @@ from curate.errors import UsageError
 from curate.filters.language import LANGUAGE
 from curate.io import files as fs
 from curate.io.ledger_parts import ledger_parts
-from curate.ledger.connection import add_ledger_view, connect, file_list, lock_to_ledger
+from curate.ledger.connection import add_ledger_view, column_range, connect, lock_to_ledger
 from curate.ledger.expression import check, first_line, parse, quote_name, quote_text
 from curate.score.names import BELOW, NAME as SCORE_STAGE, OFF_TARGET, ROLES, score_column
 from curate.score.ranks import keep_count, locate_from_top
@@ -181,17 +180,13 @@ def build_cuts(ledger: Ledger, where=(), keep_fraction=(), minimum=(), maximum=(
 
 
 def score_range(con: duckdb.DuckDBPyConnection, files: list[str], cut: Fraction) -> tuple[float, float] | None:
-    """(min, max) of the score column over the whole ledger, from the Parquet parts' statistics
-    (no pass over the rows), or from the rows when a part has none; None for no score at all."""
-    stats = con.execute(f"SELECT count(*), count(stats_min_value), count(stats_max_value), "
-                        f"min(TRY_CAST(stats_min_value AS DOUBLE)), max(TRY_CAST(stats_max_value AS DOUBLE)) "
-                        f"FROM parquet_metadata({file_list(files)}) WHERE path_in_schema = $1", [cut.column]).fetchall()[0]
-    groups, with_min, with_max, low, high = stats
-    if not (groups and groups == with_min == with_max and low is not None and math.isfinite(low)
-            and high is not None and math.isfinite(high)):
-        low, high = con.execute(f"SELECT min({cut.score})::DOUBLE, max({cut.score})::DOUBLE "
-                                f"FROM ledger WHERE {cut.pool}").fetchall()[0]
-    return None if low is None else (low, high)
+    """(min, max) of the score over the ledger: the parts' statistics, else a pass over the pool;
+    None when the pool is empty."""
+    found = column_range(con, files, cut.column, "FLOAT")
+    if found is None:
+        found = con.execute(f"SELECT min({cut.score})::DOUBLE, max({cut.score})::DOUBLE "
+                            f"FROM ledger WHERE {cut.pool}").fetchall()[0]
+    return None if found[0] is None else found
 
 
 def find_threshold(con: duckdb.DuckDBPyConnection, files: list[str], cut: Fraction) -> dict:
