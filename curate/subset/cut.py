@@ -23,6 +23,7 @@ a sample that failed its download, a filter or dedup.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -191,9 +192,12 @@ def score_range(con: duckdb.DuckDBPyConnection, files: list[str], cut: Fraction)
 
 def find_threshold(con: duckdb.DuckDBPyConnection, files: list[str], cut: Fraction) -> dict:
     """The k-th best score of the pool, exactly, in bounded memory (see the module docstring):
-    the pool counted in BINS bins of its range, then ranked inside the one bin holding the k-th."""
+    the pool counted in BINS bins of its range, then the one bin holding the k-th counted per
+    distinct score (a bin's worth of rows). Its facts include `at_or_above`, the pool's rows at or
+    above the threshold (ties kept): the rows the cut selects."""
     span = score_range(con, files, cut)
     scale = (BINS - 1) / (span[1] - span[0]) if span and span[1] > span[0] else 0.0
+    scale = scale if math.isfinite(scale) else 0.0  # a range too narrow to divide: one bin
     low = span[0] if span else 0.0
     # monotone in the score: IEEE subtraction and multiplication by a positive number keep order
     bin_of = (f"CAST(greatest(0, least({BINS - 1}, floor(({cut.score}::DOUBLE - CAST({quote_text(repr(low))} AS DOUBLE))"
@@ -208,16 +212,24 @@ def find_threshold(con: duckdb.DuckDBPyConnection, files: list[str], cut: Fracti
     if k == 0:  # nothing to keep (or an empty pool)
         return {**facts, "threshold": None}
     b, rank = locate_from_top(counts, k)
-    cut.threshold = con.execute(f"SELECT {cut.score}::DOUBLE {pool} AND {bin_of} = {b} ORDER BY 1 DESC "
-                                f"LIMIT 1 OFFSET {rank - 1}").fetchall()[0][0]
-    return {**facts, "threshold": cut.threshold}
+    above = int(counts[b + 1:].sum())
+    for score, rows in con.execute(f"SELECT {cut.score}::DOUBLE AS s, count(*) {pool} AND {bin_of} = {b} "
+                                   "GROUP BY s ORDER BY s DESC").fetchall():
+        above += rows
+        rank -= rows
+        if rank <= 0:  # the k-th best; the rest of its ties are in `rows` too
+            cut.threshold = score
+            return {**facts, "threshold": score, "at_or_above": above}
+    raise AssertionError("the bin holds fewer rows than it counted")
 
 
-def count_rows(con: duckdb.DuckDBPyConnection, cuts: list) -> dict:
+def count_rows(con: duckdb.DuckDBPyConnection, cuts: list, known: dict[int, int]) -> dict:
     """Rows, and the rows each cut selects (NULL is not selected): one filtered count each, which
-    DuckDB answers reading little more than the columns the cut names."""
+    DuckDB answers reading little more than the columns the cut names; `known`: counts by cut
+    index found already (a keep fraction's, by find_threshold)."""
     rows = con.execute("SELECT count(*) FROM ledger").fetchall()[0][0]
-    matched = [con.execute(f"SELECT count(*) FROM ledger WHERE ({c.sql}\n)").fetchall()[0][0] for c in cuts]
+    matched = [known[i] if i in known else con.execute(f"SELECT count(*) FROM ledger WHERE ({c.sql}\n)").fetchall()[0][0]
+               for i, c in enumerate(cuts)]
     return {"rows": rows, "matched": matched}
 
 
@@ -270,18 +282,20 @@ def run_cut(source: str, to: str, summary_path: str | None = None, **named) -> d
     started = time.time()
     ledger = Ledger(source)
     uid_column = named.pop("uid_column", "uid")
-    cuts, fractions = build_cuts(ledger, uid_column=uid_column, **named)
-    thresholds = {f.column: find_threshold(ledger.con, ledger.files, f) for f in fractions}
+    cuts, _ = build_cuts(ledger, uid_column=uid_column, **named)
+    found = {i: find_threshold(ledger.con, ledger.files, c) for i, c in enumerate(cuts) if isinstance(c, Fraction)}
+    known = {i: facts["at_or_above"] for i, facts in found.items() if "at_or_above" in facts}
     at = {i: c for i, c in enumerate(cuts) if isinstance(c, Fraction)}
     cuts = [c.cut() if isinstance(c, Fraction) else c for c in cuts]
     uid = quote_name(uid_column)
     try:
-        counts = count_rows(ledger.con, cuts)
+        counts = count_rows(ledger.con, cuts, known)
         written = write_selected(ledger.con, cuts, uid, to)
     except duckdb.Error as e:  # a value the test cannot convert (`CAST(caption AS INT) > 3`)
         raise UsageError(f"cut: {first_line(e)}") from None
-    for i, fraction in at.items():  # the pool's rows at or above the threshold: what the cut selects
-        thresholds[fraction.column]["at_or_above"] = counts["matched"][i]
+    thresholds = {}
+    for i, fraction in at.items():  # at_or_above: the pool's rows at or above the threshold, the cut's rows
+        thresholds[fraction.column] = {**found[i], "at_or_above": counts["matched"][i]}
     summary = {"ledger": source, "ledger_parts": len(ledger.files), "output": to, "uid_column": uid_column,
                "rows": counts["rows"], "selected_rows": written["selected_rows"], "uids": written["uids"],
                "repeated_uids": written["valid_rows"] - written["uids"], "bad_uids": written["bad_uids"],
