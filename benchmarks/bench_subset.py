@@ -3,8 +3,9 @@
 1. Re-cut. A synthetic ledger (default 10M rows in parts of 100k, like a run's: uid, url,
    caption, status, reason, language, dfn_score, clip_score, width, height) is written once
    under benchmarks/out/. `python -m curate.subset cut --keep_fraction dfn_score=0.15
-   --language en` (exact pool quantile in two histogram passes, then the selection pass and
-   the sorted .npy) runs in a fresh process; the baseline, also a fresh process, only loads
+   --language en` (DuckDB: the exact k-th score in two bounded passes, a counting pass, the
+   sorted uids streamed into the .npy) runs in a fresh process; the same cut by the code
+   before DuckDB is in bench_ledger.py; the baseline, also a fresh process, only loads
    the same columns into one pandas DataFrame (what a notebook does before any cut), then
    computes the same cut with pandas (sort for the k-th score) and the sorted uids as strings.
    Peak RSS from wait4; both selections are checked equal in size.
@@ -85,12 +86,13 @@ def make_ledger(folder: str, rows: int, seed: int = 0) -> None:
 
 
 
-def measure_rss(args: list[str]) -> dict:
-    """Run a child: wall time, peak RSS (MB, from wait4) and its stdout."""
+def measure_rss(args: list[str], root: str = ROOT) -> dict:
+    """Run a child in the source tree `root` (this one by default): wall time, peak RSS (MB,
+    from wait4) and its stdout."""
     started = time.time()
     with tempfile.TemporaryFile() as err_file:
-        child = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=err_file,
-                                 env={**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONPATH": ROOT})
+        child = subprocess.Popen(args, cwd=root, stdout=subprocess.PIPE, stderr=err_file,
+                                 env={**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONPATH": root})
         out = child.stdout.read()  # stderr goes to a file: no pipe can fill while we wait
         _, status, usage = os.wait4(child.pid, 0)
         err_file.seek(0)

@@ -55,9 +55,15 @@ class Recipe:
         return groups
 
     def configure(self, run) -> list[Stage]:
-        """The stages this run's flags turn on, each configured (and its flags checked) once."""
+        """The stages this run's flags turn on, each configured (and its flags checked) once, in order:
+        a stage's `from_run` finds those before it in `run.configured`."""
         run.providers = dict(self.providers)
-        stages = [stage for stage in (entry.from_run(run) for entry in self.stages) if stage is not None]
+        run.configured = []
+        for entry in self.stages:
+            stage = entry.from_run(run)
+            if stage is not None:
+                run.configured.append(stage)
+        stages = list(run.configured)
         if self.check is not None:
             self.check(run, stages)
         return stages

@@ -27,6 +27,9 @@ class RunContext:
         self._derived: dict[Callable, Any] = {}
         self.providers: dict[str, type] = {}  # capability -> the recipe's Stage class that provides it
         self.started = time.time()
+        # the stages configured so far, in recipe order (Recipe.configure): what a stage may read of
+        # those before it (their `fields`, e.g. the columns `--keep` may test)
+        self.configured: list = []
 
     @property
     def seed(self) -> int:

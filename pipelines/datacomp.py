@@ -2,7 +2,7 @@
 
 read -> basic filter's caption rules -> [download] -> image facts -> its image rules -> clip_score
 (OpenAI ViT-L/14) -> keep the top 30 % (--clip_keep_fraction) [ ∩ image-based filter:
---image_filter_targets, e.g. ImageNet-train embeddings of the same model] -> dedup -> shards.
+--image_filter_targets, e.g. ImageNet-train embeddings of the same model] -> [--keep] -> dedup -> shards.
 DataComp took the 30 % over its whole pool; here the fraction is of the samples that pass the
 basic filter and reach the cut.
 """
@@ -15,6 +15,7 @@ from curate.dedup.stage import Dedup
 from curate.download.stage import Download
 from curate.filters.basic import BasicCaptionFilter, BasicImageFilter
 from curate.filters.image_facts import ImageFacts
+from curate.keep.stage import Keep
 from curate.safety.block_stage import BlockLists
 from curate.safety.face_stage import BlurFaces
 from curate.score.stages import Score
@@ -23,5 +24,5 @@ from curate.signals.stage import Signals
 NAME = "datacomp"
 SUMMARY = "DataComp: basic filter, CLIP ViT-L/14 score top 30 % [∩ image-based k-means filter]"
 STAGES = [BlockLists, BasicCaptionFilter, Download, ImageFacts, BasicImageFilter, Score.using(required=True), Signals,
-          Dedup, SemanticBalance, Caption, BlurFaces, ConvertImages]
+          Keep, Dedup, SemanticBalance, Caption, BlurFaces, ConvertImages]
 DEFAULTS: dict = {"clip_model": "ViT-L-14-quickgelu", "clip_pretrained": "openai", "clip_keep_fraction": 0.3}

@@ -16,6 +16,7 @@ from curate.caption.stage import Caption
 from curate.convert.stage import ConvertImages
 from curate.download.stage import Download
 from curate.filters.image_facts import ImageFacts
+from curate.keep.stage import Keep
 from curate.safety.block_stage import BlockLists
 from curate.safety.face_stage import BlurFaces
 from curate.score.stages import Score
@@ -23,7 +24,7 @@ from curate.signals.stage import Signals
 
 NAME = "recap"
 SUMMARY = "recaption shards, images or URLs with a CoCa or a transformers VLM (syn_caption beside the alt-text)"
-STAGES = [BlockLists, Download, ImageFacts, Signals, Caption.using(required=True), BlurFaces, ConvertImages]
+STAGES = [BlockLists, Download, ImageFacts, Signals, Keep, Caption.using(required=True), BlurFaces, ConvertImages]
 PROVIDERS = [Score]  # --syn_clip_score scores the synthetic captions with --clip_model
 # a CoCa named without --caption_pretrained gets its COCO-finetuned weights (caption/settings.py)
 DEFAULTS: dict = {"caption_model": "coca_ViT-L-14"}

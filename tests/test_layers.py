@@ -13,7 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOWER = {"curate.sample", "curate.errors", "curate.flags", "curate.options", "curate.coders", "curate.stage",
          "curate.run_context", "curate.inputs", "curate.flow"}
 LOWER_PACKAGES = {"io", "models", "filters", "runners", "clusters", "hashes", "blocklist"}
-READERS = {"stats"}  # reads outputs for notebooks; not a stage
+READERS = {"stats", "ledger"}  # read outputs (notebooks, SQL over the ledger); not stages
 # every other package of curate/ is a stage package (a new stage needs no entry here)
 STAGE_PACKAGES = {name for name in os.listdir(os.path.join(ROOT, "curate"))
                   if os.path.isfile(os.path.join(ROOT, "curate", name, "__init__.py"))} - LOWER_PACKAGES - READERS

@@ -43,3 +43,4 @@ def test_notebook_runs_on_the_default_run(name, default_run):
     html = " ".join(o.get("data", {}).get("text/html", "") for o in outputs_of(notebook))
     assert f"{stats['inputs']:,}" in html or str(stats["inputs"]) in html
     assert "metaclip:no_match" in html
+    assert "kept_rate" in html and "200 px or more" in html  # the SQL questions asked of the ledger

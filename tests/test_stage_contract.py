@@ -153,9 +153,10 @@ def _help(capsys, *args) -> str:
 def test_help_shows_the_recipes_own_stages_and_defaults(capsys):
     dfn = _help(capsys, "--pipeline", "dfn")
     metaclip = _help(capsys, "--pipeline", "metaclip")
-    assert "stages: BlockLists -> BasicFilter -> Download -> ImageFacts -> ImageSizeFilter -> Score -> Signals -> Dedup" in dfn
+    assert ("stages: BlockLists -> BasicFilter -> Download -> ImageFacts -> ImageSizeFilter -> Score -> Signals -> Keep "
+            "-> Dedup") in dfn
     assert "defaults: --dfn_model ViT-L-14-quickgelu, --dfn_pretrained dfn2b, --dfn_keep_fraction 0.15" in dfn
-    assert "stages: BlockLists -> MetaCLIP -> Download -> ImageFacts -> Score -> Signals -> Dedup" in metaclip
+    assert "stages: BlockLists -> MetaCLIP -> Download -> ImageFacts -> Score -> Signals -> Keep -> Dedup" in metaclip
     assert "(default: 0.15)" in _flag_help(dfn, "--dfn_keep_fraction")  # the flag's help shows the recipe's default
     assert "(default: None)" in _flag_help(metaclip, "--dfn_keep_fraction")
 

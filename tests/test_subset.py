@@ -14,8 +14,8 @@ from curate.score.pool_cut import keep_count
 from curate.subset import combine as combine_module
 from curate.subset import cut as cut_module
 from curate.subset.__main__ import main
-from curate.subset.format import (DTYPE, SortedWriter, SubsetLookup, contains, hex_to_keys, keys_to_hex, load_keys,
-                                  open_subset, pair_to_uid, pairs_to_keys, uid_to_pair)
+from curate.subset.format import (SubsetLookup, contains, hex_to_keys, keys_to_hex, load_keys, open_subset,
+                                  pair_to_uid, pairs_to_keys, uid_to_pair)
 from tests.conftest import SAMPLE, read_ledger, run_curate
 
 
@@ -66,20 +66,6 @@ def test_uid_parsing_flags_what_is_not_a_uid():
     keys, valid = hex_to_keys(pa.array(["A" * 32, None, "xyz", "g" * 32, "0" * 31, "b" * 32]))
     assert valid.tolist() == [True, False, False, False, False, True]
     assert keys_to_hex(keys) == ["a" * 32, "b" * 32]
-
-
-def test_sorted_writer_sorts_and_dedups_in_buckets(tmp_path):
-    uids = _uids(2000, 2)
-    writer = SortedWriter(str(tmp_path / "w.npy"))
-    keys, _ = hex_to_keys(uids)
-    for start in range(0, len(keys), 333):
-        writer.add(keys[start:start + 333])
-    writer.add(keys[:10])  # repeats
-    counts = writer.close()
-    assert counts == {"rows": len(uids) + 10, "uids": len(uids), "repeated": 10}
-    written = np.load(tmp_path / "w.npy")
-    assert written.dtype == DTYPE and np.array_equal(written, datacomp_array(uids))
-    assert not [f for f in os.listdir(tmp_path) if f.startswith(".subset-")]
 
 
 @pytest.mark.parametrize("op", ["and", "or", "not"])
@@ -136,6 +122,7 @@ def _ledger(tmp_path, rows: int = 5000) -> str:
         "language": rng.choice(["en", "de", "fr"], rows),
         "dfn_score": pa.array(dfn, pa.float32(), mask=unscored),
         "clip_score": pa.array(clip, pa.float32(), mask=no_clip),
+        "width": rng.integers(64, 1024, rows),
     })
     for i, start in enumerate(range(0, rows, 2000)):
         pq.write_table(table.slice(start, 2000), folder / f"part-00000-{i:05d}.parquet")
@@ -179,11 +166,46 @@ def test_reason_patterns_and_export(tmp_path):
     assert _selected(tmp_path / "n.npy") == set(df.uid[df.dfn_score.isna()])
 
 
+def test_where_is_sql_as_the_readme_writes_it(tmp_path):
+    run = _ledger(tmp_path)
+    df = pd.read_parquet(os.path.join(run, "ledger"))
+    to = str(tmp_path / "s.npy")
+    where = "dfn_score >= 0.3 AND (width >= 256 OR language IN ('en', 'de'))"
+    assert main(["cut", run, "--where", where, "--to", to]) == 0
+    candidates = df.status.eq("kept") | df.reason.eq("score:below_threshold")
+    want = df[(df.dfn_score >= np.float32(0.3)) & (df.width.ge(256) | df.language.isin(["en", "de"])) & candidates]
+    assert len(want) > 100 and _selected(to) == set(want.uid)
+    # '*' is every row, the kept ones (no reason) included
+    assert main(["cut", run, "--reason", "*", "--where", where, "--to", to]) == 0
+    assert _selected(to) == set(df.uid[(df.dfn_score >= np.float32(0.3)) & (df.width.ge(256) | df.language.isin(["en", "de"]))])
+
+
+def test_repeated_and_malformed_uids_are_written_once_and_counted(tmp_path):
+    folder = tmp_path / "run" / "ledger"
+    folder.mkdir(parents=True)
+    uids = _uids(40, 11)
+    rows = uids + uids[:7] + ["not-a-uid", None, "g" * 32, "AB" * 16]
+    pq.write_table(pa.table({"uid": rows, "status": ["kept"] * len(rows), "reason": pa.nulls(len(rows), pa.string())}),
+                   folder / "part-00000-00000.parquet")
+    assert main(["export", str(tmp_path / "run"), "--to", str(tmp_path / "k.npy")]) == 0
+    summary = json.load(open(tmp_path / "k.json"))
+    assert (summary["selected_rows"], summary["repeated_uids"], summary["bad_uids"]) == (len(rows), 7, 3)
+    assert np.array_equal(np.load(tmp_path / "k.npy"), datacomp_array(sorted(set(uids) | {"ab" * 16})))
+
+
 @pytest.mark.parametrize("args, message", [
-    (["--where", "dfn_score >"], "--where: expected a column or a value"),
+    (["--where", "dfn_score >"], "--where: Parser Error: syntax error"),
     (["--where", "__import__('os').system('true')"], "--where:"),
-    (["--where", "nope > 1"], "--where: no column 'nope'"),
-    (["--where", "language > 1"], "compares a string with a number"),
+    (["--where", "nope > 1"], "--where: no column 'nope' in the ledger"),
+    (["--where", "language > 1"], "--where: Binder Error: Cannot compare values of type VARCHAR"),
+    (["--where", "dfn_score"], "is a FLOAT, not a true/false test"),
+    (["--where", "count(*) > 10"], "--where: Binder Error: WHERE clause cannot contain aggregates"),
+    (["--where", "random() < 0.5"], "--where: random() gives another answer on every run"),
+    (["--where", "1=1; DROP TABLE ledger"], "more than one statement"),
+    (["--where", "uid IN (SELECT column0 FROM read_csv('/etc/passwd'))"], "--where: a subquery is not a test of one row"),
+    (["--where", "true ORDER BY 1"], "--where: Parser Error"),
+    (["--min", "language=1"], "--min: Binder Error: Cannot compare values of type VARCHAR"),
+    (["--min", "nope=1"], "--min: no column 'nope' in the ledger"),
     (["--keep_fraction", "dfn_score=1.5"], "--keep_fraction: the fraction must be in (0, 1]"),
     (["--keep_fraction", "language=0.5"], "not a score"),
     (["--min", "clip_score"], "--min: expected COLUMN=NUMBER"),
@@ -236,3 +258,30 @@ def test_a_ledger_cut_equals_the_scoring_recipes_kept_set(dfn_run, tmp_path):
     pool = ledger[ledger.dfn_score.notna()]
     top = np.sort(pool.dfn_score.to_numpy(np.float32))[::-1][keep_count(0.8, len(pool)) - 1]
     assert _selected(tmp_path / "more.npy") == set(pool.uid[pool.dfn_score >= top])
+
+
+def test_a_number_compares_with_a_float32_score_rounded_to_float32(tmp_path):
+    """DuckDB binds a decimal to a FLOAT column's type, so `dfn_score >= 0.3` is the scoring stage's
+    `np.float32(score) >= np.float32(0.3)`; the exponent form and --min compare alike, a DOUBLE
+    column compares with the double, and a NaN is NULL (never selected, `IS NULL` finds it)."""
+    folder = tmp_path / "run" / "ledger"
+    folder.mkdir(parents=True)
+    at = np.float32(0.3)
+    scores = np.array([np.nextafter(at, np.float32(0)), at, np.nextafter(at, np.float32(1)), np.nan, 0.1, 0.7],
+                      np.float32)
+    doubles = np.array([np.nextafter(0.3, 0), 0.3, np.nextafter(0.3, 1), 0.3, np.nan, 0.5])
+    uids = _uids(len(scores) - 5, 12)
+    pq.write_table(pa.table({"uid": uids, "status": ["kept"] * len(uids), "reason": pa.nulls(len(uids), pa.string()),
+                             "dfn_score": scores, "prob": doubles}), folder / "part-00000-00000.parquet")
+    run = str(tmp_path / "run")
+    for args, want in (
+            (["--where", "dfn_score >= 0.3"], scores >= at),
+            (["--where", "dfn_score >= 3e-1"], scores >= at),
+            (["--min", "dfn_score=0.3"], scores >= at),
+            (["--where", "dfn_score = 0.3"], scores == at),
+            (["--where", "NOT dfn_score < 0.3"], scores >= at),  # NaN: unknown either way
+            (["--where", "dfn_score IS NULL"], np.isnan(scores)),
+            (["--where", "prob >= 0.3"], doubles >= 0.3)):
+        assert main(["cut", run, *args, "--to", str(tmp_path / "s.npy")]) == 0, args
+        assert _selected(tmp_path / "s.npy") == {u for u, w in zip(uids, want) if w}, args
+    assert (scores >= at).sum() == 3 and (doubles >= 0.3).sum() == 4

@@ -1,4 +1,8 @@
-"""File helpers over Beam's FileSystems, so local paths, gs:// and s3:// behave alike."""
+"""File helpers over Beam's FileSystems, so local paths, gs:// and s3:// behave alike.
+
+Beam is imported on first use, not with this module (its import takes about two seconds): a tool
+that only lists, reads and writes local files, such as `python -m curate.subset`, never pays it.
+"""
 from __future__ import annotations
 
 import os
@@ -6,10 +10,21 @@ import uuid
 from contextlib import contextmanager
 from typing import IO, Iterator
 
-from apache_beam.io.filesystems import FileSystems
 from braceexpand import braceexpand
 
 TMP_MARK = ".tmp-"
+
+
+class _LazyFileSystems:
+    """Beam's FileSystems, imported when an attribute is first asked for."""
+
+    def __getattr__(self, name):
+        from apache_beam.io.filesystems import FileSystems as beam_filesystems
+
+        return getattr(beam_filesystems, name)
+
+
+FileSystems = _LazyFileSystems()
 
 
 def join(*parts: str) -> str:
@@ -43,8 +58,17 @@ def list_dir(path: str, suffixes: tuple[str, ...] = ()) -> list[str]:
     return sorted(f for f in found if not suffixes or f.lower().endswith(suffixes))
 
 
+def exists(path: str) -> bool:
+    return FileSystems.exists(path) if "://" in path else os.path.exists(path)
+
+
+def open_read(path: str) -> IO[bytes]:
+    """A file opened for reading, as written (no decompression by extension)."""
+    return FileSystems.open(path, compression_type="uncompressed") if "://" in path else open(path, "rb")
+
+
 def read_bytes(path: str) -> bytes:
-    with FileSystems.open(path) as f:
+    with (FileSystems.open(path) if "://" in path else open(path, "rb")) as f:
         return f.read()
 
 
@@ -61,13 +85,16 @@ def atomic_write(path: str) -> Iterator[IO[bytes]]:
     """
     tmp = f"{path}{TMP_MARK}{uuid.uuid4().hex[:12]}"
     makedirs(os.path.dirname(path) if "://" not in path else path)
-    stream = FileSystems.create(tmp)
+    stream = FileSystems.create(tmp) if "://" in path else open(tmp, "wb")
     try:
         yield stream
         stream.close()
     except BaseException:
         stream.close()
-        FileSystems.delete([tmp])
+        if "://" in path:
+            FileSystems.delete([tmp])
+        else:
+            os.remove(tmp)
         raise
     if "://" in path:
         if FileSystems.exists(path):

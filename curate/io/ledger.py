@@ -12,8 +12,7 @@ import pyarrow.parquet as pq
 from curate.blocklist.names import BLOCK_LIST
 from curate.io import files as fs
 from curate.io.ledger_batch import conform
-
-LEDGER_DIR = "ledger"
+from curate.io.ledger_parts import LEDGER_DIR
 
 
 def ledger_path(output: str, part: str) -> str:

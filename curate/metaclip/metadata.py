@@ -9,9 +9,8 @@ import json
 import os
 from functools import lru_cache
 
-from apache_beam.io.filesystems import FileSystems
-
 from curate.errors import UsageError
+from curate.io import files as fs
 
 DEFAULT = "default"
 
@@ -30,8 +29,7 @@ def load_metadata(path: str | None = None) -> list[str]:
     """Entries of a metadata file; raises UsageError naming the problem."""
     path = resolve(path)
     try:
-        with FileSystems.open(path) as f:
-            raw = f.read()
+        raw = fs.read_bytes(path)
     except Exception as e:  # Beam wraps missing files in several error types
         raise UsageError(f"--metadata: cannot read {path}: {type(e).__name__}") from None
     try:

@@ -6,6 +6,7 @@ tests) names the same things the stage does.
 from __future__ import annotations
 
 NAME = "score"  # the stage's reason and metric prefix: `score:<detail>`
+ROLES = ("dfn", "clip")  # scored in this order; each role has its own model and cut
 
 # drop details (`score:<detail>`)
 NO_IMAGE = "no_image"

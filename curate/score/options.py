@@ -3,8 +3,7 @@ from __future__ import annotations
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from curate.flags import bool_flag, optional_float
-
-ROLES = ("dfn", "clip")  # scored in this order; each role has its own model and cut
+from curate.score.names import ROLES  # noqa: F401  (re-exported: settings.py reads it here)
 
 
 class ScoreOptions(PipelineOptions):

@@ -19,6 +19,8 @@ import math
 import apache_beam as beam
 import numpy as np
 
+from curate.score.ranks import keep_count, locate_from_top as _locate
+
 BINS = 1 << 16
 
 
@@ -33,10 +35,6 @@ def key_to_score(key: int) -> float:
     key = np.uint32(key)
     bits = key & np.uint32(0x7FFFFFFF) if key >> 31 else ~key
     return float(np.array([bits], dtype=np.uint32).view(np.float32)[0])
-
-
-def keep_count(fraction: float, pool: int) -> int:
-    return min(pool, math.floor(fraction * pool + 0.5))
 
 
 class _Histograms(beam.CombineFn):
@@ -66,13 +64,6 @@ class _Histograms(beam.CombineFn):
 
     def extract_output(self, acc):
         return acc
-
-
-def _locate(counts: np.ndarray, k: int) -> tuple[int, int]:
-    """(bin holding the k-th largest key, its rank inside the bin counted from the top, 1-based)."""
-    at_or_above = np.cumsum(counts[::-1])[::-1]  # at_or_above[b] = keys in bins >= b
-    b = int(np.flatnonzero(at_or_above >= k)[-1])
-    return b, k - int(at_or_above[b] - counts[b])
 
 
 def _high_bins(keys_by_role: dict) -> dict:

@@ -2,9 +2,11 @@
 
     from curate.stats import collect, tables
     rs = collect("curate-out/metaclip")          # local, gs://, s3:// (Beam FileSystems)
-    rs.run.ledger(status="kept")                 # the ledger (open_run(path) without statistics)
-    tables(rs)["funnel"]                         # pandas DataFrames
+    tables(rs)["funnel"]                         # pandas DataFrames, computed by DuckDB
     from curate.stats import plots; plots.funnel(rs)
+    run = open_run("curate-out/metaclip")        # the run without statistics
+    run.sql("SELECT reason, count(*) FROM ledger GROUP BY ALL").df()   # SQL over the ledger
+    run.ledger(status="kept")                    # the ledger as a DataFrame
 
 `python -m curate.stats OUTPUT` prints the tables; `--plots DIR` / `--html FILE` write figures.
 """

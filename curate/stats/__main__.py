@@ -1,6 +1,7 @@
 """`python -m curate.stats OUTPUT`: a run's statistics as tables; `--plots DIR` / `--html FILE` too.
 
 OUTPUT is a run's output folder (local, gs://, s3://). Exit 2 with one line when it is not one.
+DuckDB computes the tables over the ledger parts, within a 1 GB memory limit (curate.ledger).
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("output", help="a curate run's output folder (local, gs://..., s3://...)")
     parser.add_argument("--parts", type=int, default=None,
                         help="read only this many ledger parts, evenly spread (quick look at a huge run)")
-    parser.add_argument("--workers", type=int, default=1, help="threads reading ledger parts")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="DuckDB threads computing the statistics (default: one per core)")
     parser.add_argument("--metadata", default=None,
                         help="the run's MetaCLIP metadata file, to name entries (default: the shipped list)")
     parser.add_argument("--top", type=int, default=20, help="rows of the top-N tables (hosts, entries, languages)")

@@ -1,28 +1,26 @@
-"""One pass over a run's ledger parts feeding every statistic; parts split over processes.
+"""Every statistic of a run, computed by DuckDB over its ledger parts.
 
-`collect(output)` reads each ledger part once (only the columns some statistic needs), adds
-it to every aggregate, and returns a RunStats with the results as pandas tables. With
-`workers=N` the parts are split over N threads (Parquet decoding and Arrow kernels release the
-GIL) whose aggregates merge: every aggregate is a sum of counts or fixed-bin histograms, so
-the result does not depend on the split.
+`collect(output)` opens the run's ledger parts as the DuckDB view `ledger` (curate.ledger:
+bounded memory, spilling to a private temporary folder) and asks each statistic's queries of
+it; only aggregates come back (counts per bin, per reason, per host, per entry, per cluster
+size), never the rows. `workers` is DuckDB's thread count (default: one per core), `parts`
+reads an evenly spread subset of the parts (a quick look at a huge run).
 """
 from __future__ import annotations
 
-import concurrent.futures
-import copy
 from dataclasses import dataclass, field
 
+import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow.compute as pc
 
-from curate.stats.distributions import (Captions, Images, Languages, Scores, score_columns, score_edges,
-                                       signal_columns, signal_edges, signals)
+from curate.ledger.connection import add_ledger_view, connect
+from curate.stats.distributions import Captions, Images, Languages, Scores, score_columns, signal_columns
 from curate.stats.downloads import Downloads
 from curate.stats.duplicates import Duplicates
 from curate.stats.entries import ENTRY_IDS, Entries
 from curate.stats.funnel import Funnel
-from curate.stats.reader import RunOutput, iter_parquet, spread
+from curate.stats.reader import RunOutput, spread
 from curate.stats.shards import shard_table
 
 METACLIP = "MetaCLIP"
@@ -57,92 +55,42 @@ class RunStats:
         return self.stats.get("stages", {}).get(METACLIP, {}).get("t")
 
 
-def _first_part_range(run: RunOutput, columns: list[str]) -> dict[str, tuple[float, float]]:
-    """min/max of some numeric columns in the first ledger part (to fix histogram bins up front)."""
-    found = {}
-    for table in iter_parquet(run.ledger_files[:1], columns):
-        for column in columns:
-            lo_hi = pc.min_max(table.column(column)).as_py()
-            if lo_hi["min"] is not None:
-                found[column] = (float(lo_hi["min"]), float(lo_hi["max"]))
+def aggregates(con: duckdb.DuckDBPyConnection, run: RunOutput) -> dict:
+    """Each statistic the ledger has columns for, by name."""
+    types = {row[0]: row[1] for row in con.execute("DESCRIBE ledger").fetchall()}
+    available = list(types)
+    reasons = list(run.stats.get("dropped_by_reason", {}))
+    found: dict = {"funnel": Funnel.read(con, spread(run.ledger_files, Funnel.coverage_tables), available),
+                   "images": Images.read(con, types), "captions": Captions.read(con, types)}
+    if Downloads.applies(available, reasons):
+        found["downloads"] = Downloads.read(con, types)
+    if score_columns(types):
+        found["scores"] = Scores.read(con, types, run.ledger_files)
+    if signal_columns(types):
+        found["signals"] = Scores.read(con, types, run.ledger_files, signals=True)
+    language = Languages.find(available)
+    if language:
+        found["languages"] = Languages.read(con, language)
+    if ENTRY_IDS in available:
+        found["entries"] = Entries.read(con, run.stats.get("stages", {}).get(METACLIP, {}).get("metadata_entries", 0))
+    if Duplicates.applies(available):
+        found["duplicates"] = Duplicates.read(con, types)
     return found
 
 
-def make_aggregates(run: RunOutput) -> dict:
-    """Empty aggregates for the statistics this run's ledger has columns for."""
-    available = run.ledger_columns
-    reasons = list(run.stats.get("dropped_by_reason", {}))
-    aggregates: dict = {"funnel": Funnel(), "images": Images(), "captions": Captions()}
-    if Downloads.applies(available, reasons):
-        aggregates["downloads"] = Downloads()
-    scores = score_columns(run.ledger_schema)
-    if scores:
-        ranges = _first_part_range(run, scores)
-        aggregates["scores"] = Scores({c: score_edges(*ranges.get(c, (-1.0, 1.0))) for c in scores})
-    signal_aggregate = _signals(run)
-    if signal_aggregate is not None:
-        aggregates["signals"] = signal_aggregate
-    language = Languages.find(available)
-    if language:
-        aggregates["languages"] = Languages(language)
-    if ENTRY_IDS in available:
-        size = run.stats.get("stages", {}).get(METACLIP, {}).get("metadata_entries", 0)
-        aggregates["entries"] = Entries(size)
-    if Duplicates.applies(available):
-        aggregates["duplicates"] = Duplicates.for_columns(available)
-    return aggregates
-
-
-def _signals(run: RunOutput) -> Scores | None:
-    """The image signals' distributions, when the ledger has any (curate.signals)."""
-    columns = signal_columns(run.ledger_schema)
-    if not columns:
-        return None
-    ranges = _first_part_range(run, columns)
-    return signals({c: signal_edges(c, *ranges.get(c, (0.0, 1.0))) for c in columns})
-
-
-def _needed_columns(aggregates: dict, available: list[str]) -> list[str]:
-    wanted = dict.fromkeys(c for a in aggregates.values() for c in a.columns(available))
-    present = set(available)
-    return [c for c in wanted if c in present]
-
-
-def _consume(files: list[str], columns: list[str], aggregates: dict) -> dict:
-    for table in iter_parquet(files, columns):
-        for aggregate in aggregates.values():
-            aggregate.add(table)
-    return aggregates
-
-
-def _merge(into: dict, other: dict) -> dict:
-    for name, aggregate in other.items():
-        into[name].merge(aggregate)
-    return into
-
-
-def collect(output: str, parts: int | None = None, workers: int = 1, metadata: str | None = None) -> RunStats:
-    """Every statistic of a run. `parts`: read only that many ledger parts, evenly spread."""
+def collect(output: str, parts: int | None = None, workers: int | None = None, metadata: str | None = None) -> RunStats:
+    """Every statistic of a run. `parts`: read only that many ledger parts, evenly spread;
+    `workers`: DuckDB's threads (None: one per core)."""
     run = output if isinstance(output, RunOutput) else RunOutput(output, parts)
     files = run.ledger_files
-    available = run.ledger_columns
-    empty = make_aggregates(run)
-    columns = _needed_columns(empty, available)
-    if workers > 1 and len(files) > 1:
-        chunks = [files[i::workers] for i in range(min(len(files), workers))]
-        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(_consume, chunks, [columns] * len(chunks),
-                                    [copy.deepcopy(empty) for _ in chunks]))
-        aggregates = results[0]
-        for other in results[1:]:
-            _merge(aggregates, other)
-    else:
-        aggregates = _consume(files, columns, empty)
-    funnel = aggregates["funnel"]
-    for table in iter_parquet(spread(files, Funnel.coverage_tables), Funnel.coverage_columns(available)):
-        funnel.add_coverage(table)
-    result = RunStats(run, len(files), aggregates, shard_table(run))
-    if "entries" in aggregates:
+    con = connect(threads=workers)
+    try:
+        add_ledger_view(con, files)
+        found = aggregates(con, run)
+    finally:
+        con.close()  # DuckDB removes its spill folder
+    result = RunStats(run, len(files), found, shard_table(run))
+    if "entries" in found:
         result.entry_strings = _entry_strings(run, metadata, result.notes)
     if result.sampled:
         result.notes.append(f"read {len(files)} of {len(run.ledger_files_all)} ledger parts (evenly spread): "

@@ -1,51 +1,52 @@
 """Distributions over samples: scores and their cut, image sizes and aspect, captions, language.
 
 Each is a fixed-bin histogram (curate.stats.histogram) over every row that has the value and
-again over the kept rows, so a plot shows what the curation did to the distribution.
+again over the kept rows, so a plot shows what the curation did to the distribution. DuckDB
+computes them over the `ledger` view (curate.stats.sql), one query per value; caption lengths
+are counted from the caption bytes in NumPy (curate.stats.caption_lengths: DuckDB's string
+splitting costs several times as much).
 """
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
+from curate.ledger.connection import column_range
+from curate.ledger.expression import quote_name
+from curate.stats.caption_lengths import lengths
 from curate.stats.histogram import Counts, Histogram
+from curate.stats.sql import histograms, one_row
 
 CUT_REASONS = ("score:below_threshold", "score:not_target_cluster")
 MIN_SIDE, MAX_ASPECT = 200, 3.0  # DataComp's basic filter, drawn as reference lines
 LANGUAGE_COLUMNS = ("language", "lang")
-
-
-def kept_mask(table: pa.Table) -> pa.Array:
-    return pc.fill_null(pc.equal(table.column("status"), "kept"), False)
+KEPT = "status = 'kept'"  # SQL: a kept row (a NULL status is not kept)
+NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+           "FLOAT", "DOUBLE", "REAL")
 
 
 SIGNAL_COLUMNS = ("nsfw_score", "aesthetic_score", "watermark_score", "text_area")  # curate.signals' columns
 UNIT_SIGNALS = ("nsfw_score", "watermark_score", "text_area")  # probabilities and shares: [0, 1]
 
 
-def score_columns(schema: pa.Schema) -> list[str]:
+def score_columns(types: dict[str, str]) -> list[str]:
     """Numeric columns named `<role>_score` (clip_score, dfn_score, masked_clip_score, ...) or
-    `score`; the image signals are apart (signal_columns)."""
-    return [f.name for f in schema
-            if (f.name.endswith("_score") or f.name == "score") and f.name != "language_score"
-            and f.name not in SIGNAL_COLUMNS and (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))]
+    `score`; `types` maps the ledger's columns to their DuckDB types. The image signals are apart
+    (signal_columns)."""
+    return [name for name, kind in types.items()
+            if (name.endswith("_score") or name == "score") and name != "language_score"
+            and name not in SIGNAL_COLUMNS and kind in NUMERIC]
 
 
-def signal_columns(schema: pa.Schema) -> list[str]:
+def signal_columns(types: dict[str, str]) -> list[str]:
     """The image signals this ledger has (nsfw_score, aesthetic_score, watermark_score, text_area)."""
-    return [c for c in SIGNAL_COLUMNS if c in schema.names]
+    return [c for c in SIGNAL_COLUMNS if types.get(c) in NUMERIC]
 
 
 def signal_edges(column: str, low: float, high: float) -> np.ndarray:
     """Probabilities and areas get 200 bins over [0, 1]; the aesthetic rating 400 over its range."""
     return np.linspace(0, 1, 201) if column in UNIT_SIGNALS else score_edges(low, high)
-
-
-def signals(edges: dict[str, np.ndarray]) -> "Scores":
-    """The signals' distributions over all rows, the kept rows and the rows a score cut dropped."""
-    return Scores(edges)
 
 
 def threshold_column(score: str) -> str:
@@ -65,39 +66,37 @@ class Scores:
         self.all = {c: Histogram(e) for c, e in edges.items()}
         self.kept = {c: Histogram(e) for c, e in edges.items()}
         self.cut = {c: Histogram(e) for c, e in edges.items()}  # dropped by a score cut
-        self.thresholds = {c: Counts() for c in edges}
+        self.thresholds = {c: Counts() for c in edges}  # threshold value -> rows that faced it
         self.judged = {c: 0 for c in edges}  # rows that have a score and the threshold it faced
         self.passed = {c: 0 for c in edges}  # of which score >= threshold (exact, not from bins)
 
-    def columns(self, available: list[str]) -> list[str]:
-        return ["status", "reason", *self.all, *(threshold_column(c) for c in self.all)]
-
-    def add(self, table: pa.Table) -> None:
-        kept = kept_mask(table)
-        cut = pc.is_in(table.column("reason").fill_null(""), pa.array(CUT_REASONS))
-        for column in self.all:
-            values = table.column(column)
-            self.all[column].add(values.to_numpy(zero_copy_only=False))
-            self.kept[column].add(values.filter(kept).to_numpy(zero_copy_only=False))
-            self.cut[column].add(values.filter(cut).to_numpy(zero_copy_only=False))
-            limit = threshold_column(column)
-            if limit in table.column_names:
-                thresholds = table.column(limit)
-                self.thresholds[column].add(thresholds.drop_null().unique().to_pylist())
-                judged = pc.and_(values.is_valid(), thresholds.is_valid())
-                self.judged[column] += int(pc.sum(pc.cast(judged, pa.int64())).as_py() or 0)
-                passed = pc.fill_null(pc.greater_equal(values, pc.cast(thresholds, values.type)), False)
-                self.passed[column] += int(pc.sum(pc.cast(passed, pa.int64())).as_py() or 0)
-
-    def merge(self, other: "Scores") -> "Scores":
-        for name in ("all", "kept", "cut"):
-            for column, histogram in getattr(other, name).items():
-                getattr(self, name)[column].merge(histogram)
-        for column, counts in other.thresholds.items():
-            self.thresholds[column].merge(counts)
-            self.judged[column] += other.judged[column]
-            self.passed[column] += other.passed[column]
-        return self
+    @classmethod
+    def read(cls, con: duckdb.DuckDBPyConnection, types: dict[str, str], files: list[str] = (),
+             signals: bool = False) -> "Scores":
+        """Every score column's distribution (all, kept, dropped by the cut) and its cut; bins
+        over the column's range in the whole ledger (the parts' statistics where they have it).
+        `signals`: the image signals' columns instead (curate.signals: nothing cuts on them)."""
+        columns = signal_columns(types) if signals else score_columns(types)
+        ranges = {c: column_range(con, list(files), c, types[c]) or one_row(
+            con, f"SELECT min({quote_name(c)})::DOUBLE, max({quote_name(c)})::DOUBLE FROM ledger") for c in columns}
+        edges_of = (lambda c, low, high: signal_edges(c, low, high)) if signals else (
+            lambda c, low, high: score_edges(low, high))
+        out = cls({c: edges_of(c, *(r if r[0] is not None else (-1.0, 1.0))) for c, r in ranges.items()})
+        cut = "reason IN (" + ", ".join(f"'{r}'" for r in CUT_REASONS) + ")"
+        for column in columns:
+            score = quote_name(column)
+            found = histograms(con, score, out.all[column].edges, {"all": "true", "kept": KEPT, "cut": cut})
+            out.all[column], out.kept[column], out.cut[column] = found["all"], found["kept"], found["cut"]
+            if threshold_column(column) in types:
+                limit = quote_name(threshold_column(column))
+                for value, rows, judged, passed in con.execute(
+                        f"SELECT {limit}, count(*), count_if({score} IS NOT NULL), "
+                        f"count_if({score} >= CAST({limit} AS {types[column]})) FROM ledger WHERE {limit} IS NOT NULL "
+                        "GROUP BY 1").fetchall():  # each threshold the run applied, the rows it judged, passed
+                    out.thresholds[column].add({value: rows})
+                    out.judged[column] += judged
+                    out.passed[column] += passed
+        return out
 
     def threshold(self, column: str) -> float | None:
         """The cut the run applied (all rows of a run share it; the highest if several)."""
@@ -134,47 +133,39 @@ def side_by_side(histograms: dict[str, Histogram]) -> pd.DataFrame:
 class Images:
     """Image sides, aspect ratio (log2 of width/height) and formats, over rows with an image size."""
 
+    SIDE_EDGES = np.arange(0, 4096 + 8, 8)
+    ASPECT_EDGES = np.linspace(-4, 4, 65)
+    SIZED = "isfinite(w) AND isfinite(h) AND w > 0 AND h > 0"
+
     def __init__(self):
-        side = np.arange(0, 4096 + 8, 8)
-        aspect = np.linspace(-4, 4, 65)
-        self.min_side = {"all": Histogram(side), "kept": Histogram(side)}
-        self.max_side = {"all": Histogram(side), "kept": Histogram(side)}
-        self.aspect = {"all": Histogram(aspect), "kept": Histogram(aspect)}
+        self.min_side = {"all": Histogram(self.SIDE_EDGES), "kept": Histogram(self.SIDE_EDGES)}
+        self.max_side = {"all": Histogram(self.SIDE_EDGES), "kept": Histogram(self.SIDE_EDGES)}
+        self.aspect = {"all": Histogram(self.ASPECT_EDGES), "kept": Histogram(self.ASPECT_EDGES)}
         self.formats = Counts()
         self.small = 0  # min side < 200
         self.elongated = 0  # long side / short side > 3
 
-    @staticmethod
-    def columns(available: list[str]) -> list[str]:
-        return ["status", "width", "height", "image_format"]
-
-    def add(self, table: pa.Table) -> None:
-        if "width" not in table.column_names or "height" not in table.column_names:
-            return
-        w = table.column("width").to_numpy(zero_copy_only=False).astype(np.float64)
-        h = table.column("height").to_numpy(zero_copy_only=False).astype(np.float64)
-        ok = np.isfinite(w) & np.isfinite(h) & (w > 0) & (h > 0)
-        kept = kept_mask(table).to_numpy(zero_copy_only=False) & ok
-        short, long_ = np.minimum(w, h), np.maximum(w, h)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            aspect = np.log2(w / h)
-        for name, mask in (("all", ok), ("kept", kept)):
-            self.min_side[name].add(short[mask])
-            self.max_side[name].add(long_[mask])
-            self.aspect[name].add(aspect[mask])
-        self.small += int((short[ok] < MIN_SIDE).sum())
-        self.elongated += int((long_[ok] > MAX_ASPECT * short[ok]).sum())
-        if "image_format" in table.column_names:
-            self.formats.add(table.column("image_format").filter(pa.array(ok)).to_pylist())
-
-    def merge(self, other: "Images") -> "Images":
-        for name in ("min_side", "max_side", "aspect"):
-            for key, histogram in getattr(other, name).items():
-                getattr(self, name)[key].merge(histogram)
-        self.formats.merge(other.formats)
-        self.small += other.small
-        self.elongated += other.elongated
-        return self
+    @classmethod
+    def read(cls, con: duckdb.DuckDBPyConnection, types: dict[str, str]) -> "Images":
+        out = cls()
+        if "width" not in types or "height" not in types:
+            return out
+        sized = (f"(SELECT CAST(width AS DOUBLE) AS w, CAST(height AS DOUBLE) AS h, status"
+                 f"{', image_format' if 'image_format' in types else ''} FROM ledger)")
+        groups = {"all": "true", "kept": KEPT}
+        out.min_side = histograms(con, "least(w, h)", cls.SIDE_EDGES, groups, cls.SIZED, sized)
+        out.max_side = histograms(con, "greatest(w, h)", cls.SIDE_EDGES, groups, cls.SIZED, sized)
+        out.aspect = histograms(con, "log2(w / h)", cls.ASPECT_EDGES, groups, cls.SIZED, sized)
+        image_format = "image_format" if "image_format" in types else "NULL"
+        for kind, small, elongated, n in con.execute(
+                f"SELECT {image_format} AS f, count_if(least(w, h) < {MIN_SIDE}), "
+                f"count_if(greatest(w, h) > {MAX_ASPECT} * least(w, h)), count(*) FROM {sized} WHERE {cls.SIZED} "
+                "GROUP BY f").fetchall():  # one pass: the counts, and the formats (a NULL one is not counted)
+            out.small += small
+            out.elongated += elongated
+            if kind is not None:
+                out.formats.add({kind: n})
+        return out
 
     def summary(self) -> dict:
         n = self.min_side["all"].n
@@ -187,32 +178,25 @@ class Images:
 class Captions:
     """Caption length in characters and in whitespace-separated words."""
 
+    CHAR_EDGES, WORD_EDGES = np.arange(0, 1000 + 5, 5), np.arange(0, 200 + 1, 1)
+
     def __init__(self):
-        chars, words = np.arange(0, 1000 + 5, 5), np.arange(0, 200 + 1, 1)
-        self.chars = {"all": Histogram(chars), "kept": Histogram(chars)}
-        self.words = {"all": Histogram(words), "kept": Histogram(words)}
+        self.chars = {"all": Histogram(self.CHAR_EDGES), "kept": Histogram(self.CHAR_EDGES)}
+        self.words = {"all": Histogram(self.WORD_EDGES), "kept": Histogram(self.WORD_EDGES)}
         self.missing = 0
 
-    @staticmethod
-    def columns(available: list[str]) -> list[str]:
-        return ["status", "caption"]
-
-    def add(self, table: pa.Table) -> None:
-        caption = table.column("caption")
-        self.missing += caption.null_count
-        chars = pc.utf8_length(caption).to_numpy(zero_copy_only=False)
-        words = pc.list_value_length(pc.utf8_split_whitespace(caption)).to_numpy(zero_copy_only=False)
-        kept = kept_mask(table).to_numpy(zero_copy_only=False)
-        for name, mask in (("all", slice(None)), ("kept", kept)):
-            self.chars[name].add(np.asarray(chars, dtype=np.float64)[mask])
-            self.words[name].add(np.asarray(words, dtype=np.float64)[mask])
-
-    def merge(self, other: "Captions") -> "Captions":
-        for name in ("chars", "words"):
-            for key, histogram in getattr(other, name).items():
-                getattr(self, name)[key].merge(histogram)
-        self.missing += other.missing
-        return self
+    @classmethod
+    def read(cls, con: duckdb.DuckDBPyConnection, types: dict[str, str]) -> "Captions":
+        """Lengths of every caption, counted batch by batch as DuckDB streams them out."""
+        out = cls()
+        for batch in con.sql(f"SELECT caption, coalesce({KEPT}, false) FROM ledger").to_arrow_reader(1 << 17):
+            caption, kept = batch.column(0), batch.column(1).to_numpy(zero_copy_only=False)
+            out.missing += caption.null_count
+            chars, words = lengths(caption)
+            for name, mask in (("all", slice(None)), ("kept", kept)):
+                out.chars[name].add(chars[mask])
+                out.words[name].add(words[mask])
+        return out
 
     def summary(self) -> dict:
         return {"captions": self.chars["all"].n, "missing": self.missing,
@@ -230,18 +214,14 @@ class Languages:
     def find(available: list[str]) -> str | None:
         return next((c for c in LANGUAGE_COLUMNS if c in available), None)
 
-    def columns(self, available: list[str]) -> list[str]:
-        return ["status", self.column]
-
-    def add(self, table: pa.Table) -> None:
-        values = table.column(self.column)
-        self.all.add(values.to_pylist())
-        self.kept.add(values.filter(kept_mask(table)).to_pylist())
-
-    def merge(self, other: "Languages") -> "Languages":
-        self.all.merge(other.all)
-        self.kept.merge(other.kept)
-        return self
+    @classmethod
+    def read(cls, con: duckdb.DuckDBPyConnection, column: str) -> "Languages":
+        out = cls(column)
+        rows = con.execute(f"SELECT {quote_name(column)}, count(*), count_if({KEPT}) FROM ledger "
+                           f"WHERE {quote_name(column)} IS NOT NULL GROUP BY 1").fetchall()
+        out.all.add({lang: n for lang, n, _ in rows})
+        out.kept.add({lang: k for lang, _, k in rows if k})
+        return out
 
     def table(self, top: int = 15) -> pd.DataFrame:
         """The `top` commonest languages (over all rows) and the rest, before and after curation."""

@@ -3,19 +3,19 @@
 Two views. Exact duplicates read off the ledger's `sha256` (same image bytes), whatever stage
 dropped them. And the dedup stage's own decisions: each sample it dropped names the kept sample
 it duplicates (`dedup_keeper`) and how close it was (`dedup_distance`), so a cluster is a keeper
-plus the samples that lost to it. Counts are exact over the rows read (a key per distinct value
-in memory: use `parts=` on very large runs, which undercounts clusters that span parts).
+plus the samples that lost to it. Counts are exact over the rows read: DuckDB groups the rows
+by key (spilling to disk past its memory limit) and returns only how many clusters have each size.
 """
 from __future__ import annotations
 
 from collections import Counter
 
-import numpy as np
+import duckdb
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from curate.stats.histogram import Counts, Histogram, KeyCounts
+from curate.ledger.expression import quote_name, quote_text
+from curate.stats.histogram import Counts, Histogram
+from curate.stats.sql import histograms, value_counts
 
 PREFIX = "dedup:"
 KEEPER, DISTANCE = "dedup_keeper", "dedup_distance"
@@ -30,7 +30,7 @@ def distance_histogram(reason: str) -> Histogram:
 class Duplicates:
     def __init__(self, has_sha256: bool, has_keeper: bool):
         self.keys = ([EXACT_KEY] if has_sha256 else []) + ([KEEPER] if has_keeper else [])
-        self.members = {k: KeyCounts((k,)) for k in self.keys}  # key value -> samples
+        self.sizes: dict[str, Counter] = {k: Counter() for k in self.keys}  # key -> {cluster size: clusters}
         self.reasons = Counts()
         self.distances: dict[str, Histogram] = {}  # dedup reason -> distances of its drops
 
@@ -39,53 +39,27 @@ class Duplicates:
         return EXACT_KEY in available or KEEPER in available
 
     @classmethod
-    def for_columns(cls, available: list[str]) -> "Duplicates":
-        return cls(EXACT_KEY in available, KEEPER in available)
+    def read(cls, con: duckdb.DuckDBPyConnection, types: dict[str, str]) -> "Duplicates":
+        out = cls(EXACT_KEY in types, KEEPER in types)
+        for key in out.keys:
+            extra = 1 if key == KEEPER else 0  # a keeper's cluster is the keeper plus the samples that lost to it
+            rows = con.execute(f"SELECT n + {extra}, count(*) FROM (SELECT count(*) AS n FROM ledger "
+                               f"WHERE {quote_name(key)} IS NOT NULL GROUP BY {quote_name(key)}) GROUP BY 1").fetchall()
+            out.sizes[key] = Counter(dict(rows))
+        dedup = f"starts_with(coalesce(reason, ''), '{PREFIX}')"
+        out.reasons.add(value_counts(con, "reason", dedup))
+        if KEEPER in types and DISTANCE in types:
+            for reason in sorted(out.reasons.counter):
+                out.distances[reason] = histograms(con, quote_name(DISTANCE), distance_histogram(reason).edges,
+                                                   {"all": "true"}, f"reason = {quote_text(reason)}")["all"]
+        return out
 
-    @staticmethod
-    def columns(available: list[str]) -> list[str]:
-        return ["reason", EXACT_KEY, KEEPER, DISTANCE]
-
-    def add(self, table: pa.Table) -> None:
-        reason = table.column("reason").fill_null("")
-        is_dedup = pc.starts_with(reason, PREFIX)
-        dedup = reason.filter(is_dedup)
-        if len(dedup):
-            self.reasons.add({r["values"]: r["counts"] for r in dedup.value_counts().to_pylist()})
-        for key, members in self.members.items():
-            members.add(table.select([key]).filter(table.column(key).is_valid()))
-        if KEEPER in self.members:
-            if DISTANCE in table.column_names and len(dedup):
-                self._add_distances(table.filter(is_dedup))
-
-    def _add_distances(self, dropped: pa.Table) -> None:
-        reasons = dropped.column("reason").to_numpy(zero_copy_only=False)
-        distances = dropped.column(DISTANCE).to_numpy(zero_copy_only=False).astype(np.float64)
-        for reason in np.unique(reasons):
-            if reason not in self.distances:
-                self.distances[reason] = distance_histogram(reason)
-            self.distances[reason].add(distances[reasons == reason])
-
-    def merge(self, other: "Duplicates") -> "Duplicates":
-        for key, members in other.members.items():
-            self.members[key].merge(members)
-        self.reasons.merge(other.reasons)
-        for reason, histogram in other.distances.items():
-            if reason in self.distances:
-                self.distances[reason].merge(histogram)
-            else:
-                self.distances[reason] = histogram
-        return self
-
-    def _sizes(self, key: str) -> Counter:
-        """cluster size -> clusters. A keeper's cluster is the keeper plus the samples that lost to it."""
-        extra = 1 if key == KEEPER else 0
-        sizes, clusters = np.unique(self.members[key].counts() + extra, return_counts=True)
-        return Counter(dict(zip(sizes.tolist(), clusters.tolist())))
+    def clusters(self, key: str) -> int:
+        return sum(self.sizes[key].values())
 
     def cluster_sizes(self, key: str) -> pd.DataFrame:
         """size -> how many clusters have it and how many samples they hold."""
-        frame = pd.DataFrame(sorted(self._sizes(key).items()), columns=["size", "clusters"])
+        frame = pd.DataFrame(sorted(self.sizes[key].items()), columns=["size", "clusters"])
         frame["samples"] = frame["size"] * frame["clusters"]
         frame["share_of_samples"] = frame["samples"] / max(int(frame["samples"].sum()), 1)
         return frame
@@ -95,7 +69,7 @@ class Duplicates:
         dedup judged duplicates (and their keepers): the unique samples are not counted there."""
         rows = []
         for key in self.keys:
-            sizes = self._sizes(key)
+            sizes = self.sizes[key]
             samples = sum(size * n for size, n in sizes.items())
             clusters = sum(sizes.values())
             duplicated = sum(size * n for size, n in sizes.items() if size > 1)

@@ -4,16 +4,16 @@ Three counts per metadata entry (captions whose match list holds it): over the p
 reached matching (before), over the captions balancing kept (whatever happened to them later),
 and over the finally kept samples. Balancing caps head entries (count > t) near t and keeps
 every tail entry's captions, so `balanced` should be flat at t for the head and equal to
-`before` for the tail; the tables and plots show how close a run came.
+`before` for the tail; the tables and plots show how close a run came. DuckDB unnests the
+lists and counts per entry (a row per entry id, not per caption, comes back).
 """
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from curate.stats.distributions import kept_mask
+from curate.stats.distributions import KEPT
 
 ENTRY_IDS = "entry_ids"
 STAGE = "metaclip:"
@@ -34,43 +34,31 @@ class Entries:
         self.balanced_captions = 0
         self.kept_captions = 0
 
-    @staticmethod
-    def columns(available: list[str]) -> list[str]:
-        return [ENTRY_IDS, "status", "reason"]
-
-    def _count(self, name: str, ids: pa.ChunkedArray) -> None:
-        flat = pc.list_flatten(ids).to_numpy(zero_copy_only=False).astype(np.int64)
-        if not flat.size:
-            return
-        counts = np.bincount(flat)
-        current = _grow(getattr(self, name), counts.size)
-        current[: counts.size] += counts
-        setattr(self, name, current)
-
-    def add(self, table: pa.Table) -> None:
-        if ENTRY_IDS not in table.column_names:
-            return
-        table = table.filter(table.column(ENTRY_IDS).is_valid())
-        ids = table.column(ENTRY_IDS)
-        matched = pc.greater(pc.list_value_length(ids), 0)
-        balanced = pc.and_(matched, pc.invert(pc.starts_with(table.column("reason").fill_null(""), STAGE)))
-        kept = pc.and_(matched, kept_mask(table))
-        self.pool += table.num_rows
-        self.matched += int(pc.sum(pc.cast(matched, pa.int64())).as_py() or 0)
-        self.balanced_captions += int(pc.sum(pc.cast(balanced, pa.int64())).as_py() or 0)
-        self.kept_captions += int(pc.sum(pc.cast(kept, pa.int64())).as_py() or 0)
-        self._count("before", ids)
-        self._count("balanced", ids.filter(balanced))
-        self._count("kept", ids.filter(kept))
-
-    def merge(self, other: "Entries") -> "Entries":
+    @classmethod
+    def read(cls, con: duckdb.DuckDBPyConnection, size: int = 0) -> "Entries":
+        """One pass: each caption's entry ids, unnested, plus a -1 of its own, whose counts are the
+        captions' (a caption with no match still counts there)."""
+        out = cls(size)
+        rows = (f"SELECT {ENTRY_IDS} AS ids, len({ENTRY_IDS}) > 0 AS matched, "
+                f"len({ENTRY_IDS}) > 0 AND NOT starts_with(coalesce(reason, ''), '{STAGE}') AS balanced, "
+                f"len({ENTRY_IDS}) > 0 AND coalesce({KEPT}, false) AS kept FROM ledger WHERE {ENTRY_IDS} IS NOT NULL")
+        per_entry = con.execute(f"SELECT e, count(*) AS n_before, count_if(balanced) AS n_balanced, "
+                                f"count_if(kept) AS n_kept, count_if(matched) AS n_matched FROM "
+                                f"(SELECT unnest(list_prepend(-1, ids)) AS e, matched, balanced, kept FROM ({rows})) "
+                                "WHERE e IS NOT NULL GROUP BY e").fetchnumpy()
+        ids = np.asarray(per_entry["e"], np.int64)
+        captions = ids == -1
+        if captions.any():
+            at = int(np.flatnonzero(captions)[0])
+            out.pool, out.matched, out.balanced_captions, out.kept_captions = (
+                int(per_entry[f"n_{name}"][at]) for name in ("before", "matched", "balanced", "kept"))
+        ids, keep = ids[~captions], ~captions
+        top = int(ids.max()) + 1 if ids.size else 0
         for name in ("before", "balanced", "kept"):
-            mine, theirs = getattr(self, name), getattr(other, name)
-            size = max(mine.size, theirs.size)
-            setattr(self, name, _grow(mine, size) + _grow(theirs, size))
-        for name in ("pool", "matched", "balanced_captions", "kept_captions"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        return self
+            counts = _grow(getattr(out, name), top)
+            counts[ids] += np.asarray(per_entry[f"n_{name}"], np.int64)[keep]
+            setattr(out, name, counts)
+        return out
 
     # -- results -----------------------------------------------------------------------------
     def _aligned(self, size: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

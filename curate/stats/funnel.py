@@ -4,17 +4,21 @@ Stage order is read from the ledger itself: values accumulate on a sample as it 
 graph, so a later stage's dropped rows carry more computed columns than an earlier stage's
 (a `download:` drop in the MetaCLIP recipe carries its entry ids; a `filter:` drop in the DFN
 recipe carries the download columns). Ties fall back to the usual order of curate's stages.
+DuckDB counts rows by reason over the whole ledger, and the filled cells of every column per
+stage over a few parts (as written: a NaN is a value there).
 """
 from __future__ import annotations
 
 from collections import Counter
 
+import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
+from curate.ledger.connection import file_list
+from curate.ledger.expression import quote_name
 from curate.stats.histogram import Counts
+from curate.stats.sql import value_counts
 
 USUAL_ORDER = ("input", "download", "filter", "image", "score", "metaclip", "dedup")
 IDENTITY = {"uid", "url", "caption", "status", "reason", "source_key", "extra_json"}
@@ -23,12 +27,6 @@ KEPT = "kept"
 
 def stage_of(reason: str) -> str:
     return reason.split(":", 1)[0]
-
-
-def reason_prefixes(table: pa.Table) -> pa.Array:
-    """Per row: the stage prefix of its reason, or 'kept'."""
-    reason = table.column("reason").fill_null(KEPT)
-    return pc.list_element(pc.split_pattern(reason, ":", max_splits=1), 0)
 
 
 class Funnel:
@@ -40,38 +38,21 @@ class Funnel:
         self.reasons = Counts()
         self.rows: Counter = Counter()  # stage -> rows seen for coverage
         self.filled: Counter = Counter()  # (stage, column) -> non-null cells
-        self._tables_seen = 0
 
-    @staticmethod
-    def columns(available: list[str]) -> list[str]:
-        return ["reason"]
-
-    @staticmethod
-    def coverage_columns(available: list[str]) -> list[str]:
-        return [c for c in available if c not in IDENTITY] + ["reason"]
-
-    def add(self, table: pa.Table) -> None:
-        reason = table.column("reason").fill_null(KEPT)
-        self.reasons.add({r["values"]: r["counts"] for r in reason.value_counts().to_pylist()})
-
-    def add_coverage(self, table: pa.Table) -> None:
-        encoded = pc.dictionary_encode(reason_prefixes(table)).combine_chunks()
-        stages = encoded.dictionary.to_pylist()
-        codes = encoded.indices.to_numpy(zero_copy_only=False)
-        for i, stage in enumerate(stages):
-            self.rows[stage] += int((codes == i).sum())
-        for name in table.column_names:
-            if name in IDENTITY:
-                continue
-            valid = table.column(name).is_valid().to_numpy(zero_copy_only=False)
-            for i, n in enumerate(np.bincount(codes, weights=valid, minlength=len(stages))):
-                self.filled[(stages[i], name)] += int(n)
-
-    def merge(self, other: "Funnel") -> "Funnel":
-        self.reasons.merge(other.reasons)
-        self.rows.update(other.rows)
-        self.filled.update(other.filled)
-        return self
+    @classmethod
+    def read(cls, con: duckdb.DuckDBPyConnection, coverage_files: list[str], available: list[str]) -> "Funnel":
+        out = cls()
+        out.reasons.add(value_counts(con, f"coalesce(reason, '{KEPT}')"))
+        columns = [c for c in available if c not in IDENTITY]
+        if coverage_files:
+            filled = "".join(f", count({quote_name(c)})" for c in columns)
+            for stage, rows, *cells in con.execute(
+                    f"SELECT split_part(coalesce(reason, '{KEPT}'), ':', 1) AS stage, count(*){filled} "
+                    f"FROM read_parquet({file_list(coverage_files)}) GROUP BY stage").fetchall():
+                out.rows[stage] += rows
+                for column, n in zip(columns, cells):
+                    out.filled[(stage, column)] += n
+        return out
 
     # -- results -----------------------------------------------------------------------------
     def stage_order(self) -> list[str]:

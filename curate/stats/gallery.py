@@ -11,7 +11,6 @@ import textwrap
 
 import pandas as pd
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 
 from curate.io import files as fs
 from curate.io.shard_format import IMAGE_COLUMNS, SHARDS_DIR
@@ -46,7 +45,7 @@ def _from_tar(path: str):
 
 
 def _from_parquet(path: str):
-    with FileSystems.open(path) as f:
+    with fs.open_read(path) as f:
         names = pq.read_schema(f).names
     images = [c for c in IMAGE_COLUMNS if c in names]
     for table in iter_parquet([path], ["uid", "caption", *images]):

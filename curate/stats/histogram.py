@@ -1,8 +1,9 @@
-"""Fixed-bin histograms and counters that add up part by part and merge across processes.
+"""Fixed-bin histograms and counters: what the statistics' queries return (curate.stats.sql).
 
-Bins are fixed in advance (not derived from the data) so the histogram of a billion rows is
-the sum of the histograms of its ledger parts, in any order; quantiles read from it are within
-one bin width of the empirical CDF's inverse. Exact min, max, mean and count ride along.
+Bins are fixed in advance (not derived from the data) so DuckDB can count a billion rows into
+them in one grouped pass (and histograms of parts add up, in any order); quantiles read from
+one are within one bin width of the empirical CDF's inverse. Exact min, max, mean and count
+ride along.
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 
 @dataclass
@@ -139,49 +139,3 @@ class Counts:
             rest = sum(c for _, c in items[k:])
             frame.loc[len(frame)] = [f"(other {len(items) - k})", rest, rest / total]
         return frame
-
-
-class KeyCounts:
-    """Rows per distinct key (one or more columns), counted in Arrow: millions of keys per part
-    without a Python loop. Per-part counts are kept as tables and summed every few parts."""
-
-    def __init__(self, names: tuple[str, ...]):
-        self.names = tuple(names)
-        self._tables: list[pa.Table] = []
-
-    def add(self, table: pa.Table) -> "KeyCounts":
-        if table.num_rows:
-            counted = table.select(list(self.names)).group_by(list(self.names)).aggregate([([], "count_all")])
-            self._tables.append(counted.rename_columns([*self.names, "n"]))
-        if len(self._tables) > 4:
-            self._compact()
-        return self
-
-    def merge(self, other: "KeyCounts") -> "KeyCounts":
-        self._tables.extend(other._tables)
-        self._compact()
-        return self
-
-    def _compact(self) -> None:
-        if len(self._tables) > 1:
-            whole = pa.concat_tables(self._tables).group_by(list(self.names)).aggregate([("n", "sum")])
-            self._tables = [whole.rename_columns([*self.names, "n"])]
-
-    def table(self) -> pa.Table:
-        self._compact()
-        if not self._tables:
-            return pa.table({**{n: pa.array([], pa.string()) for n in self.names}, "n": pa.array([], pa.int64())})
-        return self._tables[0]
-
-    def counts(self) -> np.ndarray:
-        return self.table().column("n").to_numpy()
-
-    def __len__(self) -> int:
-        return self.table().num_rows
-
-    def to_dict(self) -> dict:
-        """{key: rows} (key = the value, or a tuple of values for several columns)."""
-        table = self.table()
-        keys = [table.column(n).to_pylist() for n in self.names]
-        keys = keys[0] if len(keys) == 1 else list(zip(*keys))
-        return dict(zip(keys, table.column("n").to_pylist()))

@@ -221,9 +221,9 @@ def captions(rs: RunStats):
 
 def duplicates(rs: RunStats):
     agg = rs.get("duplicates")
-    if agg is None or not any(len(m) for m in agg.members.values()):
+    if agg is None or not any(agg.clusters(k) for k in agg.keys):
         return None
-    keys = [k for k in agg.keys if len(agg.members[k])]
+    keys = [k for k in agg.keys if agg.clusters(k)]
     fig, axes = _figure(1, len(keys), 6 * len(keys), 4)
     for ax, key in zip(axes, keys):
         sizes = agg.cluster_sizes(key)

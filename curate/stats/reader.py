@@ -1,37 +1,32 @@
 """Read a run's output folder: stats.json, ledger parts, shard sidecars; local, gs://, s3://.
 
-Everything goes through Beam's FileSystems (curate.io.files), so a path on any filesystem Beam
-knows (gs:// with the gcp extra, s3:// with the aws extra, hdfs://) reads like a local one.
-The ledger is read one part at a time and only the columns asked for, so a run of billions of
-rows streams through a notebook in bounded memory; `parts=` reads an evenly spread subset.
+Remote paths go through Beam's FileSystems (curate.io.files), so a path on any filesystem Beam
+knows (gs:// with the gcp extra, s3:// with the aws extra, hdfs://) reads like a local one; a
+local folder is read without importing Beam.
+The ledger is a DuckDB view (`run.sql("SELECT ... FROM ledger")`, curate.ledger), which reads
+only the columns a query names, in bounded memory; `parts=` reads an evenly spread subset.
 """
 from __future__ import annotations
 
 import json
+import os
 from functools import cached_property
 from typing import Iterable, Iterator
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 
 from curate.errors import UsageError
 from curate.io import files as fs
 from curate.io.curated_urls import URLS_DIR
-from curate.io.ledger import LEDGER_DIR
+from curate.io.ledger_parts import LEDGER_DIR, spread  # noqa: F401  (spread: re-exported)
+from curate.io.run_schema import CORE_TYPES
 from curate.io.run_stats import STATS_FILE
+from curate.ledger.connection import add_ledger_view, connect
+from curate.ledger.expression import quote_name
 from curate.io.shard_format import IMAGE_COLUMNS, SHARDS_DIR
-
-
-def spread(items: list, n: int | None) -> list:
-    """n items evenly spaced over the list (all when n is None or too big): a fair sample of parts."""
-    if n is None or n >= len(items):
-        return list(items)
-    if n <= 0:
-        return []
-    step = len(items) / n
-    return [items[int(i * step)] for i in range(n)]
 
 
 class RunOutput:
@@ -40,7 +35,8 @@ class RunOutput:
     def __init__(self, path: str, parts: int | None = None):
         self.path = str(path).rstrip("/")
         self.parts = parts
-        if not FileSystems.exists(fs.join(self.path, STATS_FILE)) and not self.ledger_files_all:
+        self._connection = None
+        if not fs.exists(fs.join(self.path, STATS_FILE)) and not self.ledger_files_all:
             raise UsageError(f"{self.path}: no stats.json and no ledger/ here; is it a curate output folder?")
 
     # -- files -------------------------------------------------------------------------------
@@ -66,14 +62,18 @@ class RunOutput:
     def stats(self) -> dict:
         """stats.json ({} while a run is still going or when it failed before writing it)."""
         path = fs.join(self.path, STATS_FILE)
-        return json.loads(fs.read_bytes(path)) if FileSystems.exists(path) else {}
+        return json.loads(fs.read_bytes(path)) if fs.exists(path) else {}
 
     def shard_files(self) -> pd.DataFrame:
         """Every file under shards/ with its size in bytes."""
-        pattern = fs.join(self.path, SHARDS_DIR, "*")
-        found = FileSystems.match([pattern])[0].metadata_list
-        rows = sorted((m.path.replace("\\", "/").rsplit("/", 1)[-1], m.size_in_bytes)
-                      for m in found if fs.TMP_MARK not in m.path)
+        folder = fs.join(self.path, SHARDS_DIR)
+        if "://" in folder:
+            found = [(m.path, m.size_in_bytes) for m in fs.FileSystems.match([fs.join(folder, "*")])[0].metadata_list]
+        else:
+            names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+            found = [(p, os.path.getsize(p)) for p in (os.path.join(folder, n) for n in names) if os.path.isfile(p)]
+        rows = sorted((path.replace("\\", "/").rsplit("/", 1)[-1], size) for path, size in found
+                      if fs.TMP_MARK not in path)
         return pd.DataFrame(rows, columns=["file", "bytes"])
 
     def shard_sidecar_stats(self) -> list[dict]:
@@ -86,7 +86,7 @@ class RunOutput:
         files = self.ledger_files_all
         if not files:
             return pa.schema([])
-        with FileSystems.open(files[0]) as f:
+        with fs.open_read(files[0]) as f:
             return pq.read_schema(f)
 
     @property
@@ -97,28 +97,33 @@ class RunOutput:
         """One Arrow table per ledger part, with the asked columns that exist."""
         yield from iter_parquet(self.ledger_files, self._existing(columns))
 
-    def iter_ledger(self, columns: Iterable[str] | None = None) -> Iterator[pd.DataFrame]:
-        for table in self.iter_ledger_tables(columns):
-            yield table.to_pandas()
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with the view `ledger` over this run's (sampled) ledger parts."""
+        if self._connection is None:
+            self._connection = connect()
+            add_ledger_view(self._connection, self.ledger_files)
+        return self._connection
+
+    def sql(self, query: str, params=None) -> duckdb.DuckDBPyRelation:
+        """A DuckDB relation of a query over the view `ledger`: `.df()`, `.fetchall()`, `.show()`."""
+        return self.connection.sql(query, params=params)
 
     def ledger(self, columns: Iterable[str] | None = None, status: str | None = None) -> pd.DataFrame:
         """The (sampled) ledger as one DataFrame; `status='kept'` keeps only kept rows."""
-        frames = []
-        for table in self.iter_ledger_tables(None if columns is None else {*columns, "status"}):
-            if status is not None:
-                table = table.filter(pa.compute.equal(table.column("status"), status))
-            frames.append(table.to_pandas())
-        if not frames:
-            return pd.DataFrame(columns=list(columns or self.ledger_columns))
-        frame = pd.concat(frames, ignore_index=True)
-        return frame if columns is None else frame[[c for c in columns if c in frame.columns]]
+        present = self.ledger_columns or list(CORE_TYPES)
+        wanted = present if columns is None else [c for c in dict.fromkeys(columns) if c in present]
+        select = ", ".join(quote_name(c) for c in wanted) or "NULL AS none"
+        where = "" if status is None else " WHERE status = $status"
+        frame = self.sql(f"SELECT {select} FROM ledger{where}", None if status is None else {"status": status}).df()
+        return frame[wanted]
 
     def shard_table(self, columns: Iterable[str] | None = None) -> pd.DataFrame:
         """The kept samples' rows from the shard Parquet sidecars (no image bytes)."""
         files = self._list(SHARDS_DIR, (".parquet",))
         names = []
         if files:
-            with FileSystems.open(files[0]) as f:
+            with fs.open_read(files[0]) as f:
                 names = pq.read_schema(f).names
         wanted = [c for c in (columns or names) if c in names and c not in IMAGE_COLUMNS]
         frames = [t.to_pandas() for t in iter_parquet(files, wanted)]
@@ -137,14 +142,13 @@ class RunOutput:
 
 def iter_parquet(paths: list[str], columns: list[str] | None) -> Iterator[pa.Table]:
     for path in paths:
-        with FileSystems.open(path) as f:
+        with fs.open_read(path) as f:
             yield pq.read_table(f, columns=columns)
 
 
 def default_output(pipeline: str = "metaclip", start: str | None = None) -> str:
     """`curate-out/<pipeline>` of the README's first command, found from here or a parent folder
     (a notebook's kernel starts in `notebooks/`, the command ran in the repository root)."""
-    import os
 
     here = os.path.abspath(start or os.getcwd())
     tried = []

@@ -2,6 +2,7 @@
 
     export OUT --to kept.npy                       the kept uids of a run
     cut OUT --keep_fraction dfn_score=0.15 --to s.npy  re-cut from the ledger, no recompute
+    cut OUT --where "dfn_score >= 0.3 AND language = 'de'" --to s.npy   any SQL test of a row
     combine a.npy b.npy --and --to both.npy        set algebra (--and | --or | --not)
     info s.npy                                     count, first and last uids, checks
 
@@ -41,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     cut = commands.add_parser("cut", help="select ledger rows by cuts (AND) -> DataComp .npy")
     cut.add_argument("ledger", help="run output folder, ledger folder, or ledger Parquet file(s)")
     cut.add_argument("--where", action="append", default=[],
-                     help="expression over ledger columns, e.g. \"dfn_score >= 0.3 and language = 'en'\" "
-                          "(== != < <= > >=, and/or/not, in (...), like, is [not] null)")
+                     help="a SQL true/false test of a ledger row (DuckDB's dialect), e.g. \"dfn_score >= 0.3 AND "
+                          "(width >= 256 OR language IN ('en', 'de'))\"; a NULL result is not selected")
     cut.add_argument("--keep_fraction", action="append", default=[], metavar="COLUMN=F",
                      help="the pool's top fraction by a score, exactly as the scoring stage cuts it")
     cut.add_argument("--min", action="append", default=[], metavar="COLUMN=V", help="COLUMN >= V")

@@ -14,7 +14,7 @@ import numpy as np
 
 from curate.errors import UsageError
 from curate.io import files as fs
-from curate.subset.format import _npy_header, contains, keys_to_pairs, open_subset, pairs_to_keys
+from curate.subset.format import npy_header, contains, keys_to_pairs, open_subset, pairs_to_keys
 
 OPS = ("and", "or", "not")
 CHUNK = 1 << 21
@@ -72,7 +72,7 @@ def combine_two(a: np.ndarray, b: np.ndarray, op: str, to: str) -> int:
                     count += len(keys)
                     previous = keys[-1]
         with fs.atomic_write(to) as out, open(body.name, "rb") as f:
-            out.write(_npy_header(count))
+            out.write(npy_header(count))
             shutil.copyfileobj(f, out, 1 << 22)
     finally:
         os.unlink(body.name)

@@ -1,15 +1,20 @@
-"""Re-cut a run from its ledger: named cuts and `--where` expressions, AND-combined, exact.
+"""Re-cut a run from its ledger: named cuts and `--where` SQL tests, AND-combined, exact.
 
-Every cut is a predicate over the whole ledger; a row is selected when all are true. The
-ledger is streamed part by part, reading only the columns the cuts name, so memory is flat in
-the number of rows (the selected uids are spilled to disk and sorted bucket by bucket).
+The ledger's parts are one DuckDB view (curate.ledger), locked before any expression is bound:
+the connection reads those parts and nothing else. Every cut is a true/false SQL test over the
+whole ledger (curate.ledger.expression checks each, `--where` and the named ones alike); a row
+is selected when all are true (NULL, unknown, is not). DuckDB reads only the columns the cuts
+name and works within its memory limit (spilling to disk), and the selected uids stream out
+sorted, so memory does not grow with the ledger.
 
-`--keep_fraction dfn_score=0.15` is the scoring stage's pool cut, computed by its own code
-(curate/score/pool_cut.py, two 65,536-bin histogram passes over the float32 scores): the pool
-is what reached the scoring stage's cut, i.e. the rows where every model score of the run
-(`dfn_score`, `clip_score`, those the ledger has) is present; the threshold is the score of the
-k-th best, k = floor(f * pool + 1/2), and ties with it are kept. So a cut from a ledger at a
-fraction equals the kept set of the same scoring run at that fraction.
+`--keep_fraction dfn_score=0.15` is the scoring stage's pool cut: the pool is what reached the
+scoring stage's cut, the rows where every model score of the run (`dfn_score`, `clip_score`,
+those the ledger has) is present (not NULL, not NaN); it keeps k = floor(f * pool + 1/2) as the
+stage counts them (curate/score/ranks.py), down to the k-th best float32 score, ties kept. That
+score is found exactly in two passes of bounded memory: the pool counted in 65,536 value bins
+(floor((score - min) * scale): IEEE arithmetic is monotone, so bins are in score order), then,
+in the one bin that holds the k-th best, its rank. So a cut from a ledger at a fraction equals
+the kept set of the same scoring run at that fraction.
 
 Unless `--reason` says otherwise, only rows that were kept or dropped by the score cut itself
 (`score:below_threshold`, `score:not_target_cluster`) are candidates: a re-cut never brings back
@@ -18,246 +23,284 @@ a sample that failed its download, a filter or dedup.
 from __future__ import annotations
 
 import json
+import math
 import os
+import shutil
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
+import duckdb
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from curate.errors import UsageError
 from curate.filters.language import LANGUAGE
 from curate.io import files as fs
-from curate.io.ledger import LEDGER_DIR
-from curate.score import pool_cut
-from curate.score.names import BELOW, NAME as SCORE_STAGE, OFF_TARGET
-from curate.score.options import ROLES
-from curate.subset.format import SortedWriter, hex_to_keys
-from curate.subset.where import Column, Compare, In, Literal, Node, glob_to_like, parse_where
+from curate.io.ledger_parts import ledger_parts
+from curate.ledger.connection import add_ledger_view, column_range, connect, lock_to_ledger
+from curate.ledger.expression import check, first_line, parse, quote_name, quote_text
+from curate.score.names import BELOW, NAME as SCORE_STAGE, OFF_TARGET, ROLES, score_column
+from curate.score.ranks import keep_count, locate_from_top
+from curate.subset.format import DTYPE, npy_header
 
 KEPT = "kept"
 DEFAULT_REASONS = (KEPT, f"{SCORE_STAGE}:{BELOW}", f"{SCORE_STAGE}:{OFF_TARGET}")
-BATCH_ROWS = 1 << 17
-
-
-def ledger_files(path: str) -> list[str]:
-    """The ledger parts of a run folder, a ledger folder, a Parquet file or a glob of them."""
-    if fs.is_dir(path):
-        folder = fs.join(path, LEDGER_DIR) if fs.is_dir(fs.join(path, LEDGER_DIR)) else path
-        files = [f for f in fs.list_dir(folder, (".parquet",)) if fs.TMP_MARK not in os.path.basename(f)]
-        if not files:
-            raise UsageError(f"ledger: no ledger parts (*.parquet) under {path}")
-        return files
-    files = fs.expand_pattern(path)
-    if not files:
-        raise UsageError(f"ledger: no such run folder or ledger file: {path}")
-    return files
-
-
-def score_columns(schema: pa.Schema) -> list[str]:
-    """The run's model score columns (`<role>_score`, named as curate.score.stages.score_column)."""
-    return [f"{role}_score" for role in ROLES if f"{role}_score" in schema.names]
-
-
-class Ledger:
-    def __init__(self, path: str):
-        self.path = path
-        self.files = ledger_files(path)
-        try:
-            self.dataset = ds.dataset(self.files, format="parquet")
-        except (pa.ArrowInvalid, OSError) as e:
-            raise UsageError(f"ledger: cannot read {path} as Parquet ({str(e).splitlines()[0][:120]})") from None
-        self.schema = self.dataset.schema
-
-    def batches(self, columns: list[str]):
-        # little read-ahead: memory stays a few batches whatever the ledger size
-        yield from self.dataset.to_batches(columns=sorted(set(columns)), batch_size=BATCH_ROWS,
-                                           batch_readahead=2, fragment_readahead=1)
-
-
-class ReasonIn(Node):
-    """The row's fate matches one of shell-style patterns over `reason`; `kept` = a kept row."""
-
-    def __init__(self, patterns: list[str]):
-        self.patterns = list(patterns)
-        self.text = "reason in " + " | ".join(self.patterns)
-
-    def columns(self):
-        return {"status", "reason"}
-
-    def mask(self, batch):
-        reason = batch.column("reason")
-        out = None
-        for pattern in self.patterns:
-            if pattern == KEPT:
-                part = pc.equal(batch.column("status"), KEPT)
-            else:
-                part = pc.match_like(reason, glob_to_like(pattern)).fill_null(False)
-            out = part if out is None else pc.or_(out, part)
-        return out
-
-
-class InPool(Node):
-    """The row reached the scoring stage's cut: every model score of the run is there (not NaN)."""
-
-    def __init__(self, columns: list[str]):
-        self._columns = list(columns)
-        self.text = " and ".join(f"{c} is not null" for c in columns)
-
-    def columns(self):
-        return set(self._columns)
-
-    def mask(self, batch):
-        out = None
-        for name in self._columns:
-            values = batch.column(name)
-            ok = pc.is_valid(values)
-            if pa.types.is_floating(values.type):
-                ok = pc.and_(ok, pc.invert(pc.is_nan(values).fill_null(True)))
-            out = ok if out is None else pc.and_(out, ok)
-        return out
-
-
-class KeepFraction(Node):
-    """`column >= threshold` inside the pool; the threshold is set by `find_thresholds`."""
-
-    def __init__(self, column: str, fraction: float, pool: InPool):
-        self.column, self.fraction, self.pool = column, fraction, pool
-        self.threshold: float | None = None
-        self.text = f"top {fraction:g} of the pool by {column}"
-
-    def columns(self):
-        return {self.column} | self.pool.columns()
-
-    def check(self, schema, flag):
-        super().check(schema, flag)
-        if not pa.types.is_floating(schema.field(self.column).type):
-            raise UsageError(f"{flag}: {self.column} is {schema.field(self.column).type}, not a score (float) column")
-
-    def mask(self, batch):
-        scores = batch.column(self.column).cast(pa.float32())
-        above = pc.greater_equal(scores, pa.scalar(np.float32(self.threshold), pa.float32()))
-        return pc.and_kleene(self.pool.mask(batch), above)
+BINS = 1 << 12  # value bins of the exact k-th-best search: a bin's rows are ranked in memory
+FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL")
+IN_LEDGER = "in the ledger"
 
 
 @dataclass
-class CutSpec:
-    """What `cut` selects: every predicate true (AND); `uid_column` names the uid to export."""
+class Cut:
+    """One predicate: `text` for the summary, `sql` a true/false test over the ledger view."""
 
-    predicates: list[Node] = field(default_factory=list)
-    uid_column: str = "uid"
+    text: str
+    sql: str
+
+
+@dataclass
+class Fraction:
+    """`--keep_fraction COLUMN=F`: its pool, and the threshold once `find_thresholds` found it."""
+
+    column: str
+    fraction: float
+    pool: str  # SQL: every model score of the run present
+    threshold: float | None = None
 
     @property
-    def fractions(self) -> list[KeepFraction]:
-        return [p for p in self.predicates if isinstance(p, KeepFraction)]
+    def score(self) -> str:
+        return f"CAST({quote_name(self.column)} AS FLOAT)"  # float32, as the scoring stage ranks
+
+    def cut(self) -> Cut:
+        limit = "'inf'" if self.threshold is None else quote_text(repr(self.threshold))
+        return Cut(f"top {self.fraction:g} of the pool by {self.column}",
+                   f"({self.pool}) AND {self.score} >= CAST({limit} AS FLOAT)")
 
 
-def _pair(value: str, flag: str) -> tuple[str, float]:
+class Ledger:
+    """A run's ledger parts as the DuckDB view `ledger`, locked to them."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.files = ledger_parts(path)
+        self.con = connect()
+        try:
+            add_ledger_view(self.con, self.files)
+        except duckdb.Error as e:
+            raise UsageError(f"ledger: cannot read {path} as Parquet ({first_line(e)[:160]})") from None
+        lock_to_ledger(self.con, self.files)
+        self.types = {row[0]: row[1] for row in self.con.execute("DESCRIBE ledger").fetchall()}
+
+    def has(self, column: str, flag: str) -> None:
+        if column not in self.types:
+            raise UsageError(f"{flag}: no column {column!r} {IN_LEDGER} (columns: {', '.join(self.types)})")
+
+    def test(self, text: str, flag: str) -> Cut:
+        """An expression checked against the ledger: one line and exit 2 when it is not a test."""
+        parsed = parse(text, flag)
+        check(parsed, self.con, "ledger", flag, IN_LEDGER)
+        return Cut(text, parsed.sql)
+
+
+def score_columns(types: dict) -> list[str]:
+    """The run's model score columns (`<role>_score`, named as curate.score.names.score_column)."""
+    return [score_column(role) for role in ROLES if score_column(role) in types]
+
+
+def _pair(value: str, flag: str) -> tuple[str, str]:
+    """`COLUMN=NUMBER` -> (column, the number as a SQL decimal)."""
     column, sep, number = value.partition("=")
     try:
         if not sep or not column.strip():
             raise ValueError
-        return column.strip(), float(number)
-    except ValueError:
+        exact = Decimal(number.strip())
+        if not exact.is_finite():
+            raise ValueError
+    except (ValueError, InvalidOperation):
         raise UsageError(f"{flag}: expected COLUMN=NUMBER, got {value!r}") from None
+    return column.strip(), format(exact, "f")
 
 
-def build_spec(schema: pa.Schema, where=(), keep_fraction=(), minimum=(), maximum=(), language=(),
-               reason=None, uid_column: str = "uid") -> CutSpec:
-    """Named cuts and expressions -> a checked CutSpec (UsageError naming the flag when bad)."""
-    checked: list[tuple[Node, str]] = []
-    for text in where:
-        checked.append((parse_where(text), "--where"))
-    run_scores = score_columns(schema)
+def glob_to_like(pattern: str) -> str:
+    """A shell-style pattern (`dedup:*`) as SQL LIKE (`dedup:%`), LIKE's own marks escaped."""
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+def reason_test(patterns: list[str]) -> str:
+    """The row's fate matches one of the patterns over `reason`; `kept` = a kept row. Plain
+    comparisons where the patterns allow (DuckDB pushes them into the Parquet scan)."""
+    exact = [p for p in patterns if p != KEPT and not any(c in p for c in "*?")]
+    tests = [f"status = {quote_text(KEPT)}"] if KEPT in patterns else []
+    if "*" in patterns:  # every row, the kept ones (whose reason is NULL) included
+        return "true"
+    if exact:
+        tests.append(f"reason IN ({', '.join(quote_text(p) for p in exact)})")
+    for pattern in patterns:
+        if pattern != KEPT and pattern not in exact:
+            head = pattern[:-1]
+            tests.append(f"starts_with(reason, {quote_text(head)})" if pattern.endswith("*") and not any(
+                c in head for c in "*?") else f"reason LIKE {quote_text(glob_to_like(pattern))} ESCAPE '\\'")
+    return " OR ".join(tests)
+
+
+def build_cuts(ledger: Ledger, where=(), keep_fraction=(), minimum=(), maximum=(), language=(), reason=None,
+               uid_column: str = "uid") -> tuple[list, list[Fraction]]:
+    """Named cuts and expressions -> checked Cuts, with Fractions where thresholds are still to find
+    (UsageError naming the flag when one is bad), in the order the summary lists them."""
+    cuts: list = [ledger.test(text, "--where") for text in where]
+    fractions = []
     for value in keep_fraction:
-        column, fraction = _pair(value, "--keep_fraction")
+        column, number = _pair(value, "--keep_fraction")
+        fraction = float(number)
         if not 0 < fraction <= 1:
             raise UsageError(f"--keep_fraction: the fraction must be in (0, 1], got {fraction:g}")
-        pool = InPool(list(dict.fromkeys([*run_scores, column])))
-        checked.append((KeepFraction(column, fraction, pool), "--keep_fraction"))
+        ledger.has(column, "--keep_fraction")
+        if ledger.types[column] not in FLOAT_TYPES:
+            raise UsageError(f"--keep_fraction: {column} is {ledger.types[column]}, not a score (float) column")
+        pool = " AND ".join(f"{quote_name(c)} IS NOT NULL"
+                            for c in dict.fromkeys([*score_columns(ledger.types), column]))
+        fractions.append(Fraction(column, fraction, pool))
+        cuts.append(fractions[-1])
     for values, op, flag in ((minimum, ">=", "--min"), (maximum, "<=", "--max")):
         for value in values:
             column, number = _pair(value, flag)
-            checked.append((Compare(Column(column), op, Literal(number)), flag))
+            ledger.has(column, flag)
+            tested = ledger.test(f"{quote_name(column)} {op} {number}", flag)
+            cuts.append(Cut(f"{column} {op} {number}", tested.sql))
     if language:
-        checked.append((In(Column(LANGUAGE), list(language)), "--language"))
-    checked.append((ReasonIn(list(reason) if reason else list(DEFAULT_REASONS)), "--reason"))
-    for node, flag in checked:
-        node.check(schema, flag)
-    if uid_column not in schema.names:
-        raise UsageError(f"--uid_column: no column {uid_column!r} in the ledger")
-    return CutSpec([n for n, _ in checked], uid_column)
+        ledger.has(LANGUAGE, "--language")
+        listed = ", ".join(quote_text(code) for code in language)
+        cuts.append(Cut(f"{LANGUAGE} in ({listed})", ledger.test(f"{quote_name(LANGUAGE)} IN ({listed})",
+                                                                  "--language").sql))
+    patterns = list(reason) if reason else list(DEFAULT_REASONS)
+    cuts.append(Cut("reason in " + " | ".join(patterns), ledger.test(reason_test(patterns), "--reason").sql))
+    ledger.has(uid_column, "--uid_column")
+    return cuts, fractions
 
 
-def find_thresholds(ledger: Ledger, cuts: list[KeepFraction]) -> dict:
-    """The scoring stage's exact pool cut (pool_cut's two histogram passes) for each fraction."""
-    if not cuts:
-        return {}
-    by_name = {f"{c.column}#{i}": c for i, c in enumerate(cuts)}
-    fractions = {name: c.fraction for name, c in by_name.items()}
-    columns = set().union(*(c.columns() for c in cuts))
-
-    def keys_of(batch):
-        return {name: pool_cut.sort_keys(pc.filter(batch.column(c.column).cast(pa.float32()),
-                                                   c.pool.mask(batch)).to_numpy(zero_copy_only=False))
-                for name, c in by_name.items()}
-
-    counts = pool_cut._Histograms(tuple(by_name))
-    high = counts.create_accumulator()
-    for batch in ledger.batches(list(columns)):
-        high = counts.add_input(high, pool_cut._high_bins(keys_of(batch)))
-    located = pool_cut._pick_bins(high, fractions)
-    low = counts.create_accumulator()
-    if any(v is not None for v in located.values()):
-        for batch in ledger.batches(list(columns)):
-            low = counts.add_input(low, pool_cut._low_bins(keys_of(batch), located))
-    facts = pool_cut._finish(low, high, located, fractions)
-    out = {}
-    for name, c in by_name.items():
-        c.threshold = facts[name]["threshold"]
-        out[c.column] = {**facts[name], "threshold": c.threshold if np.isfinite(c.threshold) else None}
-    return out
+def score_range(con: duckdb.DuckDBPyConnection, files: list[str], cut: Fraction) -> tuple[float, float] | None:
+    """(min, max) of the score over the ledger: the parts' statistics, else a pass over the pool;
+    None when the pool is empty."""
+    found = column_range(con, files, cut.column, "FLOAT")
+    if found is None:
+        found = con.execute(f"SELECT min({cut.score})::DOUBLE, max({cut.score})::DOUBLE "
+                            f"FROM ledger WHERE {cut.pool}").fetchall()[0]
+    return None if found[0] is None else found
 
 
-def select(ledger: Ledger, spec: CutSpec, to: str) -> dict:
-    """Stream the ledger once, write the selected uids as a DataComp subset; returns the counts."""
-    columns = {spec.uid_column}.union(*(p.columns() for p in spec.predicates))
-    matched = [0] * len(spec.predicates)
-    rows = selected = bad = 0
-    writer = SortedWriter(to)
-    try:
-        for batch in ledger.batches(list(columns)):
-            rows += batch.num_rows
-            keep = None
-            for i, predicate in enumerate(spec.predicates):
-                mask = predicate.mask(batch).fill_null(False)
-                matched[i] += pc.sum(mask).as_py() or 0
-                keep = mask if keep is None else pc.and_(keep, mask)
-            uids = batch.column(spec.uid_column) if keep is None else pc.filter(batch.column(spec.uid_column), keep)
-            keys, valid = hex_to_keys(uids)
-            selected += len(uids)
-            bad += int((~valid).sum())
-            writer.add(keys)
-    except BaseException:
-        writer.abort()
-        raise
-    written = writer.close()
-    return {"rows": rows, "selected_rows": selected, "uids": written["uids"],
-            "repeated_uids": written["repeated"], "bad_uids": bad,
-            "cuts": [{"cut": p.text, "rows": n} for p, n in zip(spec.predicates, matched)]}
+def find_threshold(con: duckdb.DuckDBPyConnection, files: list[str], cut: Fraction) -> dict:
+    """The k-th best score of the pool, exactly, in bounded memory (see the module docstring):
+    the pool counted in BINS bins of its range, then the one bin holding the k-th counted per
+    distinct score (a bin's worth of rows). Its facts include `at_or_above`, the pool's rows at or
+    above the threshold (ties kept): the rows the cut selects."""
+    span = score_range(con, files, cut)
+    scale = (BINS - 1) / (span[1] - span[0]) if span and span[1] > span[0] else 0.0
+    scale = scale if math.isfinite(scale) else 0.0  # a range too narrow to divide: one bin
+    low = span[0] if span else 0.0
+    # monotone in the score: IEEE subtraction and multiplication by a positive number keep order
+    bin_of = (f"CAST(greatest(0, least({BINS - 1}, floor(({cut.score}::DOUBLE - CAST({quote_text(repr(low))} AS DOUBLE))"
+              f" * CAST({quote_text(repr(scale))} AS DOUBLE)))) AS INTEGER)")
+    pool = f"FROM ledger WHERE {cut.pool}"
+    counted = con.execute(f"SELECT {bin_of} AS b, count(*) AS n {pool} GROUP BY b").fetchnumpy()
+    counts = np.zeros(BINS, np.int64)
+    counts[np.asarray(counted["b"], np.int64)] = counted["n"]
+    n = int(counts.sum())
+    k = keep_count(cut.fraction, n)
+    facts = {"keep_fraction": cut.fraction, "pool": n, "keep": k}
+    if k == 0:  # nothing to keep (or an empty pool)
+        return {**facts, "threshold": None}
+    b, rank = locate_from_top(counts, k)
+    above = int(counts[b + 1:].sum())
+    for score, rows in con.execute(f"SELECT {cut.score}::DOUBLE AS s, count(*) {pool} AND {bin_of} = {b} "
+                                   "GROUP BY s ORDER BY s DESC").fetchall():
+        above += rows
+        rank -= rows
+        if rank <= 0:  # the k-th best; the rest of its ties are in `rows` too
+            cut.threshold = score
+            return {**facts, "threshold": score, "at_or_above": above}
+    raise AssertionError("the bin holds fewer rows than it counted")
+
+
+def count_rows(con: duckdb.DuckDBPyConnection, cuts: list, known: dict[int, int]) -> dict:
+    """Rows, and the rows each cut selects (NULL is not selected): one filtered count each, which
+    DuckDB answers reading little more than the columns the cut names; `known`: counts by cut
+    index found already (a keep fraction's, by find_threshold)."""
+    rows = con.execute("SELECT count(*) FROM ledger").fetchall()[0][0]
+    matched = [known[i] if i in known else con.execute(f"SELECT count(*) FROM ledger WHERE ({c.sql}\n)").fetchall()[0][0]
+               for i, c in enumerate(cuts)]
+    return {"rows": rows, "matched": matched}
+
+
+def write_selected(con: duckdb.DuckDBPyConnection, cuts: list, uid: str, to: str) -> dict:
+    """The selected uids, unique and sorted, as a DataComp subset (written atomically).
+
+    DuckDB groups and sorts them (spilling beyond its memory limit); the pairs stream out in
+    batches to a temporary file, which then follows the .npy header: memory holds one batch.
+    A value that is not a 32-hex uid is not written, and counted. Returns the counts.
+    """
+    valid = f"regexp_full_match({uid}, '[0-9a-fA-F]{{32}}')"  # evaluated on the selected rows only
+    half = "CASE WHEN coalesce({valid}, false) THEN ('0x' || {uid}[{a}:{b}])::UBIGINT END"
+    every = " AND ".join(f"({c.sql}\n)" for c in cuts)
+    query = (f"SELECT f0, f1, count(*) AS n FROM (SELECT {half.format(valid=valid, uid=uid, a=1, b=16)} AS f0, "
+             f"{half.format(valid=valid, uid=uid, a=17, b=32)} AS f1 FROM ledger WHERE {every}) "
+             "GROUP BY ALL ORDER BY f0 NULLS LAST, f1")
+    local_dir = os.path.dirname(os.path.abspath(to)) if "://" not in to else None
+    if local_dir:
+        os.makedirs(local_dir, exist_ok=True)
+    counts = {"uids": 0, "selected_rows": 0, "valid_rows": 0, "bad_uids": 0}
+    with tempfile.TemporaryFile(dir=local_dir) as body:
+        for batch in con.sql(query).to_arrow_reader(1 << 20):
+            f0, f1, n = (_numbers(batch.column(i)) for i in range(3))
+            counts["selected_rows"] += int(n.sum())
+            bad = batch.column(0).null_count  # only the last group: NULLS LAST
+            if bad:
+                counts["bad_uids"] += int(n[-1])
+                f0, f1, n = f0[:-1], f1[:-1], n[:-1]
+            pairs = np.empty(len(f0), DTYPE)
+            pairs["f0"], pairs["f1"] = f0, f1
+            body.write(pairs.tobytes())
+            counts["uids"] += len(pairs)
+            counts["valid_rows"] += int(n.sum())
+        body.seek(0)
+        with fs.atomic_write(to) as out:
+            out.write(npy_header(counts["uids"]))
+            shutil.copyfileobj(body, out, 1 << 22)
+    return counts
+
+
+def _numbers(column) -> np.ndarray:
+    """An Arrow integer column's values as NumPy, zero-copy (nulls read as 0; callers drop them)."""
+    column = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+    kind = np.uint64 if str(column.type) == "uint64" else np.int64
+    return np.frombuffer(column.buffers()[1], dtype=kind, count=len(column), offset=column.offset * 8)
 
 
 def run_cut(source: str, to: str, summary_path: str | None = None, **named) -> dict:
     """Read the ledger, apply the cuts, write `to` (.npy) and its summary JSON; returns the summary."""
     started = time.time()
     ledger = Ledger(source)
-    spec = build_spec(ledger.schema, **named)
-    thresholds = find_thresholds(ledger, spec.fractions)
-    counts = select(ledger, spec, to)
-    summary = {"ledger": source, "ledger_parts": len(ledger.files), "output": to, "uid_column": spec.uid_column,
-               **counts, "keep_fraction": thresholds, "wall_time_s": round(time.time() - started, 3)}
+    uid_column = named.pop("uid_column", "uid")
+    cuts, _ = build_cuts(ledger, uid_column=uid_column, **named)
+    found = {i: find_threshold(ledger.con, ledger.files, c) for i, c in enumerate(cuts) if isinstance(c, Fraction)}
+    known = {i: facts["at_or_above"] for i, facts in found.items() if "at_or_above" in facts}
+    at = {i: c for i, c in enumerate(cuts) if isinstance(c, Fraction)}
+    cuts = [c.cut() if isinstance(c, Fraction) else c for c in cuts]
+    uid = quote_name(uid_column)
+    try:
+        counts = count_rows(ledger.con, cuts, known)
+        written = write_selected(ledger.con, cuts, uid, to)
+    except duckdb.Error as e:  # a value the test cannot convert (`CAST(caption AS INT) > 3`)
+        raise UsageError(f"cut: {first_line(e)}") from None
+    thresholds = {}
+    for i, fraction in at.items():  # at_or_above: the pool's rows at or above the threshold, the cut's rows
+        thresholds[fraction.column] = {**found[i], "at_or_above": counts["matched"][i]}
+    summary = {"ledger": source, "ledger_parts": len(ledger.files), "output": to, "uid_column": uid_column,
+               "rows": counts["rows"], "selected_rows": written["selected_rows"], "uids": written["uids"],
+               "repeated_uids": written["valid_rows"] - written["uids"], "bad_uids": written["bad_uids"],
+               "cuts": [{"cut": c.text, "rows": n} for c, n in zip(cuts, counts["matched"])],
+               "keep_fraction": thresholds, "wall_time_s": round(time.time() - started, 3)}
     fs.write_bytes(summary_path or summary_file(to), json.dumps(summary, indent=2).encode())
     return summary
 

@@ -13,7 +13,6 @@ those sort and compare byte for byte exactly like (f0, f1), and NumPy sorts and 
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 
 import numpy as np
@@ -89,83 +88,14 @@ def keys_to_pairs(keys: np.ndarray) -> np.ndarray:
     return out
 
 
-def _npy_header(count: int) -> bytes:
+def npy_header(count: int) -> bytes:
+    """The .npy header of `count` DataComp uid pairs (the pairs' bytes follow it)."""
     import io
 
     buf = io.BytesIO()
     np.lib.format.write_array_header_1_0(buf, {"descr": np.lib.format.dtype_to_descr(DTYPE),
                                                "fortran_order": False, "shape": (count,)})
     return buf.getvalue()
-
-
-def write_keys(path: str, keys: np.ndarray) -> int:
-    """Write sorted S16 keys as a DataComp subset (atomically); returns the count."""
-    with fs.atomic_write(path) as f:
-        f.write(_npy_header(len(keys)))
-        f.write(keys_to_pairs(keys).tobytes())
-    return len(keys)
-
-
-class SortedWriter:
-    """Collects uid keys in any order and writes them sorted and unique, in flat memory.
-
-    Keys are spilled to 256 bucket files by their first byte (uids are hashes, so buckets are
-    even); at the end each bucket is sorted on its own and the buckets are concatenated in
-    order under one .npy header. Peak memory: one bucket, about 1/256 of the output.
-    """
-
-    BUCKETS = 256
-
-    def __init__(self, path: str):
-        self.path = path
-        local_dir = os.path.dirname(os.path.abspath(path)) if "://" not in path else None
-        if local_dir:
-            os.makedirs(local_dir, exist_ok=True)
-        self.tmp = tempfile.mkdtemp(prefix=".subset-", dir=local_dir)
-        self.handles: dict[int, object] = {}
-        self.added = 0
-        self.unique = 0
-
-    def add(self, keys: np.ndarray) -> None:
-        if not len(keys):
-            return
-        self.added += len(keys)
-        first = np.ascontiguousarray(keys).view(np.uint8).reshape(-1, 16)[:, 0]
-        order = np.argsort(first, kind="stable")
-        counts = np.bincount(first, minlength=self.BUCKETS)
-        ordered = keys[order]
-        start = 0
-        for bucket in np.flatnonzero(counts):
-            end = start + int(counts[bucket])
-            handle = self.handles.get(bucket)
-            if handle is None:
-                handle = self.handles[bucket] = open(os.path.join(self.tmp, f"{bucket:03d}"), "ab")
-            handle.write(ordered[start:end].tobytes())
-            start = end
-
-    def abort(self) -> None:
-        for handle in self.handles.values():
-            handle.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def close(self) -> dict:
-        """Sort each bucket, write the .npy; returns {"rows": added, "uids": unique, "repeated": ...}."""
-        try:
-            for handle in self.handles.values():
-                handle.close()
-            for bucket in sorted(self.handles):
-                name = os.path.join(self.tmp, f"{bucket:03d}")
-                keys = np.unique(np.fromfile(name, dtype=KEY))
-                keys_to_pairs(keys).tofile(name)
-                self.unique += len(keys)
-            with fs.atomic_write(self.path) as out:
-                out.write(_npy_header(self.unique))
-                for bucket in sorted(self.handles):
-                    with open(os.path.join(self.tmp, f"{bucket:03d}"), "rb") as f:
-                        shutil.copyfileobj(f, out, 1 << 22)
-        finally:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        return {"rows": self.added, "uids": self.unique, "repeated": self.added - self.unique}
 
 
 def _is_pair_dtype(dtype: np.dtype) -> bool:
