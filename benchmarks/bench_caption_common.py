@@ -46,7 +46,7 @@ def graph_seconds(settings: CaptionSettings, n: int) -> tuple[float, float]:
     """(wall, CPU) seconds of a FnApiRunner pipeline captioning n samples (start-up and model load included)."""
     from curate.caption.stage import Caption
 
-    rows = settings.run.rows_per_batch
+    rows = settings.inference.rows_per_batch
     t0, c0 = time.perf_counter(), cpu_seconds()
     with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions([])) as p:
         out = p | beam.Create(range((n + rows - 1) // rows)) | beam.Map(_make_batch, n, rows) | Caption(settings)
@@ -78,9 +78,9 @@ def bare_rate(spec, settings: CaptionSettings, n: int, device: str = "cpu", cpu:
 
     model, preprocess = create_model(spec, device)
     tokenizer = open_clip.get_tokenizer(spec.name)
-    dtype = autocast_dtype(device, settings.run.precision)
+    dtype = autocast_dtype(device, settings.inference.precision)
     kwargs = settings.params.generate_kwargs()
-    items, size, k = samples(n), settings.run.batch_size, settings.captions_per_image
+    items, size, k = samples(n), settings.inference.batch_size, settings.captions_per_image
 
     def generate(chunk):
         pixels = torch.stack([preprocess(Image.open(io.BytesIO(s.image))) for s in chunk]).to(device)
@@ -134,13 +134,13 @@ def vlm_bare_rate(spec, settings: CaptionSettings, n: int, device: str = "cpu", 
     from curate.models.clip import autocast_dtype
     from curate.models.vlm import VlmInputs
 
-    dtype = autocast_dtype(device, settings.run.precision) or torch.float32
+    dtype = autocast_dtype(device, settings.inference.precision) or torch.float32
     processor = transformers.AutoProcessor.from_pretrained(spec.name)
     processor.tokenizer.padding_side = "left"
     model = transformers.AutoModelForImageTextToText.from_pretrained(spec.name, torch_dtype=dtype).to(device).eval()
     text = VlmInputs(spec, {"model_type": model.config.model_type}, settings.prompt).text
     kwargs = {**settings.params.transformers_kwargs(), "num_return_sequences": settings.captions_per_image}
-    items, size, k = samples(n), settings.run.batch_size, settings.captions_per_image
+    items, size, k = samples(n), settings.inference.batch_size, settings.captions_per_image
 
     def generate(chunk):
         images = [Image.open(io.BytesIO(s.image)).convert("RGB") for s in chunk]

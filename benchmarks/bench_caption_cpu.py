@@ -29,7 +29,7 @@ from bench_caption_common import bare_rate, graph_rates, random_coca, vlm_bare_r
 
 from curate.caption.settings import CaptionSettings  # noqa: E402
 from curate.models.generation import GenerationParams  # noqa: E402
-from curate.score.run_settings import RunSettings  # noqa: E402
+from curate.score.inference import InferenceSettings  # noqa: E402
 
 
 def _report(title: str, rows: list) -> None:
@@ -63,7 +63,7 @@ def main():
 
     torch.set_num_threads(args.torch_threads)
     small, large = args.images
-    run = RunSettings(device="cpu", precision="fp32", batch_size=args.batch_size, rows_per_batch=args.batch_size,
+    inference = InferenceSettings(device="cpu", precision="fp32", batch_size=args.batch_size, rows_per_batch=args.batch_size,
                       decode_threads=1, torch_threads=args.torch_threads)
     common = (f"{args.generation}, batch {args.batch_size}, {args.captions_per_image} caption(s)/image, "
               f"{large - small} images marginal, torch threads {args.torch_threads}")
@@ -72,7 +72,7 @@ def main():
             spec = random_coca(args.model, tmp)
             params = GenerationParams(args.generation, seq_len=args.length, min_seq_len=args.length - 1,
                                       num_beams=3, num_beam_groups=1)
-            settings = CaptionSettings(spec, params, run, captions_per_image=args.captions_per_image)
+            settings = CaptionSettings(spec, params, inference, captions_per_image=args.captions_per_image)
             rows = []
             for _ in range(args.repeats):  # interleaved, so load changes on the machine hit both
                 bare, bare_cpu = bare_rate(spec, settings, large - small, cpu=True)
@@ -84,7 +84,7 @@ def main():
             spec = vlm_spec(model, tmp, args.vlm_size)
             params = GenerationParams(args.generation, seq_len=args.length, min_seq_len=args.length, num_beams=3,
                                       num_beam_groups=1)
-            settings = CaptionSettings(spec, params, run, captions_per_image=args.captions_per_image)
+            settings = CaptionSettings(spec, params, inference, captions_per_image=args.captions_per_image)
             rows = []
             for _ in range(args.repeats):
                 bare, bare_cpu = vlm_bare_rate(spec, settings, large - small, cpu=True)

@@ -37,7 +37,7 @@ from curate.caption.handler import caption_handler  # noqa: E402
 from curate.caption.settings import CaptionSettings  # noqa: E402
 from curate.models.generation import GenerationParams  # noqa: E402
 from curate.sample import SampleBatch, batch_id  # noqa: E402
-from curate.score.run_settings import RunSettings  # noqa: E402
+from curate.score.inference import InferenceSettings  # noqa: E402
 
 
 def handler_rate(settings: CaptionSettings, n: int) -> float:
@@ -46,7 +46,7 @@ def handler_rate(settings: CaptionSettings, n: int) -> float:
 
     _, handler = caption_handler(settings)
     model = handler.load_model()
-    rows = settings.run.rows_per_batch
+    rows = settings.inference.rows_per_batch
     batches = [SampleBatch(batch_id(0, i), samples(n)[i:i + rows]) for i in range(0, n, rows)]
     handler.run_inference(batches[:1], model)  # warm-up
     if model.device.startswith("cuda"):
@@ -100,9 +100,9 @@ def main():
             spec = random_coca(model, tmp)
             for generation in args.generations or ["beam_search", "top_p"]:
                 params = GenerationParams(generation, seq_len=args.length, min_seq_len=args.length - 1)
-                run = RunSettings(device=device, precision="auto", batch_size=args.batch_size,
+                inference = InferenceSettings(device=device, precision="auto", batch_size=args.batch_size,
                                   rows_per_batch=args.batch_size, decode_threads=args.decode_threads)
-                settings = CaptionSettings(spec, params, run)
+                settings = CaptionSettings(spec, params, inference)
                 results.append(_row(model, generation, device, name, settings,
                                     bare_rate(spec, settings, args.images, device), args))
         for model in args.vlms:
@@ -111,9 +111,9 @@ def main():
             for generation in args.generations or ["greedy", "top_p"]:
                 params = GenerationParams(generation, seq_len=args.length, min_seq_len=args.length, num_beams=3,
                                           num_beam_groups=1)
-                run = RunSettings(device=device, precision="auto", batch_size=args.batch_size,
+                inference = InferenceSettings(device=device, precision="auto", batch_size=args.batch_size,
                                   rows_per_batch=args.batch_size, decode_threads=args.decode_threads)
-                settings = CaptionSettings(spec, params, run)
+                settings = CaptionSettings(spec, params, inference)
                 results.append(_row(label, generation, device, name, settings,
                                     vlm_bare_rate(spec, settings, args.images, device), args))
     if args.json:

@@ -3,7 +3,7 @@
 1M 64-bit hashes (32 bits set, as pHash's median threshold gives) of which 10 % are copies of
 others with 0-4 flipped bits, searched at radius 4 on this machine's cores:
 1. the index the cost model picks (curate/dedup/hamming.py) runs the full search, then the whole
-   global step (curate/dedup/near.py: sort, URL/sha256 groups, pHash search, union-find,
+   global step (tests/dedup_reference.py: sort, URL/sha256 groups, pHash search, union-find,
    keepers) on 1M keys: wall time and peak memory above the process's baseline;
 2. each candidate index answers 20k range queries against all 1M (time x 50 = the full search).
 Run: python benchmarks/bench_dedup_hamming.py [--n 1000000] [--radius 4]
@@ -13,14 +13,16 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import sys
 import time
 
 import faiss
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/ holds the reference
 from curate.dedup import hamming
 from curate.dedup.keys import KEY_DTYPE
-from curate.dedup.near import find_duplicates
+from tests.dedup_reference import find_duplicates  # noqa: E402
 
 
 def peak_rss_mb() -> float:

@@ -1,6 +1,6 @@
 """pHash near-duplicate precision/recall per transformation vs --phash_radius, on real photos.
 
-Every bundled COCO photo (76) and its transformed copies (curate/dedup/variants.py) form one
+Every bundled COCO photo (76) and its transformed copies (tests/image_variants.py) form one
 pool. Recall of a transformation at radius r: share of its copies within r bits of their
 original. Precision at r: of all pool pairs within r bits, the share that are copies of one
 photo (pairs of different photos are false matches). Also: the distance distribution of
@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
 import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/ holds the reference
 from curate.dedup.hamming import popcount
 from curate.hashes.phash import phash
-from curate.dedup.variants import TRANSFORMS, variants
+from tests.image_variants import TRANSFORMS, variants  # noqa: E402
 from curate.inputs import bundled_sample
 
 RADII = (0, 2, 4, 6, 8, 10, 12, 14, 16)

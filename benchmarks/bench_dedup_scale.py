@@ -3,7 +3,7 @@
 Keys as in bench_dedup_hamming.py: n 64-bit hashes with 32 bits set, 10 % of them copies of
 others with 0-4 flipped bits, every second row a byte copy of its neighbour (sha256), radius 4,
 --dedup_keep first_uid. Each contender runs in its own child process (its own peak RSS):
-- one-step: near.find_duplicates (FAISS pairs_within + union-find on all keys: one worker);
+- one-step: tests/dedup_reference.py's find_duplicates (FAISS pairs_within + union-find on all keys: one worker);
 - steps: the graph's step functions called in-process, grouping done with a dict (the algorithm
   without Beam); reports the largest group a step held (what one worker holds on a cluster);
 - beam: FindNearDuplicates on FnApiRunner, keys read from a memory-mapped file in batches of 1000.
@@ -29,7 +29,7 @@ import numpy as np
 from bench_dedup_hamming import phash_like
 from curate.dedup import near_graph as G
 from curate.dedup.keys import KEY_DTYPE
-from curate.dedup.options import DedupConfig
+from curate.dedup.options import DedupSettings
 from curate.dedup.parts import ROWS_PER_PART
 
 BATCH = 1000
@@ -70,7 +70,7 @@ def _split(outputs):
     return main, tagged
 
 
-def run_steps(keys: np.ndarray, cfg: DedupConfig, per_part: int):
+def run_steps(keys: np.ndarray, cfg: DedupSettings, per_part: int):
     """The graph's steps in order, grouping with a dict: (drops, largest group held in bytes)."""
     batches = [keys[i:i + BATCH] for i in range(0, len(keys), BATCH)]
     sizes, r, held = (len(keys), int(keys["has_phash"].sum())), cfg.phash_radius, [0]
@@ -89,7 +89,7 @@ def run_steps(keys: np.ndarray, cfg: DedupConfig, per_part: int):
     return np.concatenate([d for _, d in drops]), held[0]
 
 
-def run_beam(path: str, n: int, cfg: DedupConfig, per_part: int):
+def run_beam(path: str, n: int, cfg: DedupSettings, per_part: int):
     import apache_beam as beam
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
@@ -106,10 +106,10 @@ def run_beam(path: str, n: int, cfg: DedupConfig, per_part: int):
 
 
 def child(args):
-    from curate.dedup.near import find_duplicates
+    from tests.dedup_reference import find_duplicates
 
     keys = np.load(args.keys)
-    cfg = DedupConfig(url=False, phash_radius=args.radius, keep="first_uid")
+    cfg = DedupSettings(url=False, phash_radius=args.radius, keep="first_uid")
     base = peak_mb()
     t0 = time.perf_counter()
     result = {"contender": args.child, "n": len(keys)}

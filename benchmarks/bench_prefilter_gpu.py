@@ -27,7 +27,7 @@ from bench_score_common import random_model, samples  # noqa: E402
 from curate.models.hf_clip import write_tiny_hf_clip  # noqa: E402
 from curate.models.resolve import resolve  # noqa: E402
 from curate.sample import SampleBatch, batch_id  # noqa: E402
-from curate.score.handler import OpenClipHandler, RunSettings  # noqa: E402
+from curate.score.handler import OpenClipHandler, InferenceSettings  # noqa: E402
 
 
 def saved_spec(name: str, folder: str):
@@ -40,11 +40,11 @@ def saved_spec(name: str, folder: str):
     return random_model(name, folder)
 
 
-def end_to_end(spec, run: RunSettings, n: int) -> float:
-    handler = OpenClipHandler(spec, run)
+def end_to_end(spec, inference: InferenceSettings, n: int) -> float:
+    handler = OpenClipHandler(spec, inference)
     model = handler.load_model()
     items = samples(n)
-    batches = [SampleBatch(batch_id(0, i), items[i:i + run.rows_per_batch]) for i in range(0, n, run.rows_per_batch)]
+    batches = [SampleBatch(batch_id(0, i), items[i:i + inference.rows_per_batch]) for i in range(0, n, inference.rows_per_batch)]
     list(handler.run_inference(batches[:1], model))  # warm-up: decode pool, kernels
     t0 = time.perf_counter()
     for start in range(0, len(batches), 4):
@@ -76,9 +76,9 @@ def main(argv=None) -> dict:
             spec = saved_spec(name, folder)
             e2e[name] = {}
             for decode in (("cpu", "gpu") if on_gpu else ("cpu",)):
-                run = RunSettings(device=args.device, batch_size=args.batch_size, rows_per_batch=args.batch_size,
+                inference = InferenceSettings(device=args.device, batch_size=args.batch_size, rows_per_batch=args.batch_size,
                                   decode=decode, decode_threads=args.decode_threads)
-                e2e[name][f"e2e_{decode}_decode_images_per_s"] = round(end_to_end(spec, run, args.images), 1)
+                e2e[name][f"e2e_{decode}_decode_images_per_s"] = round(end_to_end(spec, inference, args.images), 1)
     result["end_to_end"] = e2e
     result["baseline"] = BASELINE
     return report(result, args.out)

@@ -20,8 +20,8 @@ from curate.inputs import bundled_sample
 from curate.models.resolve import resolve
 from curate.models.tiny import TINY_CONFIG, write_tiny_model
 from curate.sample import Sample, SampleBatch, batch_id, make_uid
-from curate.score.handler import RunSettings
-from curate.score.stages import ScoreWith
+from curate.score.handler import InferenceSettings
+from curate.score.stage import ScoreWith
 
 
 @functools.lru_cache(maxsize=1)
@@ -59,25 +59,25 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def beam_seconds(spec, run: RunSettings, n: int) -> tuple[float, float]:
+def beam_seconds(spec, inference: InferenceSettings, n: int) -> tuple[float, float]:
     """(wall, CPU) seconds of a FnApiRunner pipeline scoring n samples (start-up and model load included)."""
-    batches = (n + run.rows_per_batch - 1) // run.rows_per_batch
+    batches = (n + inference.rows_per_batch - 1) // inference.rows_per_batch
     t0, c0 = time.perf_counter(), cpu_seconds()
     with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions([])) as p:
-        out = (p | beam.Create(range(batches)) | beam.Map(_make_batch, n, run.rows_per_batch)
-               | ScoreWith(spec, run))
+        out = (p | beam.Create(range(batches)) | beam.Map(_make_batch, n, inference.rows_per_batch)
+               | ScoreWith(spec, inference))
         _ = out.kept | beam.Map(len) | beam.CombineGlobally(sum)
     return time.perf_counter() - t0, cpu_seconds() - c0
 
 
-def beam_rate(spec, run: RunSettings, n_small: int, n_large: int) -> tuple[float, float]:
+def beam_rate(spec, inference: InferenceSettings, n_small: int, n_large: int) -> tuple[float, float]:
     """Marginal (images/s, CPU ms per image) in the graph, from runs of n_small and n_large images.
 
     The difference cancels the fixed costs (pipeline start-up, model load) that a long run
     amortizes, so it compares with a bare loop that excludes model creation.
     """
     samples(n_large)  # read the files once, outside both timings
-    small_wall, small_cpu = beam_seconds(spec, run, n_small)
-    large_wall, large_cpu = beam_seconds(spec, run, n_large)
+    small_wall, small_cpu = beam_seconds(spec, inference, n_small)
+    large_wall, large_cpu = beam_seconds(spec, inference, n_large)
     n = n_large - n_small
     return n / (large_wall - small_wall), 1000 * (large_cpu - small_cpu) / n

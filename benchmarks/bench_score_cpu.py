@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_score_common import beam_rate, cpu_seconds, random_model, samples  # noqa: E402
 
-from curate.score.handler import RunSettings  # noqa: E402
+from curate.score.handler import InferenceSettings  # noqa: E402
 
 
 def bare_rates(spec, n: int, batch_size: int) -> tuple[float, float, float]:
@@ -69,12 +69,12 @@ def main():
     torch.set_num_threads(args.torch_threads)
     with tempfile.TemporaryDirectory() as tmp:
         spec = random_model(args.model, tmp)
-        run = RunSettings(device="cpu", precision="fp32", batch_size=args.batch_size, rows_per_batch=args.batch_size,
+        inference = InferenceSettings(device="cpu", precision="fp32", batch_size=args.batch_size, rows_per_batch=args.batch_size,
                           torch_threads=args.torch_threads)
         rows = []
         for _ in range(args.repeats):  # interleaved, so load changes on the machine hit both
             bare, model_only, bare_cpu = bare_rates(spec, large - small, args.batch_size)
-            graph, graph_cpu = beam_rate(spec, run, small, large)
+            graph, graph_cpu = beam_rate(spec, inference, small, large)
             rows.append((graph, bare, model_only, graph_cpu, bare_cpu))
     print(f"model {args.model} (random init), batch {args.batch_size}, {large - small} images marginal, "
           f"torch threads {args.torch_threads}, load average {os.getloadavg()[0]:.1f}")

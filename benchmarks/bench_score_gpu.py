@@ -26,7 +26,7 @@ from bench_score_common import beam_rate, random_model, samples  # noqa: E402
 
 from curate.models.clip import ClipInputs, ClipModel  # noqa: E402
 from curate.sample import SampleBatch, batch_id  # noqa: E402
-from curate.score.handler import OpenClipHandler, RunSettings  # noqa: E402
+from curate.score.handler import OpenClipHandler, InferenceSettings  # noqa: E402
 
 
 def _sync(device: str) -> None:
@@ -52,12 +52,12 @@ def model_only(model: ClipModel, inputs: ClipInputs, batch_size: int, steps: int
     return steps * batch_size / (time.perf_counter() - t0)
 
 
-def end_to_end(spec, model: ClipModel, run: RunSettings, n: int) -> float:
+def end_to_end(spec, model: ClipModel, inference: InferenceSettings, n: int) -> float:
     """Our handler's run_inference on n samples (decode, tokenize, model, scores), no Beam."""
-    handler = OpenClipHandler(spec, run)
+    handler = OpenClipHandler(spec, inference)
     items = samples(n)
-    batches = [SampleBatch(batch_id(0, i), items[i:i + run.rows_per_batch])
-               for i in range(0, n, run.rows_per_batch)]
+    batches = [SampleBatch(batch_id(0, i), items[i:i + inference.rows_per_batch])
+               for i in range(0, n, inference.rows_per_batch)]
     handler.run_inference(batches[:1], model)  # warm-up
     _sync(model.device)
     t0 = time.perf_counter()
@@ -75,11 +75,11 @@ def bench_model(name: str, args, folder: str) -> dict:
     result = {"model": name, "device": model.device, "precision": args.precision, "batch_size": args.batch_size,
               "model_only": model_only(model, inputs, args.batch_size, args.steps)}
     for decode in ("cpu", "gpu"):
-        run = RunSettings(device=args.device, precision=args.precision, batch_size=args.batch_size,
+        inference = InferenceSettings(device=args.device, precision=args.precision, batch_size=args.batch_size,
                           rows_per_batch=rows_per_batch, decode=decode, decode_threads=args.decode_threads)
-        result[f"e2e_{decode}_decode"] = end_to_end(spec, model, run, args.images)
+        result[f"e2e_{decode}_decode"] = end_to_end(spec, model, inference, args.images)
         if not args.skip_graph:
-            result[f"graph_{decode}_decode"], _ = beam_rate(spec, run, args.images // 4, args.images)
+            result[f"graph_{decode}_decode"], _ = beam_rate(spec, inference, args.images // 4, args.images)
     return result
 
 

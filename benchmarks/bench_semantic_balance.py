@@ -59,11 +59,11 @@ def run_stage(rows: int, t: int, clusters: int, sample: int, folder: str) -> lis
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from curate.balance.options import BalanceConfig
+    from curate.balance.options import BalanceSettings
     from curate.balance.stage import SemanticBalance
     from curate.sample import SampleBatch
 
-    cfg = BalanceConfig(clusters=clusters, t=t, sample=sample, vector="clip_embedding", seed=0)
+    cfg = BalanceSettings(clusters=clusters, t=t, sample=sample, vector="clip_embedding", seed=0)
     out_path = f"{folder}/kept.json"
     with beam.Pipeline(options=PipelineOptions(["--runner", "FnApiRunner"])) as p:
         batches = (p | beam.Create(list(range(0, rows, BATCH)))

@@ -123,9 +123,8 @@ def component_costs(files: dict, device: str, precision: str, n: int, batch: int
 def handler_seconds(files: dict, device: str, precision: str, n: int, batch: int, reuse: bool) -> float:
     """Seconds per image of the signals stage's handler (no Beam) with every signal on."""
     from curate.models.heads import HEADS
-    from curate.models.image_classifier import ClassifierSpec
     from curate.models.signal_models import HeadPlan, SignalModels, SignalPlan
-    from curate.score.run_settings import RunSettings
+    from curate.score.inference import InferenceSettings
     from curate.signals.handler import SignalsHandler
     from curate.signals.settings import SignalSettings
 
@@ -134,8 +133,8 @@ def handler_seconds(files: dict, device: str, precision: str, n: int, batch: int
                                                          "--aesthetic_weights")},
                       clip=files["clip"], embed_here=not reuse, watermark="watermark_score",
                       watermark_weights=files["--watermark_weights"], text_area="text_area", text_detector="default")
-    run = RunSettings(device=device, precision=precision, batch_size=batch, rows_per_batch=max(batch, n))
-    handler = SignalsHandler(SignalSettings(plan, run, "clip_embedding" if reuse else None))
+    inference = InferenceSettings(device=device, precision=precision, batch_size=batch, rows_per_batch=max(batch, n))
+    handler = SignalsHandler(SignalSettings(plan, inference, "clip_embedding" if reuse else None))
     model = SignalModels(plan, device, precision)
     items = samples(n)
     if reuse:  # as the scoring stage leaves them

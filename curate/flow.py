@@ -17,14 +17,14 @@ from curate.stage import Stage
 
 
 class Flow:
-    def __init__(self, p: beam.Pipeline, run: RunContext, run_info: dict, stages: list[Stage] = ()):
+    def __init__(self, p: beam.Pipeline, run: RunContext, header: dict, stages: list[Stage] = ()):
         self.p = p
         self.run = run
         self.options = run.options
         self.curate = run.curate
         self.source = run.source
         self.output = run.output
-        self.run_info = run_info
+        self.header = header
         self.stages = list(stages)
         self.dropped: list = []
         self.facts: dict[str, beam.PCollection] = {}
@@ -46,7 +46,7 @@ class Flow:
 
     def apply(self, stage: Stage, batches: beam.PCollection) -> beam.PCollection:
         self.fields.update(stage.fields)
-        return self._take(stage.label, batches | stage.label >> stage)
+        return self._take(stage.step, batches | stage.step >> stage)
 
     def _take(self, label: str, out: StageOutput) -> beam.PCollection:
         self.dropped.extend(out.dropped)
@@ -60,6 +60,6 @@ class Flow:
 
     def write(self, kept: beam.PCollection) -> beam.PCollection:
         cfg = OutputConfig(self.output, self.schema(), self.curate.output_format,
-                           self.curate.samples_per_shard, self.run_info, self.source.url_caption_columns(),
+                           self.curate.samples_per_shard, self.header, self.source.url_caption_columns(),
                            self.run.started)
         return write_outputs(self.p, kept, self.dropped, self.facts, cfg)

@@ -193,7 +193,7 @@ class _MeteredFlow(Flow):
         return progress.tally(super().read(), "read", self.total)
 
     def apply(self, stage, batches):
-        return progress.tally(super().apply(stage, batches), stage.label)
+        return progress.tally(super().apply(stage, batches), stage.step)
 
     def write(self, kept):
         return super().write(progress.tally(kept, "written"))
@@ -225,17 +225,17 @@ def _run_holding_output(known: argparse.Namespace, recipe, rest: list[str], sour
     check_runner(runner, options, known, stages)
     for stage in stages:
         stage.prepare()  # weights, metadata: before the pipeline starts
-    run_info = {"pipeline": recipe.name, "source": source.describe(), "output": output,
+    header = {"pipeline": recipe.name, "source": source.describe(), "output": output,
                 "runner": runner.rsplit(".", 1)[-1], "seed": known.seed}
     print(f"curate {recipe.name}: reading {source.describe()}; writing to {output}", flush=True)
     make_flow = (lambda *a: _MeteredFlow(*a, total=progress.total_rows(source))) if known.progress else Flow
     context.started = time.time()
     with beam.Pipeline(runner=runner, options=options) as p:
-        make_flow(p, context, run_info, stages).build()
+        make_flow(p, context, header, stages).build()
         place_accelerator(p, options)
     progress.finish()
     if is_dry_run(options):
-        return dry_run_report(p.result, run_info)
+        return dry_run_report(p.result, header)
     stats = read_stats(output)
     remove_stale(output, stats)
     return stats

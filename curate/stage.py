@@ -37,7 +37,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from curate import coders  # noqa: F401  (registers the SampleBatch coder)
 from curate.io.spill import BatchRef, fetch_batch, park_batch
-from curate.io.verdicts import DROPPED, METRICS_NAMESPACE, ReasonCounters, StageOutput, split_batch
+from curate.io.verdicts import DROPPED, METRICS_NAMESPACE, ReasonCounters, StageOutput, reason, split_batch
 from curate.sample import Sample, SampleBatch
 
 __all__ = ["DROPPED", "METRICS_NAMESPACE", "ApplyParked", "Judge", "ReasonCounters", "SampleStage", "Stage",
@@ -67,8 +67,8 @@ class Stage(beam.PTransform):
     provides: ClassVar[tuple[str, ...]] = ()
     fields: dict[str, pa.DataType] = {}
 
-    def __init__(self, label: str | None = None):
-        super().__init__(label)
+    def __init__(self):
+        super().__init__()  # its label is its step: one name in the graph, stats.json and --help
         self.fields = dict(type(self).fields)  # an instance may add columns its settings imply
 
     def default_label(self) -> str:
@@ -162,7 +162,7 @@ class Judge(beam.DoFn):
     def process(self, element, *side):
         for batch, args in self.batches(element, *side):
             details = self._decide(batch, args)
-            reasons = [None if d is None else f"{self.name}:{d}" for d in details]
+            reasons = [None if d is None else reason(self.name, d) for d in details]
             if self.counts_inputs:
                 self.counters.inc(f"{self.name}_in", len(batch))
             yield from self.outputs(batch, reasons, *args)

@@ -15,10 +15,10 @@ from curate.dedup.stage import Dedup
 from curate.download.stage import Download
 from curate.filters.image_facts import ImageFacts
 from curate.keep.stage import Keep
-from curate.metaclip.stages import MetaclipCuration
+from curate.metaclip.stage import MetaclipCuration
 from curate.safety.block_stage import BlockLists
 from curate.safety.face_stage import BlurFaces
-from curate.score.stages import Score
+from curate.score.stage import Score
 from curate.signals.stage import Signals
 
 NAME = "metaclip"

@@ -19,7 +19,7 @@ from curate.filters.image_facts import ImageFacts
 from curate.keep.stage import Keep
 from curate.safety.block_stage import BlockLists
 from curate.safety.face_stage import BlurFaces
-from curate.score.stages import Score
+from curate.score.stage import Score
 from curate.signals.stage import Signals
 
 NAME = "recap"

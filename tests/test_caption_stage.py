@@ -15,7 +15,7 @@ from curate.models.coca import CocaModel, GenerationParams, decode_tokens, sampl
 from curate.models.resolve import resolve
 from curate.runners.placement import place_accelerator
 from curate.sample import Sample, SampleBatch, make_uid
-from curate.score.run_settings import RunSettings
+from curate.score.inference import InferenceSettings
 from tests.test_caption_model import direct_captions
 from tests.test_models import sample_images
 from tests.test_score_stage import _read, _write
@@ -31,7 +31,7 @@ def coca(tmp_path_factory):
 
 
 def _settings(spec, **kw) -> CaptionSettings:
-    run = RunSettings(device="cpu", batch_size=2, rows_per_batch=3, decode_threads=2, torch_threads=1)
+    run = InferenceSettings(device="cpu", batch_size=2, rows_per_batch=3, decode_threads=2, torch_threads=1)
     return CaptionSettings(spec, PARAMS, run, captions_per_image=2, seed=SEED, **kw)
 
 

@@ -19,7 +19,7 @@ from curate.models.spec import CAPTION
 from curate.models.tiny_vlm import write_tiny_vlm
 from curate.runners.placement import place_accelerator
 from curate.sample import Sample, SampleBatch, make_uid
-from curate.score.run_settings import RunSettings
+from curate.score.inference import InferenceSettings
 from tests.test_caption_vlm import direct_captions
 from tests.test_models import sample_images
 from tests.test_score_stage import _read, _write
@@ -39,7 +39,7 @@ def qwen(tmp_path_factory):
 
 
 def _settings(spec, params=PARAMS, per_image=2, **kw) -> CaptionSettings:
-    run = RunSettings(device="cpu", batch_size=2, rows_per_batch=3, decode_threads=2, torch_threads=1)
+    run = InferenceSettings(device="cpu", batch_size=2, rows_per_batch=3, decode_threads=2, torch_threads=1)
     return CaptionSettings(spec, params, run, captions_per_image=per_image, seed=SEED, **kw)
 
 

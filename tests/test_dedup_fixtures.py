@@ -8,7 +8,7 @@ import json
 import os
 import tarfile
 
-from curate.dedup.variants import variants
+from tests.image_variants import variants
 from tests.conftest import SAMPLE
 
 PHOTOS = sorted(glob.glob(os.path.join(SAMPLE, "images", "*.jpg")))

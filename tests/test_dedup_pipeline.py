@@ -133,7 +133,7 @@ def test_metaclip_recipe_dedups_the_bundled_images(default_run):
 
 
 def test_eval_url_list_is_fetched_and_matched(http_server, tmp_path):
-    from curate.dedup.variants import variants as copies_of
+    from tests.image_variants import variants as copies_of
 
     eval_list = tmp_path / "eval.jsonl"
     eval_list.write_text("".join(json.dumps({"url": http_server.url(p), "caption": "eval"}) + "\n"

@@ -9,9 +9,9 @@ from curate.dedup import bands, hamming
 from curate.dedup import two_hop as H
 from curate.dedup.keep import rank
 from curate.dedup.keys import KEY_DTYPE
-from curate.dedup.near import find_duplicates
+from tests.dedup_reference import find_duplicates
 from curate.dedup.near_graph import FindNearDuplicates
-from curate.dedup.options import DedupConfig
+from curate.dedup.options import DedupSettings
 
 _SEEN: dict = {}
 
@@ -155,7 +155,7 @@ def test_two_hop_equals_union_find_on_pairs_stars_and_cliques(keep):
     keys = _grouped(rng, [2, 5, 6, 3, 2, 9, 4, 3, 2, 2, 7, 3])
     expected, union_facts = find_duplicates(keys, url=True, sha=True, phash_radius=3, keep=keep)
     assert _as_set(_reference(keys, True, True, 3, keep)) == _as_set(expected)
-    got, facts = _run(_batches(keys, 7), DedupConfig(phash_radius=3, keep=keep), per_part=13)
+    got, facts = _run(_batches(keys, 7), DedupSettings(phash_radius=3, keep=keep), per_part=13)
     assert _as_set(got) == _as_set(expected)
     for name in ("rows", "dropped", "dropped_by_reason", "groups", "largest_group", "chained", "phash_rows"):
         assert facts[name] == union_facts[name], name
@@ -168,7 +168,7 @@ def test_transform_equals_the_reference_on_chains_whatever_the_split():
     keys["url"][::40] = b"one-url-shared-a"  # a URL clique bridging pHash chains
     keys["sha"][200:260] = np.char.mod(b"%016d", np.arange(60) // 3)
     expected = _reference(keys, True, True, 3, "best_score")
-    cfg = DedupConfig(phash_radius=3)
+    cfg = DedupSettings(phash_radius=3)
     got, facts = _run(_batches(keys, 7), cfg, per_part=50)
     assert _as_set(got) == _as_set(expected) and len(expected) > 100
     assert facts["chained"] > 0 and facts["largest_bucket"] >= 2
@@ -178,14 +178,14 @@ def test_transform_equals_the_reference_on_chains_whatever_the_split():
 
 
 def test_empty_pool_and_pool_without_hashes_give_zero_facts():
-    cfg = DedupConfig(phash_radius=4)
+    cfg = DedupSettings(phash_radius=4)
     drops, facts = _run([], cfg, per_part=10)
     assert len(drops) == 0
     assert facts["rows"] == facts["dropped"] == facts["groups"] == facts["largest_group"] == 0
     assert facts["phash_rows"] == facts["largest_bucket"] == 0 and facts["dropped_by_reason"]["phash"] == 0
     keys = _keys(30, np.random.default_rng(1))
     keys["sha"][:3] = b"x" * 16
-    drops, facts = _run(_batches(keys, 7), DedupConfig(phash_radius=0, keep="first_uid"), per_part=10)
+    drops, facts = _run(_batches(keys, 7), DedupSettings(phash_radius=0, keep="first_uid"), per_part=10)
     assert facts["rows"] == 30 and facts["phash_rows"] == 0 and facts["dropped"] == len(drops) == 2
     assert facts["index"] == "equal hashes only" and facts["largest_group"] == 3
 

@@ -7,7 +7,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from curate.dedup import semdedup
 from curate.dedup.keys import KEY_DTYPE
-from curate.dedup.options import DedupConfig
+from curate.dedup.options import DedupSettings
 from curate.clusters.kmeans import normalize
 from curate.clusters.transforms import BottomK
 from curate.dedup.semantic_stage import SemanticDedup
@@ -114,7 +114,7 @@ def test_training_sample_is_the_same_whatever_the_split():
 def test_semantic_stage_in_beam_drops_exactly_one_of_each_twin(batch, tmp_path):
     keys, emb, pairs = constructed(per_cluster=40)  # 4 clusters need 4 x 39 training rows (clusters/kmeans.py)
     parts, keys = _split(keys, emb, batch)
-    cfg = DedupConfig(semantic=True, semdedup_eps=EPS, semdedup_clusters=4, seed=1)
+    cfg = DedupSettings(semantic=True, semdedup_eps=EPS, semdedup_clusters=4, seed=1)
     expected_dropped_count = len(pairs)
 
     def check(drop_lists):
@@ -176,7 +176,7 @@ def test_eval_cosine_drops_what_phash_misses():
                        np.array([phash(photos[0]), 0x0F0F0F0F0F0F0F0F], dtype=np.uint64),
                        embeddings=np.stack([vectors[0], near]))
     samples = [Sample(uid=f"{i:032x}", image=photos[i], vectors={"clip_embedding": vectors[i]}) for i in range(3)]
-    stage = Signatures(DedupConfig(url=False, sha=False, phash_radius=None, eval_images="x",
+    stage = Signatures(DedupSettings(url=False, sha=False, phash_radius=None, eval_images="x",
                                    eval_radius=0, eval_cosine=0.99))
     stage.setup()
     out = list(stage.process(SampleBatch("00000-0000000000", samples), eval_set))

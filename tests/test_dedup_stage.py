@@ -6,7 +6,7 @@ import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from curate.dedup.keys import sha_digest
-from curate.dedup.options import DedupConfig
+from curate.dedup.options import DedupSettings
 from curate.dedup.signatures import KEYS, Signatures
 from curate.dedup.stage import Dedup
 from curate.io.verdicts import DROPPED
@@ -23,7 +23,7 @@ def test_from_run_is_none_without_dedup():
     assert Dedup.from_run(_run("--dedup", "none")) is None
     stage = Dedup.from_run(_run("--dedup", "url,sha256", "--semdedup_eps", "0.1"))
     assert stage.step == "Dedup" and stage.cfg.url and stage.cfg.sha and stage.cfg.semdedup_eps == 0.1
-    assert DedupConfig() == Dedup.from_run(_run()).cfg  # the dataclass's defaults are the flags'
+    assert DedupSettings() == Dedup.from_run(_run()).cfg  # the dataclass's defaults are the flags'
 
 
 def test_a_sample_that_breaks_signing_is_dropped_alone_and_keys_index_the_kept_batch():
@@ -31,7 +31,7 @@ def test_a_sample_that_breaks_signing_is_dropped_alone_and_keys_index_the_kept_b
     samples = [Sample(uid=f"{i:032x}", url=f"http://x/{i}", image=photo) for i in range(3)]
     samples.insert(1, Sample(uid="f" * 32, url="http://x/bad", image="not bytes"))  # sha256 of a str raises
     samples.insert(2, Sample(uid="e" * 32, url="http://x/junk", image=b"not an image"))
-    judge = Signatures(DedupConfig())
+    judge = Signatures(DedupSettings())
     judge.setup()
     out = list(judge.process(SampleBatch("00000-0000000000", samples)))
     dropped = [o.value[1] for o in out if getattr(o, "tag", None) == DROPPED]

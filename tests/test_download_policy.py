@@ -10,7 +10,7 @@ from curate.download.address import AddressPolicy
 from curate.download.backoff import jitter, parse_retry_after, retry_delay
 from curate.download.decode import decode, sniff
 from curate.download.failures import HttpStatus, Refused, classify
-from curate.download.options import DownloadConfig
+from curate.download.options import DownloadSettings
 from curate.download.robots import x_robots_disallows
 from curate.run import main
 from tests.http_fixture import IMAGES, png_bomb
@@ -107,7 +107,7 @@ def test_allowed_networks_and_url_checks():
 def test_content_is_sniffed_and_decoding_is_guarded():
     assert [sniff(IMAGES[f][:12]) for f in ("jpg", "png", "webp")] == ["jpg", "png", "webp"]
     assert sniff(b"<!doctype html>") is None and sniff(b"") is None
-    cfg = DownloadConfig()
+    cfg = DownloadSettings()
     decoded = decode(IMAGES["png"], cfg)
     assert (decoded.width, decoded.height, decoded.image_format) == (80, 60, "png")
     assert decoded.image == IMAGES["png"]  # no resize: the original bytes
@@ -115,8 +115,8 @@ def test_content_is_sniffed_and_decoding_is_guarded():
         (b"<html>", "not_image", cfg),
         (IMAGES["jpg"][:300], "decode_error", cfg),
         (png_bomb(), "too_many_pixels", cfg),
-        (IMAGES["jpg"], "too_many_pixels", DownloadConfig(max_image_pixels=1000)),
-        (IMAGES["jpg"], "too_small", DownloadConfig(min_image_size=61)),
+        (IMAGES["jpg"], "too_many_pixels", DownloadSettings(max_image_pixels=1000)),
+        (IMAGES["jpg"], "too_small", DownloadSettings(min_image_size=61)),
     ]:
         with pytest.raises(Refused) as refused:
             decode(body, config)
@@ -124,7 +124,7 @@ def test_content_is_sniffed_and_decoding_is_guarded():
 
 
 def test_resize_uses_img2dataset_resizer():
-    decoded = decode(IMAGES["png"], DownloadConfig(resize_mode="center_crop", image_size=32, encode_format="webp"))
+    decoded = decode(IMAGES["png"], DownloadSettings(resize_mode="center_crop", image_size=32, encode_format="webp"))
     assert (decoded.width, decoded.height, decoded.image_format) == (32, 32, "webp")
     assert (decoded.original_width, decoded.original_height) == (80, 60)
     assert sniff(decoded.image[:12]) == "webp"

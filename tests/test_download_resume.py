@@ -14,7 +14,7 @@ import time
 
 from curate.download.cache import CACHE_DIR, remove_partial_files
 from curate.download.client import DownloadClient
-from curate.download.options import DownloadConfig
+from curate.download.options import DownloadSettings
 from curate.io.files import TMP_MARK
 from tests.conftest import read_ledger, run_curate
 from tests.http_fixture import http_server  # noqa: F401  (fixture)
@@ -141,11 +141,11 @@ def test_cache_is_reused_only_under_the_same_outcome_flags(http_server, tmp_path
         finally:
             client.close()
 
-    base = DownloadConfig(allow_private=("all",))
+    base = DownloadSettings(allow_private=("all",))
     assert not fetch(base).from_cache
-    again = fetch(DownloadConfig(allow_private=("all",), concurrency=3, timeout_s=9))  # speed flags only
+    again = fetch(DownloadSettings(allow_private=("all",), concurrency=3, timeout_s=9))  # speed flags only
     assert again.from_cache and again.image and http_server.hits("/img/k.jpg") == 1
-    assert not fetch(DownloadConfig(allow_private=("all",), min_image_size=10)).from_cache  # another outcome rule
+    assert not fetch(DownloadSettings(allow_private=("all",), min_image_size=10)).from_cache  # another outcome rule
     assert http_server.hits("/img/k.jpg") == 2
     assert not fetch(base).from_cache and fetch(base).from_cache and http_server.hits("/img/k.jpg") == 3
     (tmp_path / CACHE_DIR / "00000-0000000000.parquet").write_bytes(b"not parquet")  # damaged: fetched again

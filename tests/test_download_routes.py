@@ -7,7 +7,7 @@ import pytest
 from apache_beam.testing.util import assert_that
 
 from curate.download.client import DownloadClient
-from curate.download.options import DownloadConfig
+from curate.download.options import DownloadSettings
 from curate.download.stage import Download
 from curate.sample import Sample, SampleBatch
 from tests.conftest import read_ledger, run_curate
@@ -129,7 +129,7 @@ def test_samples_with_images_pass_untouched(http_server):
     has_image = Sample(uid="a" * 32, url=http_server.url("/img/never.jpg"), caption="x", image=IMAGES["jpg"])
     no_url = Sample(uid="b" * 32, caption="y")
     to_fetch = Sample(uid="c" * 32, url=http_server.url("/img/g.jpg"), caption="z")
-    cfg = DownloadConfig(allow_private=("127.0.0.0/8",), cache=False)
+    cfg = DownloadSettings(allow_private=("127.0.0.0/8",), cache=False)
 
     def check(batches):
         samples = {s.uid: s for b in batches for s in b.samples}
@@ -148,7 +148,7 @@ def test_samples_with_images_pass_untouched(http_server):
 def test_robots_txt_status_follows_rfc_9309(http_server, status, detail):
     """4xx: no rules; 5xx or 429: disallow everything for now (transient, a rerun retries)."""
     http_server.state.robots_status = status
-    client = DownloadClient(DownloadConfig(allow_private=("all",), cache=False, retries=0), None)
+    client = DownloadClient(DownloadSettings(allow_private=("all",), cache=False, retries=0), None)
     try:
         outcomes = client.submit("b", [("u1", http_server.url("/private/z.jpg")),
                                        ("u2", http_server.url("/img/z.jpg"))]).result(timeout=30)

@@ -16,8 +16,8 @@ from curate.errors import UsageError
 from curate.models.hf_clip import write_tiny_hf_clip
 from curate.models.resolve import TRANSFORMERS, embed_dim, fetch_weights, resolve
 from curate.sample import Sample, SampleBatch, make_uid
-from curate.score.handler import RunSettings
-from curate.score.stages import ScoreWith
+from curate.score.handler import InferenceSettings
+from curate.score.stage import ScoreWith
 from tests.test_models import SCORE_TOLERANCE, sample_images
 
 
@@ -95,7 +95,7 @@ def test_in_graph_scores_equal_clipmodel_and_bad_images_are_ledger_rows(hf_tiny,
     mixed = [good[0], bad, *good[1:]]
     batches = [SampleBatch(f"00000-{i:06d}", mixed[i:i + 2]) for i in range(0, len(mixed), 2)]
     kept_path, dropped_path = str(tmp_path / "kept.pkl"), str(tmp_path / "dropped.pkl")
-    run = RunSettings(device="cpu", batch_size=2, rows_per_batch=2, decode_threads=2, torch_threads=1)
+    run = InferenceSettings(device="cpu", batch_size=2, rows_per_batch=2, decode_threads=2, torch_threads=1)
     with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions([])) as p:
         out = p | beam.Create(batches, reshuffle=False) | ScoreWith(spec, run)
         _ = out.kept | "Kept" >> beam.Map(lambda b: [(s.uid, s.values["clip_score"]) for s in b.samples]) | (

@@ -17,7 +17,7 @@ import pytest
 from curate.io.utf8 import escape_name
 from curate.sample import make_uid
 from tests.conftest import SAMPLE, read_ledger, run_curate
-from tests.one_graph_cases import METADATA, URL, csv_lines as _csv_lines, jsonl_lines as _jsonl_lines
+from tests.one_graph_cases import METADATA, csv_lines as _csv_lines, jsonl_lines as _jsonl_lines
 from tests.http_fixture import http_server  # noqa: F401  (fixture)
 
 PHOTOS = sorted(os.path.join(SAMPLE, "images", n) for n in os.listdir(os.path.join(SAMPLE, "images")))

@@ -16,7 +16,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate.errors import UsageError
-from curate.inputs import bundled_worldwide_sample
 from curate.metaclip import languages, worldwide
 from curate.metaclip.matcher import Matcher
 from curate.stats.worldwide import metaclip2_languages

@@ -10,7 +10,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from curate.errors import UsageError
 from curate.metaclip.names import ENTRY_IDS
-from curate.metaclip.stages import MetaclipCuration
+from curate.metaclip.stage import MetaclipCuration
 from curate.run_context import RunContext
 from curate.sample import Sample, SampleBatch, batch_id, make_uid
 

@@ -11,8 +11,8 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from curate.models.resolve import resolve
 from curate.models.tiny import TINY_CONFIG, write_tiny_model
 from curate.sample import Sample, SampleBatch, make_uid
-from curate.score.handler import RunSettings
-from curate.score.stages import FailedCalls, ScoreWith
+from curate.score.handler import InferenceSettings
+from curate.score.stage import FailedCalls, ScoreWith
 from tests.test_models import SCORE_TOLERANCE, direct_scores, sample_images
 
 
@@ -51,7 +51,7 @@ def test_bad_images_become_ledger_rows_and_good_ones_get_open_clip_scores(tmp_pa
     mixed = [good[0], bad[0], good[1], good[2], bad[1], bad[2], good[3], bad[3], good[4], good[5], good[6]]
     batches = [SampleBatch(f"00000-{i:06d}", mixed[i:i + 3]) for i in range(0, len(mixed), 3)]
     kept_path, dropped_path = str(tmp_path / "kept.pkl"), str(tmp_path / "dropped.pkl")
-    run = RunSettings(device="cpu", batch_size=2, rows_per_batch=3, decode_threads=2, torch_threads=1)
+    run = InferenceSettings(device="cpu", batch_size=2, rows_per_batch=3, decode_threads=2, torch_threads=1)
     with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions([])) as p:
         out = p | beam.Create(batches, reshuffle=False) | ScoreWith(spec, run)
         _ = out.kept | "Kept" >> beam.Map(lambda b: [(s.uid, s.values["clip_score"], s.vectors["clip_embedding"])

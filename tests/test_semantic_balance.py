@@ -12,9 +12,8 @@ from apache_beam.internal.cloudpickle import cloudpickle
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from curate.balance import cap
-from curate.balance.options import BalanceConfig
+from curate.balance.options import BalanceSettings
 from curate.balance.stage import SemanticBalance
-from curate.errors import UsageError
 from curate.models.tiny import write_tiny_model
 from curate.run import main
 from curate.sample import Sample, SampleBatch, batch_id, make_uid
@@ -76,7 +75,7 @@ def _balance(tmp_path, name, *flags, size=1000, vectors=True, empty=False):
     """Run the stage alone on FnApiRunner; (ledger-like rows by input row, stage facts).
 
     Batches are made inside the graph, so Beam never encodes one unless the stage makes it."""
-    cfg = BalanceConfig(clusters=3, t=T, sample=1000, vector=VECTOR, seed=0)
+    cfg = BalanceSettings(clusters=3, t=T, sample=1000, vector=VECTOR, seed=0)
     rows_path, facts_path = str(tmp_path / f"{name}.json"), str(tmp_path / f"{name}-facts.json")
     options = PipelineOptions(["--runner", "FnApiRunner", *flags])
     with beam.Pipeline(options=options) as p:

@@ -103,7 +103,7 @@ def test_a_misspelt_or_foreign_default_fails_when_the_recipe_loads():
 
 def test_a_required_need_without_a_provider_fails_when_the_recipe_loads():
     from curate.balance.stage import SemanticBalance
-    from curate.score.stages import Score
+    from curate.score.stage import Score
 
     with pytest.raises(RecipeError, match="SemanticBalance needs 'embeddings'"):
         load_recipe(_recipe_module(STAGES=[ImageFacts, SemanticBalance]))

@@ -225,7 +225,7 @@ def test_an_empty_cut_is_said(tmp_path, capsys):
 
 
 def test_below_is_the_scoring_stages_reason():
-    from curate.score.stages import BELOW
+    from curate.score.stage import BELOW
 
     assert cut_module.BELOW == BELOW
 

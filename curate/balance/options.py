@@ -1,4 +1,4 @@
-"""Balance flags, checked into one BalanceConfig before the pipeline starts."""
+"""Balance flags, checked into one BalanceSettings before the pipeline starts."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,7 +36,7 @@ class BalanceOptions(PipelineOptions):
 
 
 @dataclass(frozen=True)
-class BalanceConfig:
+class BalanceSettings:
     clusters: int  # 0 = auto
     t: int
     sample: int
@@ -44,7 +44,7 @@ class BalanceConfig:
     seed: int
 
 
-def balance_config(options, seed: int, vector_of: Callable[[str], str | None]) -> BalanceConfig | None:
+def balance_settings(options, seed: int, vector_of: Callable[[str], str | None]) -> BalanceSettings | None:
     """The checked settings (None with --balance none); UsageError (exit 2) on a bad flag.
 
     `vector_of(kind)`: the Sample.vectors name of the scoring stage's "image" or "text"
@@ -64,4 +64,4 @@ def balance_config(options, seed: int, vector_of: Callable[[str], str | None]) -
     if vector is None:
         raise UsageError("--balance semantic: needs embeddings; give --clip_model (or --dfn_model) "
                          "and its --*_pretrained weights so the scoring stage computes them")
-    return BalanceConfig(o.semantic_balance_clusters, o.semantic_balance_t, o.semantic_balance_sample, vector, seed)
+    return BalanceSettings(o.semantic_balance_clusters, o.semantic_balance_t, o.semantic_balance_sample, vector, seed)

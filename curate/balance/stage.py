@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from curate.balance import cap
-from curate.balance.options import ROWS_PER_CLUSTER, BalanceConfig, BalanceOptions, balance_config
+from curate.balance.options import ROWS_PER_CLUSTER, BalanceSettings, BalanceOptions, balance_settings
 from curate.balance.parked_rows import fetch_rows, park_rows
 from curate.clusters.kmeans import nearest
 from curate.clusters.transforms import Centroids, Clustering
@@ -44,7 +44,7 @@ class _Rows(beam.DoFn):
     """A batch -> (rank rows, fp16 embeddings) of its samples with the embedding, for the k-means
     sample; the same parked for the assignment (PARKED_ROWS); a count of the samples without."""
 
-    def __init__(self, cfg: BalanceConfig, output: str):
+    def __init__(self, cfg: BalanceSettings, output: str):
         self.cfg = cfg
         self.output = output
 
@@ -153,7 +153,7 @@ def _park(batch: SampleBatch, output: str):
     return batch.id, park_batch_as(batch, output, "balance")
 
 
-def facts(caps: np.ndarray, model: dict, missing: int, cfg: BalanceConfig) -> dict:
+def facts(caps: np.ndarray, model: dict, missing: int, cfg: BalanceSettings) -> dict:
     sizes, t = caps["size"], cfg.t
     return {**model["facts"], "t": t, "embedding": cfg.vector, "rows_clustered": int(sizes.sum()), "without_embedding": int(missing),
             "nonempty_clusters": int((sizes > 0).sum()), "capped_clusters": int((sizes > t).sum()),
@@ -170,7 +170,7 @@ class SemanticBalance(Stage):
     fields = FIELDS
     needs = {EMBEDDINGS: True}
 
-    def __init__(self, cfg: BalanceConfig, output: str):
+    def __init__(self, cfg: BalanceSettings, output: str):
         super().__init__()
         self.cfg = cfg
         self.output = output  # batches wait for the caps under <output>/_spill/
@@ -180,7 +180,7 @@ class SemanticBalance(Stage):
         """None with --balance none. The clustered vector is one the scoring stage provides
         (its image or caption embedding)."""
         embeddings = run.provided(EMBEDDINGS)
-        cfg = balance_config(run.options, run.seed, lambda kind: None if embeddings is None else embeddings.vector(kind))
+        cfg = balance_settings(run.options, run.seed, lambda kind: None if embeddings is None else embeddings.vector(kind))
         return None if cfg is None else cls(cfg, run.output)
 
     def expand(self, batches):

@@ -55,7 +55,7 @@ class CaptionHandler(OpenClipHandler):
     model call. Subclasses say how to load the model, decode one image and collate a chunk."""
 
     def __init__(self, settings: CaptionSettings):
-        super().__init__(settings.spec, settings.run)
+        super().__init__(settings.spec, settings.inference)
         self.settings = settings
 
     def get_metrics_namespace(self) -> str:
@@ -79,7 +79,7 @@ class CaptionHandler(OpenClipHandler):
         errors = [None if s.image is not None else NO_IMAGE for s in samples]
         captions: list = [None] * len(samples)
         todo = [i for i, e in enumerate(errors) if e is None]
-        size = self.run.batch_size
+        size = self.inference.batch_size
         chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
         pending = self._prepare(chunks[0], samples, model) if chunks else None
         for k in range(len(chunks)):
@@ -101,7 +101,7 @@ class CaptionHandler(OpenClipHandler):
 
         The collate task is queued after the chunk's decode tasks, so the pool runs those first:
         it waits only on work already running or done."""
-        pool = decode_pool(self.run.decode_threads)
+        pool = decode_pool(self.inference.decode_threads)
         inputs = self.inputs(model)
         decoded = [pool.submit(self.decode, inputs, samples[i].image) for i in chunk]
         return pool.submit(self._prepare_chunk, inputs, chunk, decoded)
@@ -165,7 +165,7 @@ class CocaHandler(CaptionHandler):
     def load_model(self):
         from curate.models.coca import CocaModel
 
-        return CocaModel(self.settings.spec, self.run.device, self.run.precision, self.run.torch_threads)
+        return CocaModel(self.settings.spec, self.inference.device, self.inference.precision, self.inference.torch_threads)
 
     def inputs(self, model):
         from curate.models.clip import ClipInputs
@@ -187,7 +187,7 @@ class VlmHandler(CaptionHandler):
     def load_model(self):
         from curate.models.vlm import VlmModel
 
-        return VlmModel(self.settings.spec, self.run.device, self.run.precision, self.run.torch_threads)
+        return VlmModel(self.settings.spec, self.inference.device, self.inference.precision, self.inference.torch_threads)
 
     def inputs(self, model):
         from curate.models.vlm import VlmInputs
@@ -210,7 +210,7 @@ class VllmHandler(VlmHandler):
     def load_model(self):
         from curate.models.vlm_vllm import VllmModel
 
-        return VllmModel(self.settings.spec, self.run.device, self.run.precision)
+        return VllmModel(self.settings.spec, self.inference.device, self.inference.precision)
 
     def share_model_across_processes(self) -> bool:
         return True  # vLLM holds the whole GPU: one engine per machine, shared by its SDK processes

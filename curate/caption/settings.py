@@ -18,7 +18,7 @@ from curate.models.resolve import HF_HUB, LOCAL_DIR, ModelSpec, resolve
 from curate.models.spec import CAPTION, TRANSFORMERS
 from curate.options import CurateOptions
 from curate.score.options import ScoreOptions
-from curate.score.run_settings import RunSettings
+from curate.score.inference import InferenceSettings
 from curate.score.settings import PRECISIONS
 
 ROLE = NAME  # the caption model's role (its flag prefix, --caption_model)
@@ -39,7 +39,7 @@ MODEL_DEFAULTS = {
 class CaptionSettings:
     spec: ModelSpec
     params: GenerationParams
-    run: RunSettings
+    inference: InferenceSettings
     captions_per_image: int = 1
     mix: float = 0.0  # share of samples whose <uid>.txt is the synthetic caption
     seed: int = 0
@@ -162,9 +162,10 @@ def caption_settings(options, clip: ModelSpec | None = None) -> CaptionSettings 
             raise UsageError("--syn_clip_score: needs --clip_model (the model that scores the synthetic captions)")
         syn_score = dataclasses.replace(clip, role=SYN_ROLE, note=None)
     curate = options.view_as(CurateOptions)
-    run = RunSettings(device=score.device, precision=o.caption_precision, batch_size=o.caption_batch_size,
-                      rows_per_batch=curate.batch_size, decode="cpu", decode_threads=score.score_decode_threads,
-                      torch_threads=score.torch_threads, model_copies=score.model_copies)
+    inference = InferenceSettings(device=score.device, precision=o.caption_precision, batch_size=o.caption_batch_size,
+                                  rows_per_batch=curate.batch_size, decode="cpu",
+                                  decode_threads=score.score_decode_threads,
+                                  torch_threads=score.torch_threads, model_copies=score.model_copies)
     seed = curate.seed if o.caption_seed is None else o.caption_seed
-    return CaptionSettings(spec, params, run, o.captions_per_image, o.caption_mix, seed, syn_score,
+    return CaptionSettings(spec, params, inference, o.captions_per_image, o.caption_mix, seed, syn_score,
                            o.caption_prompt, o.caption_engine)

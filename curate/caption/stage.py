@@ -31,6 +31,7 @@ from curate.caption.names import (EMPTY, GENERATE_ERROR, MODEL, NAME, NO_IMAGE, 
 from curate.caption.options import CaptionOptions
 from curate.caption.settings import CaptionSettings, caption_settings
 from curate.errors import UsageError
+from curate.io import verdicts
 from curate.models.hf_resolve import default_caption_prompt, fetch_transformers
 from curate.models.resolve import fetch_weights
 from curate.sample import SampleBatch
@@ -83,7 +84,7 @@ class _FailedCalls(beam.DoFn):
     """RunInference's dead letters (a failed call's batches) -> ledger rows, `caption:<detail>`."""
 
     def __init__(self, detail: str):
-        self.reason = f"{NAME}:{detail}"
+        self.reason = verdicts.reason(NAME, detail)
 
     def setup(self):
         self.counters = ReasonCounters()

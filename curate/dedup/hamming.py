@@ -1,7 +1,7 @@
 """All pairs of 64-bit hashes within a Hamming radius, with a FAISS binary index, on one worker.
 
 Used by the band search (bands.py) for a bucket too large to compare all its pairs, and by the
-one-step reference (near.py).
+one-step reference (tests/dedup_reference.py).
 
 The index is chosen by a cost model fitted to measurements (benchmarks/bench_dedup_hamming.py,
 2 cores): `IndexBinaryMultiHash` splits the 64 bits into h disjoint chunks of b = 64 // h bits

@@ -29,7 +29,7 @@ from curate.dedup import bands
 from curate.dedup import two_hop as H
 from curate.dedup.decisions import by_batch
 from curate.dedup.keys import KEY_DTYPE
-from curate.dedup.options import DedupConfig
+from curate.dedup.options import DedupSettings
 from curate.dedup.parts import ROWS_PER_PART, hash_bytes, mix, part_count, split
 
 FACTS = "facts"
@@ -203,7 +203,7 @@ def _best_per_row(item, keep):
 class _Hop(beam.PTransform):
     """(rows, candidates) -> for every row with a relation, the best candidate of N[row]."""
 
-    def __init__(self, cfg: DedupConfig, per_part: int, sizes, edges):
+    def __init__(self, cfg: DedupSettings, per_part: int, sizes, edges):
         super().__init__()
         self.cfg, self.per_part, self.sizes, self.edges = cfg, per_part, sizes, edges
 
@@ -224,7 +224,7 @@ class _Hop(beam.PTransform):
 
 # --- decisions and facts --------------------------------------------------------------------
 
-def _decide(final, sizes, cfg: DedupConfig, per_part):
+def _decide(final, sizes, cfg: DedupSettings, per_part):
     drops, keepers, counts = H.decide(final, cfg.url, cfg.sha, cfg.phash_radius)
     yield beam.pvalue.TaggedOutput(FACTS, counts)
     ids = np.empty(len(keepers), ROW_ID_DTYPE)
@@ -243,7 +243,7 @@ def _keeper_facts(item):
 class _MergeFacts(beam.CombineFn):
     """Partial counts of the steps -> the facts stats.json shows (zeros on an empty pool)."""
 
-    def __init__(self, cfg: DedupConfig):
+    def __init__(self, cfg: DedupSettings):
         self.cfg = cfg
 
     def create_accumulator(self):
@@ -292,7 +292,7 @@ class FindNearDuplicates(beam.PTransform):
     tiny pool over many parts); the result does not depend on it.
     """
 
-    def __init__(self, cfg: DedupConfig, rows_per_part: int = ROWS_PER_PART):
+    def __init__(self, cfg: DedupSettings, rows_per_part: int = ROWS_PER_PART):
         super().__init__()
         self.cfg = cfg
         self.per_part = rows_per_part

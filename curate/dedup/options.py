@@ -1,4 +1,4 @@
-"""Dedup flags, and their check into one DedupConfig before the pipeline starts."""
+"""Dedup flags, and their check into one DedupSettings before the pipeline starts."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -73,7 +73,7 @@ def parse_methods(value: str) -> set[str]:
 
 
 def _settings(o) -> dict:
-    """Flag values (a DedupOptions view or parsed defaults) -> DedupConfig's fields, checked."""
+    """Flag values (a DedupOptions view or parsed defaults) -> DedupSettings's fields, checked."""
     methods = parse_methods(o.dedup)
     if o.dedup_keep not in KEEP_RULES:
         raise UsageError(f"--dedup_keep: {o.dedup_keep!r} is not one of {', '.join(KEEP_RULES)}")
@@ -102,7 +102,7 @@ def _settings(o) -> dict:
 
 
 def _flag_defaults() -> dict:
-    """What the flags give when none is passed: DedupConfig's defaults, so they are written once."""
+    """What the flags give when none is passed: DedupSettings's defaults, so they are written once."""
     given = flag_defaults(DedupOptions, CurateOptions)
     return {**_settings(given), "seed": given.seed}
 
@@ -111,7 +111,7 @@ _DEFAULTS = _flag_defaults()
 
 
 @dataclass(frozen=True)
-class DedupConfig:
+class DedupSettings:
     """The checked dedup settings; a field left out is the flag's default (tests name a few)."""
 
     url: bool = _DEFAULTS["url"]
@@ -155,6 +155,6 @@ class DedupConfig:
         return self.grouping or self.semantic or self.eval_images is not None
 
 
-def dedup_config(options: PipelineOptions, seed: int) -> DedupConfig:
+def dedup_settings(options: PipelineOptions, seed: int) -> DedupSettings:
     """The checked dedup settings; UsageError (exit 2) on a bad flag."""
-    return DedupConfig(**_settings(options.view_as(DedupOptions)), seed=seed)
+    return DedupSettings(**_settings(options.view_as(DedupOptions)), seed=seed)

@@ -4,6 +4,8 @@ A drop's ledger reason is `dedup:<detail>`; drop records (decisions.py) carry on
 """
 from __future__ import annotations
 
+from curate.io import verdicts
+
 NAME = "dedup"
 URL, SHA256, PHASH, SEMANTIC = "url", "sha256", "phash", "semantic"  # a duplicate of a kept sample
 EVAL_CONTAMINATION = "eval_contamination"  # near an evaluation image
@@ -11,4 +13,4 @@ WITHOUT_EMBEDDING = f"{NAME}_without_embedding"  # metric: rows SemDeDup could n
 
 
 def reason(detail: str) -> str:
-    return f"{NAME}:{detail}"
+    return verdicts.reason(NAME, detail)

@@ -17,14 +17,14 @@ from curate.clusters.transforms import Centroids, Clustering
 from curate.dedup import semdedup
 from curate.dedup.decisions import by_batch, remaining
 from curate.dedup.keys import concat
-from curate.dedup.options import DedupConfig
+from curate.dedup.options import DedupSettings
 from curate.io import files as fs
 from curate.io import spill
 
 CLUSTER_STATS = "cluster_stats"
 
 
-def _facts_of(model: dict, cfg: DedupConfig) -> dict:
+def _facts_of(model: dict, cfg: DedupSettings) -> dict:
     return {**model["facts"], "eps": cfg.semdedup_eps, "keep": cfg.semdedup_keep, "embedding": cfg.embedding}
 
 
@@ -74,7 +74,7 @@ class _Assign(beam.DoFn):
 
 
 class _DedupCluster(beam.DoFn):
-    def __init__(self, cfg: DedupConfig):
+    def __init__(self, cfg: DedupSettings):
         self.cfg = cfg
 
     def process(self, cluster_paths, model):
@@ -95,7 +95,7 @@ def _add_stats(items) -> tuple[int, int, int, int]:
     return rows, dropped, largest, clusters
 
 
-def _facts(stats, model, cfg: DedupConfig) -> tuple[str, dict]:
+def _facts(stats, model, cfg: DedupSettings) -> tuple[str, dict]:
     rows, dropped, largest, clusters = stats
     return "semantic", {**_facts_of(model, cfg), "rows_clustered": rows, "dropped": dropped,
                         "largest_cluster": largest, "nonempty_clusters": clusters}
@@ -108,7 +108,7 @@ class SemanticDedup(beam.PTransform):
     only file names are grouped per cluster: a worker holds one cluster's rows, the runner none.
     """
 
-    def __init__(self, cfg: DedupConfig, output: str, earlier_drops=None):
+    def __init__(self, cfg: DedupSettings, output: str, earlier_drops=None):
         super().__init__()
         self.cfg = cfg
         self.output = output

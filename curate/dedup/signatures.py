@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from curate.dedup import keys as K
 from curate.dedup.eval_set import EvalSet
-from curate.dedup.options import DedupConfig
+from curate.dedup.options import DedupSettings
 from curate.hashes.phash import phash, to_hex
 from curate.dedup.reasons import EVAL_CONTAMINATION, NAME, WITHOUT_EMBEDDING, reason
 from curate.io.spill import BatchRef, fetch_batch
@@ -25,7 +25,7 @@ from curate.sample import Sample, SampleBatch
 from curate.stage import Judge
 
 KEYS = "keys"  # tagged output: one keys array per batch
-EMBEDDINGS = "embeddings"  # tagged output: (keys, fp16 embeddings) of the rows that have one
+EMBEDDING_ROWS = "embedding_rows"  # tagged output: (keys, fp16 embeddings) of the rows that have one
 EVAL_MATCHES = "eval_matches"  # tagged output: [(eval item index, uid, "phash" | "embedding", distance)]
 
 PHASH = "phash"
@@ -83,7 +83,7 @@ class Signatures(Judge):
 
     name = NAME
 
-    def __init__(self, cfg: DedupConfig):
+    def __init__(self, cfg: DedupSettings):
         self.cfg = cfg
 
     def batches(self, element, eval_set: EvalSet | None = None):
@@ -174,4 +174,4 @@ class Signatures(Judge):
         rows, vectors = kept.first_vectors(self.cfg.embeddings)
         self.counters.inc(WITHOUT_EMBEDDING, len(kept) - len(rows))
         if len(rows):
-            yield beam.pvalue.TaggedOutput(EMBEDDINGS, (keys[rows], vectors))
+            yield beam.pvalue.TaggedOutput(EMBEDDING_ROWS, (keys[rows], vectors))

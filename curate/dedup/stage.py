@@ -15,10 +15,10 @@ import apache_beam as beam
 from curate.dedup.decisions import first_decisions
 from curate.dedup.eval_stage import ReadEvalSet, eval_facts
 from curate.dedup.near_graph import FindNearDuplicates
-from curate.dedup.options import DedupConfig, DedupOptions, dedup_config
+from curate.dedup.options import DedupSettings, DedupOptions, dedup_settings
 from curate.dedup.reasons import NAME
 from curate.dedup.semantic_stage import SemanticDedup
-from curate.dedup.signatures import DISTANCE, EMBEDDINGS, EVAL_MATCHES, FIELDS, KEEPER, KEYS, Signatures
+from curate.dedup.signatures import DISTANCE, EMBEDDING_ROWS, EVAL_MATCHES, FIELDS, KEEPER, KEYS, Signatures
 from curate.errors import UsageError
 from curate.io.source import Source
 from curate.io.spill import fetch_batch
@@ -68,7 +68,7 @@ class Dedup(Stage):
     model_steps = ("EvalSet/EmbedEval",)  # the scoring model on the eval images (--eval_cosine)
     needs = {FETCHER: False, EMBEDDINGS: False}  # only for an eval URL list / SemDeDup and --eval_cosine
 
-    def __init__(self, cfg: DedupConfig, output: str, eval_source: Source | None = None, batch_size: int = 1000,
+    def __init__(self, cfg: DedupSettings, output: str, eval_source: Source | None = None, batch_size: int = 1000,
                  eval_fetch: beam.PTransform | None = None, eval_embed: beam.PTransform | None = None):
         super().__init__()
         self.cfg = cfg
@@ -83,7 +83,7 @@ class Dedup(Stage):
         """The stage the flags ask for (None with --dedup none and no eval set), checked once."""
         from curate.dedup.eval_set import open_eval_source
 
-        cfg = dedup_config(run.options, run.seed)
+        cfg = dedup_settings(run.options, run.seed)
         if not cfg.active:
             return None
         embeddings = run.provided(EMBEDDINGS)
@@ -115,7 +115,7 @@ class Dedup(Stage):
             eval_side = [beam.pvalue.AsSingleton(eval_set)]
             # the batches wait for the eval set on storage, not in the runner (Signatures fetches them)
             batches = batches | "ParkForEval" >> beam.Map(park_batch_as, self.output, "dedup_eval")
-        signed = apply_judge(batches, Signatures(cfg), *eval_side, tags=(KEYS, EMBEDDINGS, EVAL_MATCHES),
+        signed = apply_judge(batches, Signatures(cfg), *eval_side, tags=(KEYS, EMBEDDING_ROWS, EVAL_MATCHES),
                              label="Signatures")
         dropped, facts, decisions = [signed[DROPPED]], [], []
         if cfg.grouping:
@@ -124,7 +124,7 @@ class Dedup(Stage):
             facts.append(near_facts)
         if cfg.semantic:
             earlier = decisions[0] if decisions else None
-            semantic_drops, semantic_facts = signed[EMBEDDINGS] | "SemDeDup" >> SemanticDedup(cfg, self.output, earlier)
+            semantic_drops, semantic_facts = signed[EMBEDDING_ROWS] | "SemDeDup" >> SemanticDedup(cfg, self.output, earlier)
             decisions.append(semantic_drops)
             facts.append(semantic_facts)
         if self.eval_source is not None:

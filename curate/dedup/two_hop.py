@@ -14,7 +14,7 @@ distance (above the radius when the keeper is two hops away: counted as `chained
 Where every duplicate group has diameter <= 2 (a pair, a star, a clique, a chain of three, a
 URL group whose rows also share bytes), each member reaches the group's best in two hops, so
 the group keeps exactly its best and every other member names it: the result of one global
-union-find (near.py). Longer chains differ. On a - b - c - d with keep order a, d, b, c:
+union-find (tests/dedup_reference.py). Longer chains differ. On a - b - c - d with keep order a, d, b, c:
 m1 = (a, a, d, d), m2 = (a, a, a, d): b and c name a, and d is kept too (three hops from a),
 where union-find keeps a alone. On a - b - c - d - e with keep order e, c, then the rest:
 a and b name c, c names e (two hops), d names e: a's named keeper c is itself dropped. In

@@ -1,6 +1,6 @@
 """Downloading URL-only samples inside the Beam graph: polite, bounded, resumable.
 
-options   flags and the validated, picklable DownloadConfig
+options   flags and the validated, picklable DownloadSettings
 address   only http/https, and never private/loopback/link-local/... addresses
 robots    robots.txt (fetched once per host) and X-Robots-Tag opt-outs
 tdmrep    TDMRep reservations: /.well-known/tdmrep.json (once per host) and the response header

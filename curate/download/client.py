@@ -17,7 +17,7 @@ from curate.download.address import AddressPolicy, GuardedResolver
 from curate.download.cache import BatchCache
 from curate.download.decode import prepare_worker
 from curate.download.fetch import Fetcher
-from curate.download.options import DownloadConfig
+from curate.download.options import DownloadSettings
 from curate.download.outcome import Outcome
 
 _CLIENTS: dict = {}
@@ -25,7 +25,7 @@ _CLIENTS_LOCK = threading.Lock()
 
 
 class DownloadClient:
-    def __init__(self, cfg: DownloadConfig, output: str | None):
+    def __init__(self, cfg: DownloadSettings, output: str | None):
         import aiohttp
 
         self.cfg = cfg
@@ -105,7 +105,7 @@ class DownloadClient:
         self.cpu.shutdown(wait=False)
 
 
-def acquire(cfg: DownloadConfig, output: str | None) -> DownloadClient:
+def acquire(cfg: DownloadSettings, output: str | None) -> DownloadClient:
     """The process's client for this config (built on first use), counted per user."""
     with _CLIENTS_LOCK:
         client = _CLIENTS.get((cfg, output))

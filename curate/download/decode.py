@@ -13,7 +13,7 @@ import threading
 from typing import NamedTuple
 
 from curate.download.failures import Refused
-from curate.download.options import DownloadConfig
+from curate.download.options import DownloadSettings
 from curate.filters.image_facts import image_facts
 
 SNIFF_BYTES = 12
@@ -51,7 +51,7 @@ _RESIZERS: dict = {}
 _RESIZE_LOCK = threading.Lock()
 
 
-def _resizer(cfg: DownloadConfig):
+def _resizer(cfg: DownloadSettings):
     """img2dataset's Resizer, built once per worker process (its import costs seconds)."""
     key = (cfg.resize_mode, cfg.image_size, cfg.resize_only_if_bigger, cfg.encode_format,
            cfg.encode_quality)
@@ -66,7 +66,7 @@ def _resizer(cfg: DownloadConfig):
     return _RESIZERS[key]
 
 
-def decode(body: bytes, cfg: DownloadConfig) -> Decoded:
+def decode(body: bytes, cfg: DownloadSettings) -> Decoded:
     """The image to keep; Refused(not_image | decode_error | too_many_pixels | too_small | resize_error)."""
     if sniff(body[:SNIFF_BYTES]) is None:
         raise Refused("not_image", f"starts with {body[:SNIFF_BYTES]!r}")
@@ -87,7 +87,7 @@ def decode(body: bytes, cfg: DownloadConfig) -> Decoded:
     return Decoded(body, width, height, fmt, hashlib.sha256(body).hexdigest(), *original)
 
 
-def prepare_worker(cfg: DownloadConfig) -> None:
+def prepare_worker(cfg: DownloadSettings) -> None:
     """Import what decoding needs before the first batch, not inside a request's deadline."""
     if cfg.resizes:
         _resizer(cfg)

@@ -22,7 +22,7 @@ from curate.download.backoff import parse_retry_after, retry_delay
 from curate.download.decode import SNIFF_BYTES, decode, sniff
 from curate.blocklist.check import BlockCheck, ImageVerdict
 from curate.download.failures import Blocked, HttpStatus, Refused, Reserved, classify
-from curate.download.options import DownloadConfig
+from curate.download.options import DownloadSettings
 from curate.download.outcome import Outcome
 from curate.download.robots import RobotsCache, x_robots_disallows
 from curate.download.tdmrep import TdmRepCache, check_headers
@@ -74,7 +74,7 @@ def _marks(error: BaseException) -> dict:
     return {}
 
 
-def checked_decode(body: bytes, cfg: DownloadConfig, blocks: BlockCheck | None):
+def checked_decode(body: bytes, cfg: DownloadSettings, blocks: BlockCheck | None):
     """The decoded image and its block-list verdict; Blocked before anything else is decided,
     so a listed image never becomes an outcome with bytes (nor a cache row)."""
     verdict = blocks.match_image(body) if blocks is not None else ImageVerdict(None)
@@ -84,7 +84,7 @@ def checked_decode(body: bytes, cfg: DownloadConfig, blocks: BlockCheck | None):
 
 
 class Fetcher:
-    def __init__(self, session: aiohttp.ClientSession, cfg: DownloadConfig, policy: AddressPolicy,
+    def __init__(self, session: aiohttp.ClientSession, cfg: DownloadSettings, policy: AddressPolicy,
                  cpu: Executor, blocks: BlockCheck | None = None):
         self.session = session
         self.cfg = cfg

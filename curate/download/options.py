@@ -1,4 +1,4 @@
-"""Download flags, and the validated DownloadConfig the stage carries to workers.
+"""Download flags, and the validated DownloadSettings the stage carries to workers.
 
 The config is a small frozen dataclass: it is pickled with the graph, and everything heavy
 (event loop, HTTP session, robots cache) is built from it on the worker.
@@ -105,7 +105,7 @@ def _networks(value: str | None) -> tuple[str, ...]:
 
 
 def _settings(o) -> dict:
-    """Flag values (a DownloadOptions view or the parsed defaults) -> DownloadConfig's fields, checked."""
+    """Flag values (a DownloadOptions view or the parsed defaults) -> DownloadSettings's fields, checked."""
     for flag, low in (("download_concurrency", 1), ("download_per_host", 1), ("max_image_bytes", 1),
                       ("max_redirects", 0), ("download_retries", 0), ("image_size", 1),
                       ("min_image_size", 0), ("max_image_pixels", 1)):
@@ -149,7 +149,7 @@ _DEFAULTS = _settings(flag_defaults(DownloadOptions))
 
 
 @dataclass(frozen=True)
-class DownloadConfig:
+class DownloadSettings:
     """The checked download settings; a field left out is its flag's default (tests name a few)."""
 
     concurrency: int = _DEFAULTS["concurrency"]
@@ -194,6 +194,6 @@ class DownloadConfig:
         return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def config_from_options(options: PipelineOptions) -> DownloadConfig:
+def download_settings(options: PipelineOptions) -> DownloadSettings:
     """The validated config; UsageError (exit 2) on a bad flag, before the pipeline starts."""
-    return DownloadConfig(**_settings(options.view_as(DownloadOptions)))
+    return DownloadSettings(**_settings(options.view_as(DownloadOptions)))

@@ -24,7 +24,7 @@ from curate.blocklist.build import build_indexes, manifest_path
 from curate.blocklist.names import FIELDS as BLOCK_FIELDS
 from curate.blocklist.options import BlockListOptions, BlockSettings, block_settings
 from curate.download.cache import remove_partial_files
-from curate.download.options import DownloadConfig, DownloadOptions, config_from_options
+from curate.download.options import DownloadSettings, DownloadOptions, download_settings
 from curate.download.outcome import FIELDS, Outcome
 from curate.errors import UsageError
 from curate.sample import SampleBatch
@@ -79,7 +79,7 @@ def host_of(url: str) -> str:
 
 
 class DownloadBatches(beam.DoFn):
-    def __init__(self, cfg: DownloadConfig, output: str | None):
+    def __init__(self, cfg: DownloadSettings, output: str | None):
         self.cfg = cfg
         self.output = output
 
@@ -222,9 +222,9 @@ class Download(Stage):
     options = (DownloadOptions, BlockListOptions)
     fields = FIELDS
 
-    def __init__(self, cfg: DownloadConfig, output: str | None, label: str | None = None,
-                 blocks: BlockSettings | None = None, blocks_output: str | None = None):
-        super().__init__(label)
+    def __init__(self, cfg: DownloadSettings, output: str | None, blocks: BlockSettings | None = None,
+                 blocks_output: str | None = None):
+        super().__init__()
         self.cfg = cfg
         self.output = output
         self.blocks = blocks  # built before the run into blocks_output (cfg.blocklists names the manifest)
@@ -234,7 +234,7 @@ class Download(Stage):
 
     @classmethod
     def _configured(cls, run, output: str | None) -> "Download":
-        config, blocks = run.derive(config_from_options), run.derive(block_settings)
+        config, blocks = run.derive(download_settings), run.derive(block_settings)
         if not blocks.lists:
             return cls(config, output)
         config = dataclasses.replace(config, blocklists=manifest_path(run.output))
@@ -243,7 +243,7 @@ class Download(Stage):
     @classmethod
     def from_run(cls, run) -> "Download | None":
         """On when the run's samples arrive as URLs it fetches; a bad download flag raises UsageError."""
-        run.derive(config_from_options)  # checked even when nothing is fetched
+        run.derive(download_settings)  # checked even when nothing is fetched
         if not run.fetches_urls:
             return None
         _require_client()

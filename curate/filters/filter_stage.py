@@ -19,8 +19,8 @@ class FilterStage(SampleStage):
     rules: ClassVar[tuple[Rule, ...]] = ()
 
     def __init__(self, name: str | None = None, rules: list[Rule] | None = None,
-                 fields: dict[str, pa.DataType] | None = None, label: str | None = None):
-        super().__init__(label)
+                 fields: dict[str, pa.DataType] | None = None):
+        super().__init__()
         if name is not None:
             self.name = name
         if rules is not None:

@@ -29,7 +29,7 @@ class OutputConfig:
     schema: pa.Schema
     output_format: str  # "webdataset" | "parquet"
     samples_per_shard: int
-    run: dict  # recipe, options and other facts known before the run
+    header: dict  # recipe, source, output, runner, seed: what stats.json says of the run before it starts
     url_columns: tuple[str, str] = ("url", "caption")  # the input's names, reused in the URL list
     started: float | None = None  # time.time() when the run started: stats.json's wall_time_s
 
@@ -104,7 +104,7 @@ def write_outputs(p, kept, dropped: list, facts: dict, cfg: OutputConfig):
 
 
 def _write_stats(_, cfg: OutputConfig, names, ledger, shards, urls, *facts):
-    stats = assemble(list(ledger), list(shards), list(urls), dict(zip(names, facts)), cfg.run)
+    stats = assemble(list(ledger), list(shards), list(urls), dict(zip(names, facts)), cfg.header)
     if cfg.started is not None:  # written once, here: run.py only reads stats.json
         stats["wall_time_s"] = round(time.time() - cfg.started, 3)
     if stats["shards"]:

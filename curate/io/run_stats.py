@@ -10,7 +10,7 @@ STATS_FILE = "stats.json"
 
 
 def assemble(ledger_parts: list[dict], shards: list[dict], url_parts: list[dict],
-             facts: dict[str, dict], run: dict) -> dict:
+             facts: dict[str, dict], header: dict) -> dict:
     by_reason: Counter = Counter()
     blocked: Counter = Counter()
     for part in ledger_parts:
@@ -19,7 +19,7 @@ def assemble(ledger_parts: list[dict], shards: list[dict], url_parts: list[dict]
     kept = by_reason.pop("kept", 0)
     shards = sorted(shards, key=lambda s: s["shard"])
     return {
-        **run,
+        **header,
         "inputs": kept + sum(by_reason.values()),
         "kept": kept,
         "kept_in_shards": sum(s["count"] for s in shards),

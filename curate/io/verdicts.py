@@ -19,6 +19,11 @@ DROPPED = "dropped"
 METRICS_NAMESPACE = "curate"
 
 
+def reason(stage_name: str, detail: str) -> str:
+    """A drop's ledger reason, the one place it is spelled: `<stage name>:<detail>`."""
+    return f"{stage_name}:{detail}"
+
+
 class ReasonCounters:
     """Beam counters created once per name (a counter object per sample would be slow)."""
 

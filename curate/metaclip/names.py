@@ -4,6 +4,8 @@ Whatever reads a MetaCLIP run (the stage, statistics, tests) names the same stri
 """
 from __future__ import annotations
 
+from curate.io import verdicts
+
 NAME = "metaclip"  # the prefix of MetaCLIP's reasons and metrics
 JUDGED = f"{NAME}_in"  # captions that reached matching (the balance judges do not count again)
 
@@ -20,4 +22,4 @@ COUNTS = "entry_counts"  # the tagged output of matching: entry counts of a batc
 
 def reason(detail: str) -> str:
     """`metaclip:<detail>`, the ledger reason (Judge writes the same for its details)."""
-    return f"{NAME}:{detail}"
+    return verdicts.reason(NAME, detail)

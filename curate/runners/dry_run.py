@@ -32,7 +32,7 @@ def transform_hints(proto) -> dict[str, dict[str, str]]:
     return found
 
 
-def dry_run_report(result, run_info: dict) -> dict:
+def dry_run_report(result, header: dict) -> dict:
     proto = result.job.proto_pipeline
     # Dataflow's overrides leave "ref_AppliedPTransform_..." placeholders: not stages of ours
     names = [t.unique_name for t in proto.components.transforms.values()
@@ -41,7 +41,7 @@ def dry_run_report(result, run_info: dict) -> dict:
     for name, hints in transform_hints(proto).items():  # by stage and sub-stage (Score/Score_dfn)
         by_stage.setdefault(stage_of(name, 2), {}).update(hints)
     return {
-        **run_info,
+        **header,
         "dry_run": True,
         "job_name": result.job.google_cloud_options.job_name,
         "stages": sorted({stage_of(n) for n in names}),

@@ -25,7 +25,7 @@ from curate.models.resolve import TRANSFORMERS, ModelSpec
 from curate.models.worker_inputs import decode_pool, model_inputs
 from curate.sample import Sample, SampleBatch
 from curate.score.names import DECODE_ERROR, NO_CAPTION, NO_IMAGE, metrics_namespace
-from curate.score.run_settings import RunSettings  # noqa: F401  (imported from here too)
+from curate.score.inference import InferenceSettings  # noqa: F401  (imported from here too)
 
 
 @dataclass
@@ -81,21 +81,21 @@ class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
     """With `text_detector` (T-MARS) each image is also scored with its detected text masked: the
     decode threads find the boxes and mask them, the model embeds both images (one caption pass)."""
 
-    def __init__(self, spec: ModelSpec, run: RunSettings, text_detector: str | None = None):
-        per_call = max(run.batch_size, run.rows_per_batch)
+    def __init__(self, spec: ModelSpec, inference: InferenceSettings, text_detector: str | None = None):
+        per_call = max(inference.batch_size, inference.rows_per_batch)
         super().__init__(min_batch_size=per_call, max_batch_size=per_call, element_size_fn=len,
-                         model_copies=max(1, run.model_copies))
+                         model_copies=max(1, inference.model_copies))
         self.spec = spec
-        self.run = run
+        self.inference = inference
         self.text_detector = text_detector
 
     def load_model(self):
         model = _model_classes(self.spec)[0]
-        return model(self.spec, self.run.device, self.run.precision, self.run.torch_threads)
+        return model(self.spec, self.inference.device, self.inference.precision, self.inference.torch_threads)
 
     def share_model_across_processes(self) -> bool:
         # one model per GPU, shared by the worker's SDK processes; on CPU each process has its own
-        return self.run.model_copies > 0 and pick_device(self.run.device).startswith("cuda")
+        return self.inference.model_copies > 0 and pick_device(self.inference.device).startswith("cuda")
 
     def get_num_bytes(self, batch: Sequence[SampleBatch]) -> int:
         return sum(len(s.image or b"") + len(s.caption or "") for b in batch for s in b.samples)
@@ -112,7 +112,7 @@ class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
         embeddings = None
         used, seconds = np.zeros(len(samples), dtype=bool), 0.0
         todo = [i for i, e in enumerate(errors) if e is None]
-        chunks = chunks_of(todo, self.run.batch_size)
+        chunks = chunks_of(todo, self.inference.batch_size)
         for chunk, ready in prepared_ahead(chunks, lambda c: self._prepare(c, samples, model)):
             ok, image, text, spent, tmars = self._embed(chunk, ready, samples, model, errors)
             seconds += spent
@@ -142,10 +142,10 @@ class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
 
     def _prepare(self, chunk: list[int], samples: list[Sample], model) -> tuple[Future, list]:
         """Start tokenizing (and, on the CPU decode path, decoding) a chunk on the thread pool."""
-        pool = decode_pool(self.run.decode_threads)
+        pool = decode_pool(self.inference.decode_threads)
         inputs = clip_inputs(self.spec, model)
         tokens = pool.submit(inputs.tokens, [samples[i].caption for i in chunk])
-        if self.run.decode == "gpu":
+        if self.inference.decode == "gpu":
             return tokens, []
         if self.text_detector:  # (pixels, masked pixels, text area) per image
             from curate.models.text_boxes import masked_pixels
@@ -157,7 +157,7 @@ class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
         tokens_future, pixel_futures = ready
         tokens = tokens_future.result()
         started = time.perf_counter()
-        if self.run.decode == "gpu":
+        if self.inference.decode == "gpu":
             image, text, failed = model.embed_encoded([samples[i].image for i in chunk], tokens)
             bad, tmars = set(failed), None
         else:

@@ -5,6 +5,8 @@ tests) names the same things the stage does.
 """
 from __future__ import annotations
 
+from curate.io import verdicts
+
 NAME = "score"  # the stage's reason and metric prefix: `score:<detail>`
 ROLES = ("dfn", "clip")  # scored in this order; each role has its own model and cut
 
@@ -24,7 +26,7 @@ AUDIT = "prefilter_audit"  # ledger column: whether the sample is in the cascade
 
 
 def reason(detail: str) -> str:
-    return f"{NAME}:{detail}"
+    return verdicts.reason(NAME, detail)
 
 
 def score_column(role: str) -> str:

@@ -29,5 +29,5 @@ class Embeddings:
         for name in vector_names:
             for role, spec in self.settings.models.items():
                 if vector_name(role) == name:
-                    return ScoreWith(spec, self.settings.run)
+                    return ScoreWith(spec, self.settings.inference)
         return None

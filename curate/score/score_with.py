@@ -16,11 +16,12 @@ import apache_beam as beam
 import pyarrow as pa
 
 from curate.coders import typed_results
+from curate.io import verdicts
 from curate.io.ledger_batch import ledger_batch
 from curate.models.resolve import ModelSpec
 from curate.score import embeddings
 from curate.score.names import NAME, NAN_SCORE, TEXT_AREA, masked_role, role_metric, score_column
-from curate.score.run_settings import RunSettings
+from curate.score.inference import InferenceSettings
 from curate.stage import DROPPED, Judge, ReasonCounters, StageOutput, apply_judge
 
 
@@ -83,7 +84,7 @@ class FailedCalls(beam.DoFn):
 
     def process(self, dead_letter):
         batches, (exc_type, _, _) = dead_letter
-        why = f"{self.name}:error_{getattr(exc_type, '__name__', 'Exception')}"
+        why = verdicts.reason(self.name, f"error_{getattr(exc_type, '__name__', 'Exception')}")
         yield from failed_call_rows(batches, why, self.counters)
 
 
@@ -97,10 +98,10 @@ def failed_call_rows(batches, why: str, counters: ReasonCounters):
 class ScoreWith(beam.PTransform):
     """One model's scores on every sample with an image and a caption. Returns a StageOutput."""
 
-    def __init__(self, spec: ModelSpec, run: RunSettings, text_detector: str | None = None):
+    def __init__(self, spec: ModelSpec, inference: InferenceSettings, text_detector: str | None = None):
         super().__init__()
         self.spec = spec
-        self.run = run
+        self.inference = inference
         self.text_detector = text_detector  # T-MARS: also the score of the text-masked image
         self.fields = {score_column(spec.role): pa.float32()}
         if text_detector:
@@ -112,7 +113,7 @@ class ScoreWith(beam.PTransform):
         from curate.score.handler import OpenClipHandler
 
         inference, dead = batches | "RunInference" >> RunInference(
-            OpenClipHandler(self.spec, self.run, self.text_detector)).with_exception_handling()
+            OpenClipHandler(self.spec, self.inference, self.text_detector)).with_exception_handling()
         typed_results(inference)
         applied = apply_judge(inference, _ApplyScores(self.spec.role), label="ApplyScores")
         failed = dead.failed_inferences | "FailedCalls" >> beam.ParDo(FailedCalls())

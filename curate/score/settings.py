@@ -9,7 +9,7 @@ from curate.options import CurateOptions
 from curate.score.image_filter import ImageFilterSettings, load_targets
 from curate.score.names import MASKED, PREFILTER, masked_role
 from curate.score.options import ROLES, ScoreOptions
-from curate.score.run_settings import RunSettings
+from curate.score.inference import InferenceSettings
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -38,7 +38,7 @@ class Prefilter:
 class ScoreSettings:
     models: dict[str, ModelSpec]  # role -> spec, in scoring order
     cuts: dict[str, Cut]
-    run: RunSettings
+    inference: InferenceSettings
     save_embeddings: bool = False
     image_filter: ImageFilterSettings | None = None
     notes: tuple[str, ...] = field(default=())
@@ -151,7 +151,7 @@ def score_settings(options) -> ScoreSettings | None:
                                            o.image_filter_train_size, "clip", curate.seed)
     if not models:
         return None
-    run = run_settings(options)
+    inference = inference_settings(options)
     cuts = {role: Cut(getattr(o, f"{role}_min"), getattr(o, f"{role}_keep_fraction")) for role in models}
     prefilter = None
     if o.prefilter_model:
@@ -160,19 +160,19 @@ def score_settings(options) -> ScoreSettings | None:
                               curate.seed)
     specs = [*models.values(), *([prefilter.spec] if prefilter else [])]
     notes = tuple(spec.note for spec in specs if spec.note)  # what resolve fixed (printed by prepare)
-    return ScoreSettings(models, cuts, run, bool(o.save_embeddings), image_filter, notes, prefilter,
+    return ScoreSettings(models, cuts, inference, bool(o.save_embeddings), image_filter, notes, prefilter,
                          text_detector(o) if o.tmars else None, o.score_field)
 
 
-def run_settings(options) -> RunSettings:
+def inference_settings(options) -> InferenceSettings:
     """How models run on the workers (device, precision, batching, decode threads): the scoring
     flags, shared by every model stage (checked by score_settings)."""
     o = options.view_as(ScoreOptions)
     curate = options.view_as(CurateOptions)
-    return RunSettings(device=o.device, precision=o.score_precision, batch_size=o.score_batch_size,
-                       rows_per_batch=curate.batch_size, decode=o.score_decode,
-                       decode_threads=o.score_decode_threads, torch_threads=o.torch_threads,
-                       model_copies=o.model_copies)
+    return InferenceSettings(device=o.device, precision=o.score_precision, batch_size=o.score_batch_size,
+                             rows_per_batch=curate.batch_size, decode=o.score_decode,
+                             decode_threads=o.score_decode_threads, torch_threads=o.torch_threads,
+                             model_copies=o.model_copies)
 
 
 def same_model(a: ModelSpec, b: ModelSpec) -> bool:

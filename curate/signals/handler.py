@@ -36,12 +36,12 @@ class BatchSignals:
 
 class SignalsHandler(OpenClipHandler):
     def __init__(self, settings: SignalSettings):
-        super().__init__(settings.plan.clip, settings.run)
+        super().__init__(settings.plan.clip, settings.inference)
         self.settings = settings
 
     def load_model(self):
-        run = self.run
-        return SignalModels(self.settings.plan, run.device, run.precision, run.torch_threads)
+        inference = self.inference
+        return SignalModels(self.settings.plan, inference.device, inference.precision, inference.torch_threads)
 
     def get_metrics_namespace(self) -> str:
         return METRICS_NAMESPACE
@@ -54,9 +54,9 @@ class SignalsHandler(OpenClipHandler):
         usage: dict = {}
         todo = [i for i, e in enumerate(errors) if e is None]
         inputs = process_inputs(plan, model)
-        pool = decode_pool(self.run.decode_threads)
+        pool = decode_pool(self.inference.decode_threads)
         prepare = lambda chunk: [pool.submit(inputs.prepare, samples[i].image) for i in chunk]  # noqa: E731
-        for chunk, futures in prepared_ahead(chunks_of(todo, self.run.batch_size), prepare):
+        for chunk, futures in prepared_ahead(chunks_of(todo, self.inference.batch_size), prepare):
             decoded = []
             for i, future in zip(chunk, futures):
                 try:

@@ -18,8 +18,8 @@ from curate.models.resolve import embed_dim, resolve
 from curate.models.signal_models import HeadPlan, SignalPlan
 from curate.score.embeddings import vector_name
 from curate.score.options import ScoreOptions
-from curate.score.run_settings import RunSettings
-from curate.score.settings import ScoreSettings, run_settings, same_model, text_detector
+from curate.score.inference import InferenceSettings
+from curate.score.settings import ScoreSettings, inference_settings, same_model, text_detector
 from curate.signals.names import AESTHETIC, NSFW, TEXT_AREA, WATERMARK, column
 from curate.signals.options import SignalOptions
 
@@ -30,7 +30,7 @@ LAION_WATERMARK = "laion"
 @dataclass(frozen=True)
 class SignalSettings:
     plan: SignalPlan
-    run: RunSettings
+    inference: InferenceSettings
     reuse: str | None = None  # the sample.vectors key of the scoring stage's embedding of plan.clip
 
     @property
@@ -145,4 +145,4 @@ def signal_settings(options, scoring: ScoreSettings | None) -> SignalSettings | 
     reuse = None
     if clip is not None and scoring is not None:
         reuse = next((vector_name(role) for role, spec in scoring.models.items() if same_model(spec, clip)), None)
-    return SignalSettings(SignalPlan(clip=clip, embed_here=reuse is None, **plan), run_settings(options), reuse)
+    return SignalSettings(SignalPlan(clip=clip, embed_here=reuse is None, **plan), inference_settings(options), reuse)

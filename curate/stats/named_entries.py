@@ -1,6 +1,6 @@
 """`top_entries` in stats.json named by their text: `{"id", "entry", "count"}`, not bare ids.
 
-MetaCLIP (v1) names its commonest entries in the graph (metaclip/stages.py `top_entries`);
+MetaCLIP (v1) names its commonest entries in the graph (metaclip/stage.py `top_entries`);
 MetaCLIP 2's ids index per-language lists and stay `[id, count]` pairs. `top_line` is the
 summary's line of the named ones.
 """

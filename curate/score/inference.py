@@ -12,7 +12,7 @@ _FLAGS = flag_defaults(ScoreOptions, CurateOptions)  # a field left out is its f
 
 
 @dataclass(frozen=True)
-class RunSettings:
+class InferenceSettings:
     """How a model runs on a worker (the same for every scoring model of a run)."""
 
     device: str = _FLAGS.device

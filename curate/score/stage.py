@@ -44,7 +44,7 @@ class Score(Stage):
         self.output = output
         self.workers_elsewhere = workers_elsewhere  # their workers fetch the weights, not this machine
         for spec in settings.models.values():
-            self.fields.update(ScoreWith(spec, settings.run, settings.text_detector).fields)
+            self.fields.update(ScoreWith(spec, settings.inference, settings.text_detector).fields)
         if settings.has_cut:
             self.fields.update(ScoreCut(settings).fields)
         self.cascade = None
@@ -92,7 +92,7 @@ class Score(Stage):
         if self.cascade is not None:  # only the prefilter's survivors (and its audit) go on
             batches = self.cascade.before(batches)
         for role, spec in self.settings.models.items():
-            out = batches | f"Score_{role}" >> ScoreWith(spec, self.settings.run, self.settings.text_detector)
+            out = batches | f"Score_{role}" >> ScoreWith(spec, self.settings.inference, self.settings.text_detector)
             batches = out.kept
             dropped.extend(out.dropped)
             usage[role] = out.facts
@@ -116,7 +116,7 @@ class Score(Stage):
                 f"Sort_{name.replace('/', '_')}" >> beam.Map(sorted))
         static = {"models": {role: {"model": spec.name, "pretrained": spec.pretrained, "note": spec.note}
                              for role, spec in self.settings.models.items()},
-                  "device": self.settings.run.device, "decode": self.settings.run.decode,
+                  "device": self.settings.inference.device, "decode": self.settings.inference.decode,
                   "tmars": None if self.settings.text_detector is None else {
                       "text_detector": self.settings.text_detector, "score_field": self.settings.score_field}}
         merged = merge_facts(p, "ScoreFacts", static, facts)
