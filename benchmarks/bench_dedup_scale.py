@@ -30,7 +30,7 @@ from bench_dedup_hamming import phash_like
 from curate.dedup import near_graph as G
 from curate.dedup.keys import KEY_DTYPE
 from curate.dedup.options import DedupSettings
-from curate.dedup.parts import ROWS_PER_PART
+from curate.io.parts import ROWS_PER_PART
 
 BATCH = 1000
 

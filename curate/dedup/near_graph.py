@@ -30,7 +30,7 @@ from curate.dedup import two_hop as H
 from curate.dedup.decisions import by_batch
 from curate.dedup.keys import KEY_DTYPE
 from curate.dedup.options import DedupSettings
-from curate.dedup.parts import ROWS_PER_PART, hash_bytes, mix, part_count, split
+from curate.io.parts import ROWS_PER_PART, hash_bytes, mix, part_count, split
 
 FACTS = "facts"
 SPREAD = "spread"

@@ -3,8 +3,8 @@
 Images never travel to a shard writer. The last stage's worker turns each kept batch into a
 fragment under `<output>/_spill/fragments/`: the tar records of its samples (or, for Parquet
 output, their bytes in an Arrow file), their sidecar rows and the batch's ledger rows. Only
-`(uid -> batch, row)` keys and per-batch counts travel on: the engine groups uids so that two
-rows that are one sample never both reach a shard (the later one is `input:duplicate_row`),
+each batch's uids (one array per part, io/duplicate_rows.py) and per-batch counts travel on: the
+engine groups them so that two rows that are one sample never both reach a shard (the later one is `input:duplicate_row`),
 and a small global step over per-batch counts numbers the shards (shard_plan.py), which are
 then assembled by copying the fragments' bytes.
 """
@@ -95,11 +95,6 @@ class WriteFragment(beam.DoFn):
         for name, values in extra.items():
             table = table.append_column(name, pa.array(values))
         return table.combine_chunks().to_batches()[0]
-
-
-def uid_locations(fragment: Fragment):
-    for i, uid in enumerate(fragment.uids):
-        yield uid, (fragment.id, i)
 
 
 class FinishFragment(beam.DoFn):

@@ -6,16 +6,19 @@ file names are grouped, and shards are numbered from per-batch counts (shard_pla
 """
 from __future__ import annotations
 
+import concurrent.futures
+import os
 import time
 from dataclasses import dataclass
 
 import apache_beam as beam
 import pyarrow as pa
+from apache_beam.transforms.window import GlobalWindows
 
 from curate.io import spill
 from curate.io.curated_urls import write_url_part
-from curate.io.duplicate_rows import later_copies
-from curate.io.fragments import FinishFragment, WriteFragment, uid_locations
+from curate.io.duplicate_rows import DuplicateRows, uid_rows
+from curate.io.fragments import FinishFragment, WriteFragment
 from curate.io.ledger import write_ledger_part
 from curate.io.run_stats import assemble, write_stats
 from curate.io.shard_plan import plan_shards, write_shard
@@ -58,8 +61,39 @@ class WriteParts(beam.PTransform):
         return (
             parked | "AllParked" >> beam.Flatten()
             | "GroupByPart" >> beam.GroupByKey()
-            | "Write" >> beam.MapTuple(lambda part, paths: write(part, [spill.fetch(p) for p in sorted(set(paths))]))
+            | "Write" >> beam.ParDo(_WriteSideBySide(write))
         )
+
+
+class _WriteSideBySide(beam.DoFn):
+    """Each part fetched, sorted and written on a thread of its own (Arrow's sort and Parquet's
+    encoding and compression release the GIL), so a worker writes its parts side by side; the
+    parts' summaries leave when the bundle ends. A worker holds at most one part per thread."""
+
+    def __init__(self, write):
+        self.write = write
+
+    def setup(self):
+        self.pool = concurrent.futures.ThreadPoolExecutor(max(2, os.cpu_count() or 1),
+                                                          thread_name_prefix="curate-write")
+
+    def start_bundle(self):
+        self.pending = []
+
+    def process(self, part_paths):
+        part, paths = part_paths
+        self.pending.append(self.pool.submit(self._write, part, sorted(set(paths))))
+
+    def _write(self, part: str, paths: list[str]) -> dict:
+        return self.write(part, [spill.fetch(p) for p in paths])
+
+    def finish_bundle(self):
+        pending, self.pending = self.pending, []
+        for future in pending:
+            yield GlobalWindows.windowed_value(future.result())
+
+    def teardown(self):
+        self.pool.shutdown()
 
 
 def _park_rows(element, output: str, kind: str, source: str) -> tuple[str, str]:
@@ -71,8 +105,8 @@ def _park_rows(element, output: str, kind: str, source: str) -> tuple[str, str]:
 def write_outputs(p, kept, dropped: list, facts: dict, cfg: OutputConfig):
     """Everything kept goes to shards (with images) or the URL list (without); every row to the ledger."""
     fragments = kept | "Fragment" >> beam.ParDo(WriteFragment(cfg.output, cfg.schema, cfg.output_format))
-    duplicates = (fragments | "UidLocations" >> beam.FlatMap(uid_locations)
-                  | "GroupUids" >> beam.GroupByKey() | "LaterCopies" >> beam.FlatMap(later_copies))
+    duplicates = (fragments | "UidRows" >> beam.Map(lambda f: uid_rows(f.id, f.uids))
+                  | "DuplicateRows" >> DuplicateRows())
     finished = (
         {"fragment": fragments | "ById" >> beam.Map(lambda f: (f.id, f.id)), "duplicates": duplicates}
         | "JoinDuplicates" >> beam.CoGroupByKey()

@@ -1,8 +1,8 @@
-"""Which part of a keyed dedup step a value goes to: a mixed 64-bit hash modulo a part count.
+"""Which part of a keyed step a value goes to: a mixed 64-bit hash modulo a part count.
 
-The engine groups small numpy arrays by (step, part), never all keys at once. The part count
-follows the pool (one global count of rows, a side input), so a part holds about `per_part`
-values whatever the pool's size: a worker's memory is bounded by one part, and a batch sends
+The engine groups small numpy arrays by (step, part), never all keys at once (dedup's
+near-duplicate steps, the writer's duplicate rows). The part count follows the pool (one global
+count of rows, a side input), so a part holds about `per_part` values whatever the pool's size: a worker's memory is bounded by one part, and a batch sends
 one array per part it touches rather than one element per row.
 """
 from __future__ import annotations
