@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -38,14 +39,18 @@ def write_folder(folder: str, n: int) -> str:
 
 
 def subset(folder: str, n: int, into: str) -> str:
-    """A folder of the first n images as symlinks (one generated pool, several sizes)."""
+    """A folder of the first n images as hard links (one generated pool, several sizes; a symlink
+    out of the input folder is refused as input:outside_input), copies across file systems."""
     os.makedirs(into, exist_ok=True)
     for i in range(n):
         for ext in ("jpg", "txt"):
             name = f"img{i:07d}.{ext}"
             link = os.path.join(into, name)
             if not os.path.lexists(link):
-                os.symlink(os.path.join(folder, name), link)
+                try:
+                    os.link(os.path.join(folder, name), link)
+                except OSError:
+                    shutil.copyfile(os.path.join(folder, name), link)
     return into
 
 

@@ -97,7 +97,7 @@ class Vectors:
 class SampleBatch:
     """A slice of one input, column by column. `SampleBatch(id, samples)` gathers Sample rows."""
 
-    __slots__ = ("id", "n", "core", "extras", "values", "vectors", "origin", "_rows")
+    __slots__ = ("id", "n", "core", "extras", "values", "vectors", "origin")
 
     def __init__(self, id: str, samples: Iterable["Sample"] = ()):
         samples = list(samples)
@@ -112,7 +112,6 @@ class SampleBatch:
             for i, s in enumerate(samples):
                 column.set(i, s.vectors.get(name))
         self.origin = None  # positions in the batch a stage judged, for a row judged alone
-        self._rows = None
 
     @classmethod
     def from_columns(cls, id: str, n: int, core: dict | None = None, extras: dict | None = None,
@@ -125,7 +124,7 @@ class SampleBatch:
         batch.extras = dict(extras or {})
         batch.values = dict(values or {})
         batch.vectors = dict(vectors or {})
-        batch.origin, batch._rows = None, None
+        batch.origin = None
         return batch
 
     def state(self) -> tuple:
@@ -142,17 +141,17 @@ class SampleBatch:
         return iter(self.samples)
 
     def __getitem__(self, i: int) -> "Sample":
-        return self.samples[i] if self._rows is not None else Sample._view(self, range(self.n)[i])
+        return Sample._view(self, range(self.n)[i])
 
     def __repr__(self) -> str:
         return f"SampleBatch({self.id!r}, {self.n} rows)"
 
     @property
     def samples(self) -> list["Sample"]:
-        """A row view per sample (made once per batch)."""
-        if self._rows is None:
-            self._rows = [Sample._view(self, i) for i in range(self.n)]
-        return self._rows
+        """A row view per sample. Made anew on each call and never kept by the batch: a batch that
+        held views of itself would be a reference cycle, freed only by the cyclic collector, and a
+        worker would hold its images until then."""
+        return [Sample._view(self, i) for i in range(self.n)]
 
     @property
     def ledger_part(self) -> str:
@@ -240,7 +239,6 @@ class SampleBatch:
             target = self.vectors.setdefault(name, Vectors.empty(self.n))
             for k, r in enumerate(rows):
                 target.set(r, vectors.get(k))
-        self._rows = None
 
     def position(self, i: int) -> int:
         """Where row i stood in the batch a stage judged (itself unless it was taken with keep_origin)."""

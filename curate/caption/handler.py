@@ -91,7 +91,7 @@ class CaptionHandler(OpenClipHandler):
                 self._caption(ready, samples, model, captions, errors)
         out, start = [], 0
         for b in batch:
-            end = start + len(b.samples)
+            end = start + len(b)
             out.append(PredictionResult(b, BatchCaptions(captions[start:end], errors[start:end])))
             start = end
         return out

@@ -105,7 +105,8 @@ class DownloadBatches(beam.DoFn):
         if not todo:
             yield batch
             return
-        items = [(batch.samples[i].uid, batch.samples[i].url) for i in todo]
+        uids, urls = batch.column("uid"), batch.column("url")
+        items = [(uids[i], urls[i]) for i in todo]
         self.in_flight.append(_InFlight(batch, todo, self.client.submit(batch.id, items), timestamp, window))
         yield from self._drain(wait=self._saturated)
 
@@ -136,10 +137,10 @@ class DownloadBatches(beam.DoFn):
 
     def _emit(self, f: _InFlight):
         outcomes: list[Outcome] = f.future.result()
-        reasons: list[str | None] = [None] * len(f.batch.samples)
+        reasons: list[str | None] = [None] * len(f.batch)
         hosts: dict[str, Counter] = {}
         for i, outcome in zip(f.todo, outcomes):
-            sample = f.batch.samples[i]
+            sample = f.batch[i]
             try:
                 reasons[i] = outcome.apply(sample)
             except Exception as e:  # bad data never crashes a run: this sample's drop

@@ -153,7 +153,7 @@ class _Tally(beam.DoFn):
         self.step, self.total = step, total
 
     def process(self, batch):
-        meter().add(self.step, len(batch.samples), self.total)
+        meter().add(self.step, len(batch), self.total)
         yield batch
 
 

@@ -129,7 +129,7 @@ class OpenClipHandler(ModelHandler[SampleBatch, PredictionResult, Any]):
             texts[ok] = text
         out, start = [], 0
         for b in batch:
-            end = start + len(b.samples)
+            end = start + len(b)
             rows = None if embeddings is None else embeddings[start:end]
             text_rows = None if embeddings is None else texts[start:end]
             scored = int(used[start:end].sum())

@@ -82,7 +82,7 @@ class SignalsHandler(OpenClipHandler):
                 total[0], total[1], total[2] = total[0] + calls, total[1] + n, total[2] + seconds
         out, start = [], 0
         for k, b in enumerate(batch):
-            end = start + len(b.samples)
+            end = start + len(b)
             out.append(PredictionResult(b, BatchSignals({c: v[start:end] for c, v in values.items()},
                                                         errors[start:end], usage if k == 0 else {})))
             start = end
