@@ -167,3 +167,15 @@ def _flag_help(text: str, flag: str) -> str:
     start = next(i for i, line in enumerate(lines) if line.lstrip().startswith(flag + " "))
     end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("--")), len(lines))
     return " ".join(lines[start:end])
+
+
+
+def test_no_stage_declares_what_nothing_reads():
+    """`columnwise`, `global_decision` and `text_graph` went with the column-wise text graph: a
+    stage that still set one would be declaring what nothing reads (or expecting a graph that
+    no longer exists)."""
+    retired = {"columnwise", "global_decision", "text_graph"}
+    assert not retired & set(vars(Stage))
+    for recipe in recipes().values():
+        for cls in recipe.stage_classes:
+            assert not retired & {n for c in cls.__mro__ for n in vars(c)}, cls.__name__

@@ -60,7 +60,6 @@ class BlurFaces(SampleStage):
     step = "BlurFaces"
     name = "faces"
     options = (FaceOptions,)
-    columnwise = True  # a row without an image is left as it is
     fields = {FACE_COUNT: pa.int32(), FACE_BBOXES: pa.list_(pa.list_(pa.float64())), FACES_BLURRED: pa.bool_()}
 
     def __init__(self, column: str = "face_bboxes", detector: str = "mtcnn", quality: int = 95):

@@ -84,7 +84,6 @@ class Signals(Stage):
     options = (SignalOptions, ScoreOptions)  # device, batching, decode threads, --text_detector: scoring's flags
     model_steps = ("Model_*",)
     needs = {EMBEDDINGS: False}  # reused where the scoring stage embeds with the heads' CLIP model
-    columnwise = True  # samples without images pass untouched: the text-only graph (no images) covers it
 
     def __init__(self, settings: SignalSettings, workers_elsewhere: bool = False):
         super().__init__()
