@@ -197,7 +197,7 @@ class Caption(Stage):
 
             view = kept | "SyntheticView" >> beam.Map(_synthetic_view)
             scored, dead_scores = view | f"Model_{SYN_ROLE}" >> RunInference(
-                OpenClipHandler(s.syn_score, s.run)).with_exception_handling()
+                OpenClipHandler(s.syn_score, s.inference)).with_exception_handling()
             typed_results(scored)
             kept = scored | "ApplySynScores" >> beam.Map(_apply_syn_scores).with_output_types(SampleBatch)
             dropped.append(dead_scores.failed_inferences | "FailedScoreCalls" >> beam.ParDo(

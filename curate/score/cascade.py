@@ -185,7 +185,7 @@ class Cascade:
 
     def before(self, batches):
         s = self.settings
-        scored = batches | "Score_prefilter" >> ScoreWith(s.prefilter.spec, s.run)
+        scored = batches | "Score_prefilter" >> ScoreWith(s.prefilter.spec, s.inference)
         self.dropped.extend(scored.dropped)
         self.facts["usage"] = scored.facts
         if s.save_embeddings:
