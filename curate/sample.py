@@ -51,14 +51,15 @@ def as_list(column, n: int) -> list:
     return column.to_pylist()
 
 
-def _take(column, rows: list[int]):
+def take_column(column: Column, rows: list[int], indices: pa.Array | None = None) -> Column:
+    """These rows of one column (`indices`: `rows` as an Arrow array, made once per batch)."""
     if column is None:
         return None
     if isinstance(column, list):
         if len(rows) == 1:
             return [column[rows[0]]]
         return list(itemgetter(*rows)(column)) if rows else []
-    return column.take(pa.array(rows, pa.int64()))
+    return column.take(pa.array(rows, pa.int64()) if indices is None else indices)
 
 
 class Vectors:
@@ -214,11 +215,12 @@ class SampleBatch:
         """The batch of these rows, in this order (same id). `keep_origin`: its rows remember
         their positions here (a row judged alone is still found by its position)."""
         rows = list(rows)
+        indices = pa.array(rows, pa.int64())
         out = SampleBatch.from_columns(
             self.id, len(rows),
-            core={k: _take(c, rows) for k, c in self.core.items()},
-            extras={k: _take(c, rows) for k, c in self.extras.items()},
-            values={k: _take(c, rows) for k, c in self.values.items()},
+            core={k: take_column(c, rows, indices) for k, c in self.core.items()},
+            extras={k: take_column(c, rows, indices) for k, c in self.extras.items()},
+            values={k: take_column(c, rows, indices) for k, c in self.values.items()},
             vectors={k: v.take(rows) for k, v in self.vectors.items()})
         if keep_origin:
             origin = self.origin

@@ -23,7 +23,7 @@ from curate.metaclip.metadata import DEFAULT, cached_metadata
 from curate.metaclip.names import (BALANCED_OUT, COUNTS, ENTRY_IDS, KEEP_PROBABILITY, METACLIP_T, NAME,
                                    NO_LANGUAGE_METADATA, NO_MATCH, reason)
 from curate.metaclip.options import MetaclipOptions, worldwide_settings
-from curate.sample import SampleBatch
+from curate.sample import SampleBatch, take_column
 from curate.stage import DROPPED, ApplyParked, Judge, Stage, StageOutput, apply_judge
 
 
@@ -52,7 +52,7 @@ class MatchEntries(Judge):
     def outputs(self, batch: SampleBatch, reasons):
         # the pool is every caption that reached matching; only kept captions have entries
         kept = [i for i, r in enumerate(reasons) if r is None]
-        _, flat = entry_ids_of(batch.take(kept).values.get(ENTRY_IDS))
+        _, flat = entry_ids_of(take_column(batch.values.get(ENTRY_IDS), kept), len(kept))
         yield beam.pvalue.TaggedOutput(COUNTS, (*np.unique(flat.astype(np.int64), return_counts=True), len(batch)))
 
 
