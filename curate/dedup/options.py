@@ -41,7 +41,8 @@ class DedupOptions(PipelineOptions):
                             help="SemDeDup: drop a row whose cosine to a kept row of its cluster "
                                  "exceeds 1 - eps (the paper's 0.124 removed ~50%% of LAION-440M)")
         parser.add_argument("--semdedup_clusters", type=int, default=0,
-                            help="SemDeDup k-means clusters; 0 = one per 10,000 rows")
+                            help="SemDeDup k-means clusters; 0 = one per 10,000 rows; at most one per 39 rows "
+                                 "of the training sample (--semdedup_sample)")
         parser.add_argument("--semdedup_sample", type=int, default=100_000,
                             help="rows the k-means centroids are trained on (a deterministic sample)")
         parser.add_argument("--semdedup_keep", default="nearest_centroid",
