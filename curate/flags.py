@@ -1,7 +1,10 @@
-"""Argument types shared by every options class (the lowest layer: it imports nothing of curate)."""
+"""Argument types and checks shared by every options class (the lowest layer: it imports only
+curate.errors)."""
 from __future__ import annotations
 
 import argparse
+
+from curate.errors import UsageError
 
 
 def str2bool(value: str | bool) -> bool:
@@ -35,3 +38,14 @@ def flag_defaults(*option_classes) -> argparse.Namespace:
     for options in option_classes:
         options._add_argparse_args(parser)
     return parser.parse_args([])
+
+
+def one_of(flag: str, value, choices) -> None:
+    """A flag's value is one of its choices, or the run stops with one line."""
+    if value not in choices:
+        raise UsageError(f"{flag}: {value!r} is not one of {', '.join(choices)}")
+
+
+def in_range(flag: str, value, low, high) -> None:
+    if not low <= value <= high:
+        raise UsageError(f"{flag}: must be {low}..{high}, got {value}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 from curate.errors import UsageError
+from curate.flags import one_of
 from curate.io import files as fs
 from curate.io.image_folder import ImageFolderSource
 from curate.io.source import Source
@@ -45,8 +46,7 @@ def open_source(path: str | None, input_format: str = "auto", url_col: str = "ur
 def _source_for(path: str, input_format: str, url_col: str, caption_col: str,
                 explicit_cols: tuple[bool, bool]) -> Source:
     cols = dict(url_col=url_col, caption_col=caption_col, explicit_cols=explicit_cols)
-    if input_format not in INPUT_FORMATS:
-        raise UsageError(f"--input_format: {input_format!r} is not one of {', '.join(INPUT_FORMATS)}")
+    one_of("--input_format", input_format, INPUT_FORMATS)
     if fs.is_dir(path):
         tars = fs.list_dir(path, (".tar",))
         if input_format == "webdataset" or (input_format == "auto" and tars):

@@ -7,6 +7,7 @@ from typing import Callable
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from curate.errors import UsageError
+from curate.flags import one_of
 
 METHODS = ("none", "semantic")
 EMBEDDINGS = ("image", "text")
@@ -51,8 +52,7 @@ def balance_settings(options, seed: int, vector_of: Callable[[str], str | None])
     embedding (None when no scoring model is configured): the scoring stage names its outputs.
     """
     o = options.view_as(BalanceOptions)
-    if o.balance not in METHODS:
-        raise UsageError(f"--balance: {o.balance!r} is not one of {', '.join(METHODS)}")
+    one_of("--balance", o.balance, METHODS)
     if o.balance == "none":
         return None
     if o.semantic_balance_t < 1 or o.semantic_balance_sample < 1 or o.semantic_balance_clusters < 0:

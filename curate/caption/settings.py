@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from curate.caption.names import NAME, SYN_ROLE
 from curate.caption.options import CaptionOptions
 from curate.errors import UsageError
+from curate.flags import one_of
 from curate.models.coca import GENERATION_TYPES as COCA_GENERATION_TYPES
 from curate.models.coca import is_coca_config
 from curate.models.generation import GENERATION_TYPES, SAMPLING, GenerationParams
@@ -90,15 +91,13 @@ def _params(o: CaptionOptions, kind: str) -> GenerationParams:
     if o.captions_per_image > 1 and generation not in SAMPLING:
         raise UsageError(f"--captions_per_image: {generation.replace('_', ' ')} gives one caption per image; "
                          f"use --caption_generation top_p or top_k for several")
-    if o.caption_precision not in PRECISIONS:
-        raise UsageError(f"--caption_precision: {o.caption_precision!r} is not one of {', '.join(PRECISIONS)}")
+    one_of("--caption_precision", o.caption_precision, PRECISIONS)
     return GenerationParams(generation, max_length, min_length, o.caption_top_p, o.caption_top_k,
                             o.caption_temperature, o.caption_num_beams, groups, o.caption_repetition_penalty)
 
 
 def _check_engine(o: CaptionOptions, kind: str, params: GenerationParams) -> None:
-    if o.caption_engine not in ENGINES:
-        raise UsageError(f"--caption_engine: {o.caption_engine!r} is not one of {', '.join(ENGINES)}")
+    one_of("--caption_engine", o.caption_engine, ENGINES)
     if kind != TRANSFORMERS:
         if o.caption_engine != "transformers":
             raise UsageError(f"--caption_engine: {o.caption_engine} serves transformers checkpoints, not open_clip's "

@@ -15,7 +15,7 @@ import io
 import pyarrow as pa
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from curate.errors import UsageError
+from curate.flags import one_of, in_range
 from curate.sample import Sample
 from curate.stage import SampleStage
 
@@ -95,10 +95,8 @@ class ConvertImages(SampleStage):
     @classmethod
     def from_run(cls, run) -> "ConvertImages | None":
         o = run.view(ConvertOptions)
-        if o.convert_images not in MODES:
-            raise UsageError(f"--convert_images: {o.convert_images!r} is not one of {', '.join(MODES)}")
-        if not 1 <= o.convert_quality <= 100:
-            raise UsageError(f"--convert_quality: must be 1..100, got {o.convert_quality}")
+        one_of("--convert_images", o.convert_images, MODES)
+        in_range("--convert_quality", o.convert_quality, 1, 100)
         return None if o.convert_images == "none" else cls(o.convert_images, o.convert_quality)
 
     def target(self, sample: Sample) -> str | None:

@@ -8,7 +8,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from curate.dedup.keep import KEEP_RULES
 from curate.dedup.semdedup import SEMDEDUP_KEEP
 from curate.errors import UsageError
-from curate.flags import flag_defaults
+from curate.flags import flag_defaults, one_of
 from curate.options import CurateOptions
 
 METHODS = ("url", "sha256", "phash", "semantic")
@@ -76,10 +76,8 @@ def parse_methods(value: str) -> set[str]:
 def _settings(o) -> dict:
     """Flag values (a DedupOptions view or parsed defaults) -> DedupSettings's fields, checked."""
     methods = parse_methods(o.dedup)
-    if o.dedup_keep not in KEEP_RULES:
-        raise UsageError(f"--dedup_keep: {o.dedup_keep!r} is not one of {', '.join(KEEP_RULES)}")
-    if o.semdedup_keep not in SEMDEDUP_KEEP:
-        raise UsageError(f"--semdedup_keep: {o.semdedup_keep!r} is not one of {', '.join(SEMDEDUP_KEEP)}")
+    one_of("--dedup_keep", o.dedup_keep, KEEP_RULES)
+    one_of("--semdedup_keep", o.semdedup_keep, SEMDEDUP_KEEP)
     for flag in ("phash_radius", "eval_radius"):
         value = getattr(o, flag)
         if value is not None and not 0 <= value <= MAX_RADIUS:

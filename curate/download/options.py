@@ -16,7 +16,7 @@ from curate import __version__
 from curate.errors import UsageError
 from curate.filters.image_facts import MAX_PIXELS
 from curate.io.safe_paths import DEFAULT_MAX_BYTES
-from curate.flags import bool_flag, flag_defaults, str2bool
+from curate.flags import bool_flag, flag_defaults, one_of, str2bool
 
 RESIZE_MODES = ("no", "keep_ratio", "center_crop", "border", "keep_ratio_largest")  # img2dataset's
 ENCODE_FORMATS = ("jpg", "png", "webp")
@@ -113,10 +113,8 @@ def _settings(o) -> dict:
     for flag in ("download_timeout", "retry_base_delay", "retry_max_delay"):
         if not getattr(o, flag) > 0:
             raise UsageError(f"--{flag}: must be > 0 seconds, got {getattr(o, flag)}")
-    if o.resize_mode not in RESIZE_MODES:
-        raise UsageError(f"--resize_mode: {o.resize_mode!r} is not one of {', '.join(RESIZE_MODES)}")
-    if o.encode_format not in ENCODE_FORMATS:
-        raise UsageError(f"--encode_format: {o.encode_format!r} is not one of {', '.join(ENCODE_FORMATS)}")
+    one_of("--resize_mode", o.resize_mode, RESIZE_MODES)
+    one_of("--encode_format", o.encode_format, ENCODE_FORMATS)
     high = 9 if o.encode_format == "png" else 100
     if not 0 <= o.encode_quality <= high:
         raise UsageError(f"--encode_quality: must be 0..{high} for {o.encode_format}, got {o.encode_quality}")

@@ -18,9 +18,8 @@ import io
 import numpy as np
 import pyarrow as pa
 
-from curate.errors import UsageError
 from curate.filters.image_facts import open_image
-from curate.flags import str2bool
+from curate.flags import in_range, one_of, str2bool
 from curate.safety.blur import blur_boxes
 from curate.safety.faces import BadBoxes, FaceDetector, parse_boxes, to_stored, upright
 from curate.safety.options import DETECTORS, FaceOptions
@@ -71,10 +70,8 @@ class BlurFaces(SampleStage):
     @classmethod
     def from_run(cls, run) -> "BlurFaces | None":
         o = run.view(FaceOptions)
-        if o.face_detector not in DETECTORS:
-            raise UsageError(f"--face_detector: {o.face_detector!r} is not one of {', '.join(DETECTORS)}")
-        if not 1 <= o.face_blur_quality <= 100:
-            raise UsageError(f"--face_blur_quality: must be 1..100, got {o.face_blur_quality}")
+        one_of("--face_detector", o.face_detector, DETECTORS)
+        in_range("--face_blur_quality", o.face_blur_quality, 1, 100)
         if not str2bool(o.blur_faces):
             return None
         return cls(o.face_bboxes_col, o.face_detector, o.face_blur_quality)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from curate.errors import UsageError
+from curate.flags import one_of
 from curate.models.resolve import ModelSpec, embed_dim, resolve
 from curate.options import CurateOptions
 from curate.score.image_filter import ImageFilterSettings, load_targets
@@ -74,8 +75,7 @@ def _check_numbers(o: ScoreOptions) -> None:
                     raise UsageError(f"--{role}_{flag}: needs --{role}_model")
     _check_prefilter(o)
     _check_text(o)
-    if o.score_precision not in PRECISIONS:
-        raise UsageError(f"--score_precision: {o.score_precision!r} is not one of {', '.join(PRECISIONS)}")
+    one_of("--score_precision", o.score_precision, PRECISIONS)
     if o.score_decode not in ("cpu", "gpu"):
         raise UsageError(f"--score_decode: {o.score_decode!r} is not cpu or gpu")
     for flag in ("score_batch_size", "image_filter_clusters", "image_filter_train_size"):
