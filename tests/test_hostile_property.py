@@ -24,7 +24,7 @@ import pytest
 from curate.errors import UsageError
 from tests.conftest import read_ledger, run_curate
 from tests.test_hostile_inputs import fs_name, photo, read_shards
-from tests.test_hostile_inputs_2 import member, outside, sparse_member, strict_json, watching_opens  # noqa: F401
+from tests.hostile_files import member, outside, sparse_member, strict_json, watching_opens  # noqa: F401
 
 SEEDS = (0, 1, 2, 3, 4)
 CAP = 400_000  # --max_image_bytes of these runs: every photo of the sample is smaller
