@@ -36,7 +36,8 @@ from bench_score_common import samples  # noqa: E402
 from curate.caption.handler import caption_handler  # noqa: E402
 from curate.caption.settings import CaptionSettings  # noqa: E402
 from curate.models.generation import GenerationParams  # noqa: E402
-from curate.sample import SampleBatch, batch_id  # noqa: E402
+from curate.sample import SampleBatch
+from curate.ledger_layout import batch_id  # noqa: E402
 from curate.score.inference import InferenceSettings  # noqa: E402
 
 

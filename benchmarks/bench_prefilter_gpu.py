@@ -26,7 +26,8 @@ from bench_score_common import random_model, samples  # noqa: E402
 
 from curate.models.hf_clip import write_tiny_hf_clip  # noqa: E402
 from curate.models.resolve import resolve  # noqa: E402
-from curate.sample import SampleBatch, batch_id  # noqa: E402
+from curate.sample import SampleBatch
+from curate.ledger_layout import batch_id  # noqa: E402
 from curate.score.handler import OpenClipHandler, InferenceSettings  # noqa: E402
 
 

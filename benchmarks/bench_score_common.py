@@ -19,7 +19,8 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from curate.inputs import bundled_sample
 from curate.models.resolve import resolve
 from curate.models.tiny import TINY_CONFIG, write_tiny_model
-from curate.sample import Sample, SampleBatch, batch_id, make_uid
+from curate.sample import Sample, SampleBatch, make_uid
+from curate.ledger_layout import batch_id
 from curate.score.handler import InferenceSettings
 from curate.score.stage import ScoreWith
 

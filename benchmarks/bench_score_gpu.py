@@ -25,7 +25,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from bench_score_common import beam_rate, random_model, samples  # noqa: E402
 
 from curate.models.clip import ClipInputs, ClipModel  # noqa: E402
-from curate.sample import SampleBatch, batch_id  # noqa: E402
+from curate.sample import SampleBatch
+from curate.ledger_layout import batch_id  # noqa: E402
 from curate.score.handler import OpenClipHandler, InferenceSettings  # noqa: E402
 
 

@@ -47,7 +47,8 @@ def uid(i: int) -> str:
 
 
 def make_batch(start: int, rows: int):
-    from curate.sample import Sample, SampleBatch, batch_id
+    from curate.sample import Sample, SampleBatch
+    from curate.ledger_layout import batch_id
 
     stop = min(rows, start + BATCH)
     vectors = embeddings(start, stop, rows)

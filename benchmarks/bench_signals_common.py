@@ -17,7 +17,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_score_common import random_model, samples  # noqa: E402
 
-from curate.sample import SampleBatch, batch_id  # noqa: E402
+from curate.sample import SampleBatch
+from curate.ledger_layout import batch_id  # noqa: E402
 
 
 def _sync(device: str) -> None:

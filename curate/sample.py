@@ -25,8 +25,8 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
-# One ledger file holds this many consecutive input rows of one source, whatever the batch size.
-ROWS_PER_LEDGER_PART = 100_000
+from curate.ledger_layout import ledger_part_of
+
 
 CORE_FIELDS = ("uid", "url", "caption", "source_key", "image", "width", "height", "image_format", "sha256")
 
@@ -403,35 +403,3 @@ class Sample:
 
     def __repr__(self) -> str:
         return f"Sample(uid={self.uid!r}, url={self.url!r}, caption={self.caption!r})"
-
-
-def batch_id(source_index: int, first_row: int) -> str:
-    return f"{source_index:05d}-{first_row:010d}"
-
-
-def ledger_part_of(batch_id: str) -> str:
-    """The ledger part a batch's rows belong to: its source and its block of input rows."""
-    source, first_row = batch_id.split("-")
-    return f"{source}-{int(first_row) // ROWS_PER_LEDGER_PART:05d}"
-
-
-# Columns every ledger row has, in this order; stage values and source extras follow.
-CORE_COLUMNS = (
-    "uid", "url", "caption", "status", "reason", "source_key",
-    "width", "height", "image_format", "sha256",
-)
-
-
-# Columns the shard sidecars add before the ledger's (img2dataset's `key`, here the uid).
-SIDECAR_COLUMNS = ("key",)
-
-
-# The ledger column that carries what fits no other column (run_schema.py).
-OVERFLOW_COLUMN = "extra_json"
-
-
-def extra_column(name: str) -> str:
-    """Ledger column of an input column; one that shadows a core, sidecar or overflow column gets
-    a prefix."""
-    shadows = name in CORE_COLUMNS or name in SIDECAR_COLUMNS or name == OVERFLOW_COLUMN
-    return f"src_{name}" if shadows else name

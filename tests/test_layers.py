@@ -10,8 +10,8 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # the framework and everything below the stages: they know no stage package, no recipe, no CLI
-LOWER = {"curate.sample", "curate.errors", "curate.flags", "curate.options", "curate.coders", "curate.stage",
-         "curate.run_context", "curate.inputs", "curate.flow"}
+LOWER = {"curate.sample", "curate.ledger_layout", "curate.errors", "curate.flags", "curate.options", "curate.coders",
+         "curate.stage", "curate.run_context", "curate.inputs", "curate.flow"}
 LOWER_PACKAGES = {"io", "models", "filters", "runners", "clusters", "hashes", "blocklist"}
 READERS = {"stats", "ledger"}  # read outputs (notebooks, SQL over the ledger); not stages
 # every other package of curate/ is a stage package (a new stage needs no entry here)

@@ -12,7 +12,8 @@ from curate.errors import UsageError
 from curate.metaclip.names import ENTRY_IDS
 from curate.metaclip.stage import MetaclipCuration
 from curate.run_context import RunContext
-from curate.sample import Sample, SampleBatch, batch_id, make_uid
+from curate.sample import Sample, SampleBatch, make_uid
+from curate.ledger_layout import batch_id
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # worker processes cannot import tests/
 

@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-import curate.sample
+import curate.ledger_layout
 from curate.io.spill import SPILL_DIR
 from tests.conftest import run_curate
 from tests.one_graph_cases import CASES, text_rows, write_rows
@@ -29,7 +29,7 @@ def _run_case(name: str, folder, monkeypatch, *extra: str) -> dict:
     os.makedirs(folder, exist_ok=True)
     monkeypatch.chdir(folder)
     if case.part_rows:
-        monkeypatch.setattr(curate.sample, "ROWS_PER_LEDGER_PART", case.part_rows)
+        monkeypatch.setattr(curate.ledger_layout, "ROWS_PER_LEDGER_PART", case.part_rows)
     run_curate(*case.write(str(folder)), *extra, output="out")
     assert not os.path.exists(os.path.join(folder, "out", SPILL_DIR))
     return snapshot(os.path.join(folder, "out"))

@@ -16,7 +16,8 @@ from curate.balance.options import BalanceSettings
 from curate.balance.stage import SemanticBalance
 from curate.models.tiny import write_tiny_model
 from curate.run import main
-from curate.sample import Sample, SampleBatch, batch_id, make_uid
+from curate.sample import Sample, SampleBatch, make_uid
+from curate.ledger_layout import batch_id
 from tests.conftest import read_ledger, run_curate
 from tests.test_no_heavy_shuffle import crossings  # noqa: F401  (the fixture counting samples Beam encodes)
 

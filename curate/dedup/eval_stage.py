@@ -8,7 +8,8 @@ from curate.dedup.eval_set import EvalSet, summarize
 from curate.hashes.phash import phash
 from curate.dedup.signatures import embedding_of
 from curate.io.source import Source
-from curate.sample import SampleBatch, batch_id
+from curate.sample import SampleBatch
+from curate.ledger_layout import batch_id
 
 
 PLACEHOLDER_CAPTION = "an image"  # the scoring model wants a caption; an eval image may have none

@@ -23,7 +23,8 @@ from curate.io import spill
 from curate.io.ledger_batch import ledger_batch
 from curate.io.shard_format import sample_members, sidecar_row, sidecar_schema, tar_record
 from curate.io.run_schema import rows_to_table
-from curate.sample import SampleBatch, ledger_part_of
+from curate.sample import SampleBatch
+from curate.ledger_layout import ledger_part_of
 from curate.io.verdicts import ReasonCounters
 
 # private sidecar columns: row in the batch's ledger rows, byte range in the tar fragment, image facts

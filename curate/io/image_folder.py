@@ -20,7 +20,7 @@ from curate.io.row_files import (BAD_FILE, BAD_LINE, clean_fields, iter_numbered
                               resolve_column, table_format)
 from curate.io.url_list import bad_row, keyed_by_line
 from curate.io.utf8 import RAW_NAME, escape_name, escape_paths, name_bytes_hex
-from curate.sample import extra_column
+from curate.ledger_layout import extra_column
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 FILE_FALLBACKS = ("image", "path", "filepath", "image_path")

@@ -10,7 +10,8 @@ from typing import Any
 import pyarrow as pa
 
 from curate.io.run_schema import EXTRA_JSON, fit_array, infer_array, to_json
-from curate.sample import CORE_COLUMNS, Sample, SampleBatch, extra_column
+from curate.sample import Sample, SampleBatch
+from curate.ledger_layout import CORE_COLUMNS, extra_column
 
 _CORE_ATTRS = [c for c in CORE_COLUMNS if c not in ("status", "reason")]
 

@@ -23,7 +23,7 @@ from curate.io.ledger import write_ledger_part
 from curate.io.run_stats import assemble, write_stats
 from curate.io.shard_plan import plan_shards, write_shard
 from curate.io.shard_format import write_sizes
-from curate.sample import ledger_part_of
+from curate.ledger_layout import ledger_part_of
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 import pyarrow as pa
 
 from curate.io import strict_json
-from curate.sample import CORE_COLUMNS, OVERFLOW_COLUMN
+from curate.ledger_layout import CORE_COLUMNS, OVERFLOW_COLUMN
 
 CORE_TYPES: dict[str, pa.DataType] = {
     "uid": pa.string(), "url": pa.string(), "caption": pa.string(), "status": pa.string(),

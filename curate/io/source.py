@@ -19,7 +19,8 @@ import pyarrow as pa
 from curate.io.run_schema import to_json
 from curate.io.safe_paths import DEFAULT_MAX_BYTES
 from curate.io.utf8 import clean_text
-from curate.sample import Sample, SampleBatch, batch_id, make_uid
+from curate.sample import Sample, SampleBatch, make_uid
+from curate.ledger_layout import batch_id
 from curate.io.verdicts import DROPPED, ReasonCounters, StageOutput, split_batch
 
 Row = tuple[Sample, "str | None"]

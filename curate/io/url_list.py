@@ -14,13 +14,14 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from curate.errors import UsageError
-from curate import sample as sample_module
+from curate import ledger_layout  # its part size is read when a list is planned (tests change it)
 from curate.io.safe_paths import real_root, refusal
 from curate.io.source import Row, Source, Task, make_sample, refused_file
 from curate.io.row_files import (BAD_FILE, BAD_LINE, READ_ERRORS, clean_fields, iter_numbered_rows, probe_columns,
                                  resolve_column, table_format)
 from curate.io.utf8 import clean_text, escape_paths
-from curate.sample import Sample, SampleBatch, batch_id, extra_column, make_uid
+from curate.sample import Sample, SampleBatch, make_uid
+from curate.ledger_layout import batch_id, extra_column
 
 URL_FALLBACKS = ("url",)
 CAPTION_FALLBACKS = ("caption", "text")
@@ -155,7 +156,7 @@ def bad_row(path: str, line: int, row: dict) -> Row:
 
 def block_bounds(batch_size: int) -> Iterator[tuple[int, int]]:
     """(first row, rows) of each block: consecutive batches whose first rows share a ledger part."""
-    part_rows = sample_module.ROWS_PER_LEDGER_PART
+    part_rows = ledger_layout.ROWS_PER_LEDGER_PART
     start = 0
     while True:
         end = start + batch_size

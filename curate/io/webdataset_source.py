@@ -23,7 +23,7 @@ from curate.io.source import Row, Source, make_sample, refused_file
 from curate.io.run_schema import arrow_type_of
 from curate.io.row_files import json_fields
 from curate.io.utf8 import RAW_NAME, clean_text, escape_name, escape_paths, name_bytes_hex
-from curate.sample import extra_column
+from curate.ledger_layout import extra_column
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff")
 CAPTION_EXTS = ("txt", "text", "caption")

@@ -19,7 +19,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 from tests.one_graph_cases import CASES  # noqa: E402
 from tests.snapshots import snapshot, store  # noqa: E402
 
-_RUN = ("import sys, curate.sample as s; parts = int(sys.argv[1]);\n"
+# the part size lives in curate.ledger_layout since the one graph, in curate.sample before it
+_RUN = ("import sys, importlib, importlib.util; parts = int(sys.argv[1]);\n"
+        "s = importlib.import_module('curate.ledger_layout' if importlib.util.find_spec('curate.ledger_layout') "
+        "else 'curate.sample');\n"
         "if parts: s.ROWS_PER_LEDGER_PART = parts\n"
         "from curate.run import main; sys.exit(main(sys.argv[2:]))")
 
